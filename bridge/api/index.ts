@@ -1,0 +1,216 @@
+/**
+ * The bridge's HTTP face: the authenticated WebSocket API for the worker (`/api`) and the
+ * health endpoint (`/health`). Every request is validated, answered once with its id, and
+ * everything a connection owned is released when it closes.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import * as v from 'valibot';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  BRIDGE_API_PATH,
+  BridgeRequest,
+  CdnError,
+  secretsEqual,
+  type BridgeEvent,
+  type Method,
+  type Params,
+  type Result,
+} from '../protocol/index.ts';
+import type { NodeManager } from '../nodes/index.ts';
+import type { Topology } from '../topology/index.ts';
+import type { Logger } from '../log.ts';
+
+/** Who owns streams and players: one worker connection. */
+export interface Owner {
+  readonly id: string;
+  /** Pushes an event to this owner; dropped if the connection is gone. */
+  send(event: BridgeEvent): void;
+}
+
+/** The media operations behind the API (implemented in ../media). */
+export interface MediaService {
+  publish(owner: Owner, params: Params<'publish'>): Promise<Result<'publish'>>;
+  unpublish(owner: Owner, params: Params<'unpublish'>): Promise<Result<'unpublish'>>;
+  play(owner: Owner, params: Params<'play'>): Promise<Result<'play'>>;
+  answer(owner: Owner, params: Params<'answer'>): Promise<Result<'answer'>>;
+  stop(owner: Owner, params: Params<'stop'>): Promise<Result<'stop'>>;
+  /** Tears down everything the owner still has (its connection closed). */
+  release(owner: Owner): Promise<void>;
+}
+
+export interface ApiServerOptions {
+  topology: Topology;
+  nodes: NodeManager;
+  media: MediaService;
+  secret: string;
+  log: Logger;
+  /** Largest accepted WebSocket message (bytes). */
+  maxPayload?: number;
+}
+
+export class ApiServer {
+  readonly #opts: ApiServerOptions;
+  readonly #http: Server;
+  readonly #wss: WebSocketServer;
+  readonly #owners = new Set<WebSocket>();
+  #nextOwner = 1;
+  #closed = false;
+
+  constructor(opts: ApiServerOptions) {
+    this.#opts = opts;
+    this.#http = createServer((req, res) => this.#onHttp(req, res));
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 256 * 1024 });
+    this.#http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
+    opts.nodes.on('changed', (node) => this.#broadcast({ event: 'node', node: node.info() }));
+  }
+
+  listen(port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#http.once('error', reject);
+      this.#http.listen(port, host, () => {
+        this.#http.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  get address(): { port: number; host: string } {
+    const a = this.#http.address();
+    if (a === null || typeof a === 'string') throw new Error('not listening');
+    return { port: a.port, host: a.address };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const ws of this.#owners) ws.close(1001, 'bridge shutting down');
+    this.#wss.close();
+    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+  }
+
+  health(): { status: 'ok' | 'degraded'; mode: string; loadBalancing: boolean; nodes: ReturnType<NodeManager['snapshot']> } {
+    const nodes = this.#opts.nodes.snapshot();
+    return {
+      status: nodes.every((n) => n.up) ? 'ok' : 'degraded',
+      mode: this.#opts.topology.mode,
+      loadBalancing: this.#opts.topology.loadBalancing,
+      nodes,
+    };
+  }
+
+  #onHttp(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://bridge');
+    if (req.method === 'GET' && url.pathname === '/health') {
+      const body = this.health();
+      res.writeHead(body.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${url.pathname}` } }));
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const reject = (status: number, message: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${message}\n`);
+    };
+    const url = new URL(req.url ?? '/', 'http://bridge');
+    if (url.pathname !== BRIDGE_API_PATH) return reject(404, `the bridge API is at ${BRIDGE_API_PATH}`);
+    const auth = req.headers.authorization ?? '';
+    const token = auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : '';
+    if (!secretsEqual(token, this.#opts.secret)) {
+      this.#opts.log.warn({ remote: req.socket.remoteAddress }, 'bridge API: rejected a connection with a wrong or missing secret');
+      return reject(401, 'a valid bridge secret is required (Authorization: Bearer <BRIDGE_SECRET>)');
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));
+  }
+
+  #onConnection(ws: WebSocket): void {
+    const ownerId = `w${this.#nextOwner++}`;
+    const log = this.#opts.log.child({ owner: ownerId });
+    const owner: Owner = {
+      id: ownerId,
+      send: (event) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(event));
+      },
+    };
+    this.#owners.add(ws);
+    log.debug({}, 'worker connected');
+    ws.on('message', (data, isBinary) => {
+      void this.#onMessage(owner, ws, data, isBinary, log);
+    });
+    ws.on('error', (err) => log.warn({ err: String(err) }, 'worker connection error'));
+    ws.on('close', () => {
+      this.#owners.delete(ws);
+      log.debug({}, 'worker disconnected; releasing what it owned');
+      this.#opts.media.release(owner).catch((err: unknown) => log.error({ err: String(err) }, 'release failed'));
+    });
+  }
+
+  async #onMessage(owner: Owner, ws: WebSocket, data: unknown, isBinary: boolean, log: Logger): Promise<void> {
+    const reply = (msg: unknown): void => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+    };
+    if (isBinary || !(data instanceof Buffer)) {
+      reply({ id: -1, error: { code: 'INVALID_ARGUMENT', message: 'binary frames are not accepted' } });
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(data.toString('utf8'));
+    } catch {
+      reply({ id: -1, error: { code: 'INVALID_ARGUMENT', message: 'the frame is not valid JSON' } });
+      return;
+    }
+    const parsed = v.safeParse(BridgeRequest, json);
+    if (!parsed.success) {
+      const id = typeof json === 'object' && json !== null && 'id' in json && typeof json.id === 'number' ? json.id : -1;
+      const issue = parsed.issues[0];
+      const where = issue?.path?.map((p) => String(p.key)).join('.') ?? '';
+      reply({ id, error: { code: 'INVALID_ARGUMENT', message: where ? `${where}: ${issue?.message}` : (issue?.message ?? 'invalid request') } });
+      return;
+    }
+    const req = parsed.output;
+    const started = Date.now();
+    try {
+      const result = await this.#dispatch(owner, req);
+      reply({ id: req.id, result });
+      log.debug({ method: req.method, ms: Date.now() - started }, 'request done');
+    } catch (err) {
+      const e = CdnError.from(err);
+      if (e.code === 'INTERNAL') log.error({ method: req.method, err: e.message }, 'request failed');
+      else log.debug({ method: req.method, code: e.code, err: e.message }, 'request refused');
+      reply({ id: req.id, error: e.toWire() });
+    }
+  }
+
+  #dispatch(owner: Owner, req: BridgeRequest): Promise<Result<Method>> {
+    const media = this.#opts.media;
+    switch (req.method) {
+      case 'nodes':
+        return Promise.resolve({
+          mode: this.#opts.topology.mode,
+          loadBalancing: this.#opts.topology.loadBalancing,
+          nodes: this.#opts.nodes.snapshot(),
+        });
+      case 'ping':
+        return Promise.resolve({ time: Date.now() });
+      case 'publish':
+        return media.publish(owner, req.params);
+      case 'unpublish':
+        return media.unpublish(owner, req.params);
+      case 'play':
+        return media.play(owner, req.params);
+      case 'answer':
+        return media.answer(owner, req.params);
+      case 'stop':
+        return media.stop(owner, req.params);
+    }
+  }
+
+  #broadcast(event: BridgeEvent): void {
+    const text = JSON.stringify(event);
+    for (const ws of this.#owners) if (ws.readyState === ws.OPEN) ws.send(text);
+  }
+}

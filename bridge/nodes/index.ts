@@ -1,0 +1,268 @@
+/**
+ * One Janode connection per configured Janus node, reconnecting with backoff, with each node's
+ * health (up/down, since when) and load (publishers, subscribers). Emits `up`, `down` and `changed`
+ * so the media layer can re-cascade and the API can push node events to the worker.
+ */
+import { EventEmitter } from 'node:events';
+import Janode from 'janode';
+import type { JanodeConnection, JanodeHandle, JanodeSession } from 'janode';
+import VideoRoomPlugin from 'janode/plugins/videoroom';
+import type { NodeInfo } from '../protocol/index.ts';
+import { CdnError } from '../protocol/errors.ts';
+import type { Topology, TopologyNode } from '../topology/index.ts';
+import { toCdnError } from '../janus/errors.ts';
+import type { Logger } from '../log.ts';
+
+export interface NodeManagerOptions {
+  topology: Topology;
+  /** The Janus `api_secret`, sent with every request. */
+  apiSecret: string | undefined;
+  /** How often a live connection is probed with an `info` request. */
+  healthIntervalMs?: number;
+  /** Reconnect backoff bounds. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  log: Logger;
+}
+
+interface NodeEvents {
+  up: [JanusNode];
+  down: [JanusNode];
+  /** Health or load changed. */
+  changed: [JanusNode];
+}
+
+export class JanusNode {
+  readonly config: TopologyNode;
+  #up = false;
+  #since = Date.now();
+  #connection: JanodeConnection | undefined;
+  #session: JanodeSession | undefined;
+  #control: JanodeHandle | undefined;
+  readonly load = { publishers: 0, subscribers: 0 };
+  /** Bumped on every (re)connection, so work started on an old session can tell it is stale. */
+  generation = 0;
+
+  constructor(config: TopologyNode) {
+    this.config = config;
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+  get role(): 'origin' | 'edge' {
+    return this.config.role;
+  }
+  get up(): boolean {
+    return this.#up;
+  }
+  get since(): number {
+    return this.#since;
+  }
+
+  /** A long-lived VideoRoom handle for room management requests (create, destroy, lists, remotes). */
+  get control(): JanodeHandle {
+    if (!this.#up || this.#control === undefined) throw this.unavailable();
+    return this.#control;
+  }
+
+  /** Attaches a new VideoRoom handle (a publisher or a subscriber) on this node's session. */
+  async attach(): Promise<JanodeHandle> {
+    if (!this.#up || this.#session === undefined) throw this.unavailable();
+    try {
+      return await this.#session.attach(VideoRoomPlugin);
+    } catch (err) {
+      throw toCdnError(err, `attach on node ${this.id}`);
+    }
+  }
+
+  info(): NodeInfo {
+    return {
+      id: this.id,
+      role: this.role,
+      host: this.config.host,
+      up: this.#up,
+      since: this.#since,
+      load: { ...this.load },
+    };
+  }
+
+  unavailable(): CdnError {
+    return new CdnError('UNAVAILABLE', `node ${this.id} is down`);
+  }
+
+  /** @internal NodeManager only. */
+  setConnected(connection: JanodeConnection, session: JanodeSession, control: JanodeHandle): void {
+    this.#connection = connection;
+    this.#session = session;
+    this.#control = control;
+    this.#up = true;
+    this.#since = Date.now();
+    this.generation++;
+  }
+
+  /** @internal NodeManager only. Returns the connection to close, if any. */
+  setDown(): JanodeConnection | undefined {
+    const connection = this.#connection;
+    const wasUp = this.#up;
+    this.#connection = undefined;
+    this.#session = undefined;
+    this.#control = undefined;
+    this.#up = false;
+    if (wasUp) this.#since = Date.now();
+    this.load.publishers = 0;
+    this.load.subscribers = 0;
+    return connection;
+  }
+
+  /** @internal */
+  get connection(): JanodeConnection | undefined {
+    return this.#connection;
+  }
+}
+
+export class NodeManager extends EventEmitter<NodeEvents> {
+  readonly nodes: ReadonlyMap<string, JanusNode>;
+  readonly origin: JanusNode;
+  readonly #opts: Required<Omit<NodeManagerOptions, 'apiSecret'>> & { apiSecret: string | undefined };
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #closed = false;
+
+  constructor(opts: NodeManagerOptions) {
+    super();
+    this.#opts = { healthIntervalMs: 2000, minBackoffMs: 200, maxBackoffMs: 3000, ...opts };
+    this.nodes = new Map(opts.topology.nodes.map((n) => [n.id, new JanusNode(n)]));
+    this.origin = this.nodes.get(opts.topology.origin.id)!;
+  }
+
+  get edges(): JanusNode[] {
+    return [...this.nodes.values()].filter((n) => n.role === 'edge');
+  }
+
+  get(id: string): JanusNode {
+    const node = this.nodes.get(id);
+    if (node === undefined) throw new CdnError('NOT_FOUND', `unknown node "${id}"`);
+    return node;
+  }
+
+  snapshot(): NodeInfo[] {
+    return [...this.nodes.values()].map((n) => n.info());
+  }
+
+  /** Starts connecting to every node; returns at once. */
+  start(): void {
+    for (const node of this.nodes.values()) void this.#connect(node, 0);
+  }
+
+  /** Call after changing a node's load figures. */
+  loadChanged(node: JanusNode): void {
+    this.#safeEmit('changed', node);
+  }
+
+  /** Resolves once every node is up, or rejects after `timeoutMs`. */
+  async whenAllUp(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ([...this.nodes.values()].some((n) => !n.up)) {
+      if (Date.now() > deadline) {
+        const down = [...this.nodes.values()].filter((n) => !n.up).map((n) => n.id);
+        throw new CdnError('UNAVAILABLE', `nodes still down after ${timeoutMs} ms: ${down.join(', ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    await Promise.all(
+      [...this.nodes.values()].map(async (node) => {
+        const connection = node.setDown();
+        await connection?.close().catch(() => undefined);
+      }),
+    );
+  }
+
+  #schedule(fn: () => void, ms: number): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      fn();
+    }, ms);
+    this.#timers.add(t);
+  }
+
+  async #connect(node: JanusNode, attempt: number): Promise<void> {
+    if (this.#closed) return;
+    const { apiSecret, log } = this.#opts;
+    let connection: JanodeConnection | undefined;
+    try {
+      connection = await Janode.connect({
+        address: apiSecret === undefined ? { url: node.config.janusUrl } : { url: node.config.janusUrl, apisecret: apiSecret },
+        retry_time_secs: 1,
+        max_retries: 0,
+      });
+      const session = await connection.create(15);
+      const control = await session.attach(VideoRoomPlugin);
+      if (this.#closed) {
+        await connection.close().catch(() => undefined);
+        return;
+      }
+      const onLost = (why: string): void => this.#lost(node, connection!, why);
+      connection.once(Janode.EVENT.CONNECTION_CLOSED, () => onLost('connection closed'));
+      connection.once(Janode.EVENT.CONNECTION_ERROR, (e: unknown) => onLost(`connection error: ${String(e)}`));
+      session.once(Janode.EVENT.SESSION_DESTROYED, () => onLost('session destroyed'));
+      node.setConnected(connection, session, control);
+      log.info({ node: node.id, url: node.config.janusUrl }, 'janus node up');
+      this.#safeEmit('up', node);
+      this.#safeEmit('changed', node);
+      this.#probe(node, node.generation);
+    } catch (err) {
+      await connection?.close().catch(() => undefined);
+      const delay = Math.min(this.#opts.maxBackoffMs, this.#opts.minBackoffMs * 2 ** Math.min(attempt, 8));
+      if (attempt === 0 || attempt % 20 === 0) {
+        log.warn({ node: node.id, url: node.config.janusUrl, err: String(err), retryInMs: delay }, 'janus node unreachable');
+      }
+      this.#schedule(() => void this.#connect(node, attempt + 1), delay);
+    }
+  }
+
+  /** Probes a live connection so that a hung (not closed) Janus is noticed too. */
+  #probe(node: JanusNode, generation: number): void {
+    this.#schedule(async () => {
+      if (this.#closed || node.generation !== generation || !node.up) return;
+      const connection = node.connection;
+      if (connection === undefined) return;
+      const timeout = new Promise<never>((_, reject) => {
+        setTimeout(() => reject(new Error('health probe timed out')), this.#opts.healthIntervalMs).unref();
+      });
+      try {
+        await Promise.race([connection.getInfo(), timeout]);
+        this.#probe(node, generation);
+      } catch (err) {
+        if (node.generation === generation) this.#lost(node, connection, String(err));
+      }
+    }, this.#opts.healthIntervalMs);
+  }
+
+  #lost(node: JanusNode, connection: JanodeConnection, why: string): void {
+    if (node.connection !== connection) return; // an older connection
+    const old = node.setDown();
+    void old?.close().catch(() => undefined);
+    if (this.#closed) return;
+    this.#opts.log.warn({ node: node.id, why }, 'janus node down');
+    this.#safeEmit('down', node);
+    this.#safeEmit('changed', node);
+    this.#schedule(() => void this.#connect(node, 0), this.#opts.minBackoffMs);
+  }
+
+  #safeEmit<K extends keyof NodeEvents>(event: K, ...args: NodeEvents[K]): void {
+    for (const listener of this.listeners(event)) {
+      try {
+        (listener as (...a: NodeEvents[K]) => void)(...args);
+      } catch (err) {
+        this.#opts.log.error({ event, err: String(err) }, 'node event listener threw');
+      }
+    }
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The bridge's internal API, as spoken between the worker and the bridge over one authenticated
+ * WebSocket. Schemas are the contract: one valibot variant per direction, types inferred.
+ * Pure: no runtime imports, shared by the bridge and the worker.
+ *
+ *   worker -> bridge   { id, method, params }                     (BridgeRequest)
+ *   bridge -> worker   { id, result } | { id, error }             (BridgeResponse)
+ *                      { event, ... }                             (BridgeEvent)
+ */
+import * as v from 'valibot';
+import { ERROR_CODE_NAMES } from './errors.ts';
+
+export * from './errors.ts';
+
+/** The path the bridge serves its WebSocket API at. */
+export const BRIDGE_API_PATH = '/api';
+/** How long the worker waits for any bridge reply. */
+export const BRIDGE_REQUEST_TIMEOUT_MS = 15_000;
+/** Largest SDP accepted anywhere (bytes). */
+export const MAX_SDP_LENGTH = 64 * 1024;
+
+export const STREAM_NAME_RULE =
+  'a stream name is 1-128 characters: letters, digits, "_", "-", "." or "~", not starting with "." or "-"';
+export const StreamName = v.pipe(
+  v.string('stream name must be a string'),
+  v.regex(/^[A-Za-z0-9_~][A-Za-z0-9_.~-]{0,127}$/, STREAM_NAME_RULE),
+);
+
+export const NodeId = v.pipe(v.string('node must be a string'), v.regex(/^[a-z][a-z0-9-]{0,31}$/, 'node must be a node id such as "edge-1"'));
+
+export const Sdp = v.pipe(
+  v.string('sdp must be a string'),
+  v.maxLength(MAX_SDP_LENGTH, `sdp must be at most ${MAX_SDP_LENGTH} bytes`),
+  v.startsWith('v=0', 'sdp must be a session description starting with "v=0"'),
+);
+
+const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+
+// ---------------------------------------------------------------- requests (worker -> bridge)
+
+export const RequestParams = {
+  nodes: v.strictObject({}),
+  publish: v.strictObject({ node: NodeId, stream: StreamName, sdp: Sdp }),
+  unpublish: v.strictObject({ publishId: Id }),
+  /** Without `sdp` Janus offers and the client answers with `answer`; with `sdp` the client offers. */
+  play: v.strictObject({ node: NodeId, stream: StreamName, sdp: v.optional(Sdp) }),
+  answer: v.strictObject({ playId: Id, sdp: Sdp }),
+  stop: v.strictObject({ playId: Id }),
+  ping: v.strictObject({}),
+} as const;
+
+export type Method = keyof typeof RequestParams;
+
+export const BridgeRequest = v.variant('method', [
+  v.strictObject({ id: v.number(), method: v.literal('nodes'), params: RequestParams.nodes }),
+  v.strictObject({ id: v.number(), method: v.literal('publish'), params: RequestParams.publish }),
+  v.strictObject({ id: v.number(), method: v.literal('unpublish'), params: RequestParams.unpublish }),
+  v.strictObject({ id: v.number(), method: v.literal('play'), params: RequestParams.play }),
+  v.strictObject({ id: v.number(), method: v.literal('answer'), params: RequestParams.answer }),
+  v.strictObject({ id: v.number(), method: v.literal('stop'), params: RequestParams.stop }),
+  v.strictObject({ id: v.number(), method: v.literal('ping'), params: RequestParams.ping }),
+]);
+export type BridgeRequest = v.InferOutput<typeof BridgeRequest>;
+export type Params<M extends Method> = v.InferOutput<(typeof RequestParams)[M]>;
+
+// ---------------------------------------------------------------- results (bridge -> worker)
+
+export const NodeLoad = v.object({ publishers: v.number(), subscribers: v.number() });
+
+export const NodeInfo = v.object({
+  id: v.string(),
+  role: v.picklist(['origin', 'edge']),
+  /** Public signalling host[:port]. */
+  host: v.string(),
+  up: v.boolean(),
+  /** Epoch ms of the last up/down change. */
+  since: v.number(),
+  load: NodeLoad,
+});
+export type NodeInfo = v.InferOutput<typeof NodeInfo>;
+
+export const BalancingMode = v.picklist(['ROUNDROBIN', 'FEWESTCALLS', 'RANDOM', 'LESS_LOADED_NODE']);
+
+export const Results = {
+  nodes: v.object({ mode: BalancingMode, loadBalancing: v.boolean(), nodes: v.array(NodeInfo) }),
+  publish: v.object({ publishId: Id, sdp: Sdp }),
+  unpublish: v.object({}),
+  play: v.object({ playId: Id, sdp: Sdp, type: v.picklist(['offer', 'answer']) }),
+  answer: v.object({}),
+  stop: v.object({}),
+  ping: v.object({ time: v.number() }),
+} as const satisfies Record<Method, v.GenericSchema>;
+export type Result<M extends Method> = v.InferOutput<(typeof Results)[M]>;
+
+export const WireErrorSchema = v.object({
+  code: v.picklist(ERROR_CODE_NAMES),
+  message: v.string(),
+  janusCode: v.optional(v.number()),
+});
+
+// ---------------------------------------------------------------- events (bridge -> worker)
+
+export const PublisherStatus = v.picklist(['PUBLISHING', 'UNPUBLISHED', 'FAILED']);
+export const PlayerStatus = v.picklist(['PLAYING', 'STOPPED', 'FAILED']);
+
+export const BridgeEvent = v.variant('event', [
+  v.object({ event: v.literal('node'), node: NodeInfo }),
+  v.object({
+    event: v.literal('publisher'),
+    publishId: Id,
+    stream: v.string(),
+    status: PublisherStatus,
+    info: v.optional(v.string()),
+  }),
+  v.object({
+    event: v.literal('player'),
+    playId: Id,
+    stream: v.string(),
+    status: PlayerStatus,
+    info: v.optional(v.string()),
+  }),
+  v.object({
+    event: v.literal('slowlink'),
+    id: Id,
+    stream: v.string(),
+    uplink: v.boolean(),
+    lost: v.number(),
+    nacksPerSecond: v.optional(v.number()),
+  }),
+]);
+export type BridgeEvent = v.InferOutput<typeof BridgeEvent>;
+
+export const BridgeMessage = v.union([
+  v.object({ id: v.number(), result: v.unknown() }),
+  v.object({ id: v.number(), error: WireErrorSchema }),
+  BridgeEvent,
+]);
+export type BridgeMessage = v.InferOutput<typeof BridgeMessage>;
+
+/** Constant-time string comparison for the shared secret (no early exit on the first difference). */
+export function secretsEqual(a: string, b: string): boolean {
+  const enc = new TextEncoder();
+  const x = enc.encode(a);
+  const y = enc.encode(b);
+  let diff = x.length ^ y.length;
+  const n = Math.max(x.length, y.length);
+  for (let i = 0; i < n; i++) diff |= (x[i % (x.length || 1)] ?? 0) ^ (y[i % (y.length || 1)] ?? 0);
+  return diff === 0 && x.length > 0;
+}
