@@ -1,0 +1,77 @@
+/**
+ * The bridge process: reads its configuration from the environment once, connects to every
+ * Janus node in the topology, and serves the worker's API and the health endpoint.
+ *
+ *   FANOUT_TOPOLOGY      topology file (default: loadbalancing.xml)
+ *   FANOUT_BRIDGE_HOST   listen address (default 127.0.0.1)
+ *   FANOUT_BRIDGE_PORT   listen port (default 8790)
+ *   BRIDGE_SECRET        shared secret the worker must present (required)
+ *   JANUS_API_SECRET     Janus api_secret (optional; the launcher always sets one)
+ *   FANOUT_LOG_LEVEL     debug | info | warn | error (default info)
+ */
+import Janode from 'janode';
+import { ApiServer } from './api/index.ts';
+import { createLogger, parseLogLevel } from './log.ts';
+import { createMedia } from './media/index.ts';
+import { NodeManager } from './nodes/index.ts';
+import { loadTopology, TopologyError } from './topology/index.ts';
+
+const MIN_SECRET_LENGTH = 16;
+
+function fail(message: string): never {
+  process.stderr.write(`bridge: ${message}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const env = process.env;
+  let level;
+  try {
+    level = parseLogLevel(env['FANOUT_LOG_LEVEL']);
+  } catch (err) {
+    fail(String(err instanceof Error ? err.message : err));
+  }
+  const log = createLogger(level, { component: 'bridge' });
+  Janode.Logger.setLevel(level === 'debug' ? 'warn' : 'error');
+
+  const secret = env['BRIDGE_SECRET'] ?? '';
+  if (secret.length < MIN_SECRET_LENGTH) {
+    fail(`BRIDGE_SECRET must be set to a secret of at least ${MIN_SECRET_LENGTH} characters (there is no default)`);
+  }
+  const port = Number(env['FANOUT_BRIDGE_PORT'] ?? '8790');
+  if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`FANOUT_BRIDGE_PORT must be a port number, got "${env['FANOUT_BRIDGE_PORT']}"`);
+  const host = env['FANOUT_BRIDGE_HOST'] ?? '127.0.0.1';
+
+  let topology;
+  try {
+    topology = loadTopology(env['FANOUT_TOPOLOGY'] ?? 'loadbalancing.xml');
+  } catch (err) {
+    fail(err instanceof TopologyError ? err.message : String(err));
+  }
+
+  const nodes = new NodeManager({ topology, apiSecret: env['JANUS_API_SECRET'] || undefined, log });
+  const media = createMedia();
+  const api = new ApiServer({ topology, nodes, media, secret, log });
+  try {
+    await api.listen(port, host);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    fail(code === 'EADDRINUSE' ? `port ${port} on ${host} is already in use` : `cannot listen on ${host}:${port}: ${String(err)}`);
+  }
+  nodes.start();
+  log.info({ host, port, topology: topology.file, nodes: topology.nodes.map((n) => n.id) }, 'bridge listening');
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'bridge stopping');
+    await api.close();
+    await nodes.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+void main();

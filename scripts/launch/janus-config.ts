@@ -1,0 +1,99 @@
+/**
+ * Renders Fanout's Janus templates (janus-config/*.template) for one node.
+ * `${NAME}` is replaced by the node's value (not in comment lines); a line whose placeholders are all empty is written
+ * commented out, so unset options keep Janus's defaults. An unknown placeholder is an error.
+ */
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const TEMPLATE_DIR = new URL('../../janus-config/', import.meta.url).pathname;
+
+export const JANUS_LIB_DIR = '/usr/lib/x86_64-linux-gnu/janus';
+
+export interface JanusNodeSettings {
+  nodeId: string;
+  role: 'origin' | 'edge';
+  /** Where the node's Janus API WebSocket listens. */
+  wsIp: string;
+  wsPort: number;
+  /** Media/ICE address (FANOUT_JANUS_IP); empty for "all interfaces". */
+  mediaIp: string;
+  rtpPortRange: string;
+  logFile: string;
+  apiSecret: string;
+  /** Public address for nat_1_1_mapping, when Janus runs behind NAT. */
+  natMapping?: string;
+  libDir?: string;
+}
+
+/** Reads `KEY=VALUE` lines (comments and blanks ignored). */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    out[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+export function roleDefaults(role: 'origin' | 'edge'): Record<string, string> {
+  return parseEnvFile(readFileSync(join(TEMPLATE_DIR, 'roles', `${role}.env`), 'utf8'));
+}
+
+export function renderTemplate(template: string, vars: Readonly<Record<string, string>>, name: string): string {
+  return template
+    .split('\n')
+    .map((line) => {
+      if (line.trimStart().startsWith('#')) return line;
+      let placeholders = 0;
+      let empty = 0;
+      const out = line.replace(/\$\{([A-Z0-9_]+)\}/g, (_, key: string) => {
+        const value = vars[key];
+        if (value === undefined) throw new Error(`${name}: unknown placeholder \${${key}}`);
+        placeholders++;
+        if (value === '') empty++;
+        return value;
+      });
+      return placeholders > 0 && placeholders === empty ? `#${out}` : out;
+    })
+    .join('\n');
+}
+
+export function janusVars(s: JanusNodeSettings, configDir: string): Record<string, string> {
+  const lib = s.libDir ?? JANUS_LIB_DIR;
+  return {
+    ...roleDefaults(s.role),
+    NODE_ID: s.nodeId,
+    CONFIGS_FOLDER: configDir,
+    PLUGINS_FOLDER: `${lib}/plugins`,
+    TRANSPORTS_FOLDER: `${lib}/transports`,
+    EVENTS_FOLDER: `${lib}/events`,
+    LOGGERS_FOLDER: `${lib}/loggers`,
+    LOG_FILE: s.logFile,
+    API_SECRET: s.apiSecret,
+    INTERFACE: s.mediaIp,
+    ICE_ENFORCE_LIST: s.mediaIp,
+    NAT_1_1_MAPPING: s.natMapping ?? '',
+    RTP_PORT_RANGE: s.rtpPortRange,
+    WS_PORT: String(s.wsPort),
+    WS_IP: s.wsIp,
+  };
+}
+
+/** Writes every rendered template of the node into `configDir`; returns the file names. */
+export function writeJanusConfig(s: JanusNodeSettings, configDir: string): string[] {
+  mkdirSync(configDir, { recursive: true });
+  const vars = janusVars(s, configDir);
+  const written: string[] = [];
+  for (const file of readdirSync(TEMPLATE_DIR)) {
+    if (!file.endsWith('.template')) continue;
+    const text = renderTemplate(readFileSync(join(TEMPLATE_DIR, file), 'utf8'), vars, file);
+    const out = file.slice(0, -'.template'.length);
+    writeFileSync(join(configDir, out), text, { mode: 0o600 });
+    written.push(out);
+  }
+  return written;
+}

@@ -1,0 +1,120 @@
+/**
+ * Starts the local CDN (`npm start`'s launcher) for a test, in the test's own network namespace,
+ * with its own state folder, and stops it again. Every stack a test starts is stopped by `stop()`
+ * and, as a last resort, by the namespace's PID namespace ending with the test run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
+
+export interface StackOptions {
+  /** Topology file (default: the repo's loadbalancing.xml). */
+  topology?: string;
+  worker?: boolean;
+  env?: Record<string, string>;
+  /** How long to wait for "Fanout is up." */
+  timeoutMs?: number;
+}
+
+export interface StackInfo {
+  launcher: number;
+  workerUrl: string;
+  bridgeUrl: string;
+  children: Array<{ name: string; pid: number }>;
+}
+
+export class Stack {
+  readonly stateDir: string;
+  readonly process: ChildProcess;
+  output = '';
+  readonly exited: Promise<number | null>;
+  #exitCode: number | null | undefined;
+
+  private constructor(stateDir: string, child: ChildProcess) {
+    this.stateDir = stateDir;
+    this.process = child;
+    child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.exited = new Promise((r) => child.once('exit', (code) => r((this.#exitCode = code))));
+  }
+
+  /** Spawns the launcher; does not wait. */
+  static spawn(opts: StackOptions = {}): Stack {
+    requireNamespace();
+    const stateDir = mkdtempSync(join(tmpdir(), 'fanout-stack-'));
+    const args = [join(ROOT, 'scripts/start.mjs'), ...(opts.worker === false ? ['--no-worker'] : [])];
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        FANOUT_STATE_DIR: stateDir,
+        ...(opts.topology === undefined ? {} : { FANOUT_TOPOLOGY: opts.topology }),
+        ...opts.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new Stack(stateDir, child);
+  }
+
+  /** Spawns the launcher and waits until it reports every part healthy. */
+  static async start(opts: StackOptions = {}): Promise<Stack> {
+    const stack = Stack.spawn(opts);
+    try {
+      await stack.waitForOutput('Fanout is up.', opts.timeoutMs ?? 90_000);
+    } catch (err) {
+      await stack.stop();
+      throw err;
+    }
+    return stack;
+  }
+
+  get running(): boolean {
+    return this.#exitCode === undefined;
+  }
+
+  async waitForOutput(text: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.output.includes(text)) {
+      if (!this.running) throw new Error(`the stack exited (${this.#exitCode}) before "${text}":\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`no "${text}" within ${timeoutMs} ms:\n${this.output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  info(): StackInfo {
+    const raw: unknown = JSON.parse(readFileSync(join(this.stateDir, 'stack.json'), 'utf8'));
+    return raw as StackInfo; // written by our own launcher just before "Fanout is up."
+  }
+
+  secrets(): { bridgeSecret: string; janusApiSecret: string } {
+    const text = readFileSync(join(this.stateDir, 'secrets.env'), 'utf8');
+    const get = (k: string): string => /^(\S+)=(.*)$/m.exec(text.split('\n').find((l) => l.startsWith(`${k}=`)) ?? '')?.[2] ?? '';
+    return { bridgeSecret: get('BRIDGE_SECRET'), janusApiSecret: get('JANUS_API_SECRET') };
+  }
+
+  pidOf(name: string): number {
+    const c = this.info().children.find((x) => x.name === name);
+    if (c === undefined) throw new Error(`no child named ${name}`);
+    return c.pid;
+  }
+
+  /** SIGTERM to the launcher, which stops its children; SIGKILL after `graceMs`. */
+  async stop(graceMs = 20_000): Promise<number | null> {
+    if (!this.running) return this.#exitCode ?? null;
+    this.process.kill('SIGTERM');
+    const timer = setTimeout(() => this.process.kill('SIGKILL'), graceMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+/** Media suites run only inside test/netns; refuse loudly anywhere else. */
+export function requireNamespace(): void {
+  if (process.env['FANOUT_NETNS'] !== '1') {
+    throw new Error('this suite must run inside test/netns (a fresh network namespace); use npm test');
+  }
+}
