@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import * as v from 'valibot';
 
 export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 
@@ -19,12 +20,13 @@ export interface StackOptions {
   timeoutMs?: number;
 }
 
-export interface StackInfo {
-  launcher: number;
-  workerUrl: string;
-  bridgeUrl: string;
-  children: Array<{ name: string; pid: number }>;
-}
+const StackInfo = v.object({
+  launcher: v.number(),
+  workerUrl: v.string(),
+  bridgeUrl: v.string(),
+  children: v.array(v.object({ name: v.string(), pid: v.number() })),
+});
+export type StackInfo = v.InferOutput<typeof StackInfo>;
 
 export class Stack {
   readonly stateDir: string;
@@ -85,8 +87,7 @@ export class Stack {
   }
 
   info(): StackInfo {
-    const raw: unknown = JSON.parse(readFileSync(join(this.stateDir, 'stack.json'), 'utf8'));
-    return raw as StackInfo; // written by our own launcher just before "Fanout is up."
+    return v.parse(StackInfo, JSON.parse(readFileSync(join(this.stateDir, 'stack.json'), 'utf8')));
   }
 
   secrets(): { bridgeSecret: string; janusApiSecret: string } {
