@@ -1,0 +1,9 @@
+// Unit tests beside the code, in Node (the worker's own tests run inside workerd: vitest.worker.config.ts).
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['bridge/**/*.test.ts', 'scripts/**/*.test.ts', 'sdk/**/*.test.ts'],
+    environment: 'node',
+  },
+});
