@@ -22,16 +22,16 @@ const PortRange = v.pipe(
 
 const NodeSchema = v.object({
   id: v.pipe(
-    v.string('is missing (the id attribute)'),
+    v.string('must be text'),
     v.regex(NODE_ID_PATTERN, 'must be lowercase letters, digits and dashes, starting with a letter (e.g. "edge-1")'),
   ),
   role: v.picklist(['origin', 'edge'], 'must be <role>origin</role> or <role>edge</role>'),
   ip: v.pipe(
-    v.string('is missing: the node\'s public signalling host, e.g. <ip>edge-1.cdn.example.com</ip>'),
+    v.string('must be text'),
     v.regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a host name or address, with an optional :port'),
   ),
   janus: v.pipe(
-    v.string('is missing: the Janus WebSocket API URL the bridge reaches, e.g. <janus>ws://10.0.0.5:8188</janus>'),
+    v.string('must be text'),
     v.url('must be a URL'),
     v.regex(/^wss?:\/\//, 'must be a ws:// or wss:// URL'),
   ),
@@ -146,6 +146,14 @@ export function parseTopology(xml: string, file: string): Topology {
   };
 }
 
+/** What to say when a required node field is absent. */
+const MISSING_NODE_FIELD: Record<string, string> = {
+  id: 'is missing: every <node> needs an id attribute, e.g. <node id="edge-1">',
+  role: 'is missing: <role>origin</role> or <role>edge</role>',
+  ip: 'is missing: the node\'s public signalling host, e.g. <ip>edge-1.cdn.example.com</ip>',
+  janus: 'is missing: the Janus WebSocket API URL the bridge reaches, e.g. <janus>ws://10.0.0.5:8188</janus>',
+};
+
 function describeIssue(file: string, raw: Record<string, unknown>, issue: v.BaseIssue<unknown> | undefined): string {
   if (issue === undefined) return `${file}: invalid topology`;
   const path = issue.path ?? [];
@@ -157,7 +165,8 @@ function describeIssue(file: string, raw: Record<string, unknown>, issue: v.Base
       ? `"${node.id}"`
       : `#${keys[1] + 1}`;
     const field = keys[2] === undefined ? 'node' : String(keys[2]);
-    return `${file}: node ${id}: ${field} ${issue.message}`;
+    const missing = issue.kind === 'schema' && issue.received === 'undefined' ? MISSING_NODE_FIELD[field] : undefined;
+    return `${file}: node ${id}: ${field} ${missing ?? issue.message}`;
   }
   const field = keys.length === 0 ? 'loadbalancer' : keys.map(String).join('.');
   return `${file}: ${field} ${issue.message}`;

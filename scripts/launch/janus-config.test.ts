@@ -1,0 +1,63 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderTemplate, writeJanusConfig, type JanusNodeSettings } from './janus-config.ts';
+
+const settings: JanusNodeSettings = {
+  nodeId: 'edge-1',
+  role: 'edge',
+  wsIp: '127.0.0.1',
+  wsPort: 8189,
+  mediaIp: '127.0.0.2',
+  rtpPortRange: '21000-21999',
+  logFile: '/var/log/fanout/janus-edge-1.log',
+  apiSecret: 's3cret-s3cret-s3cret',
+};
+
+describe('renderTemplate', () => {
+  it('fills placeholders, leaves comment lines alone, and comments out a line whose placeholders are all empty', () => {
+    const out = renderTemplate('# ${NOT_FILLED}\na = "${A}"\nb = "${B}"\nc = "${A}${B}"', { A: 'x', B: '' }, 't');
+    expect(out).toBe('# ${NOT_FILLED}\na = "x"\n#b = ""\nc = "x"');
+  });
+
+  it('an unknown placeholder fails naming the template and the placeholder', () => {
+    expect(() => renderTemplate('a = ${NOPE}', {}, 'janus.jcfg.template')).toThrow('janus.jcfg.template: unknown placeholder ${NOPE}');
+  });
+});
+
+describe('writeJanusConfig', () => {
+  it('renders an edge node: its ports, interface, secret, log file; only VideoRoom and WebSockets; admin API off', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    expect(writeJanusConfig(settings, dir).sort()).toEqual([
+      'janus.jcfg',
+      'janus.plugin.videoroom.jcfg',
+      'janus.transport.websockets.jcfg',
+    ]);
+    const core = readFileSync(join(dir, 'janus.jcfg'), 'utf8');
+    expect(core).toContain(`configs_folder = "${dir}"`);
+    expect(core).toContain('log_to_file = "/var/log/fanout/janus-edge-1.log"');
+    expect(core).toContain('api_secret = "s3cret-s3cret-s3cret"');
+    expect(core).toContain('\tinterface = "127.0.0.2"');
+    expect(core).toContain('\tice_enforce_list = "127.0.0.2"');
+    expect(core).toContain('rtp_port_range = "21000-21999"');
+    expect(core).toContain('#\tnat_1_1_mapping = ""');
+    expect(core).toMatch(/disable = "[^"]*libjanus_streaming\.so[^"]*"/);
+    expect(core).not.toMatch(/disable = "[^"]*libjanus_videoroom\.so/);
+    expect(core).not.toMatch(/disable = "[^"]*libjanus_websockets\.so/);
+    const ws = readFileSync(join(dir, 'janus.transport.websockets.jcfg'), 'utf8');
+    expect(ws).toContain('ws_port = 8189');
+    expect(ws).toContain('ws_ip = "127.0.0.1"');
+    expect(ws).toContain('admin_ws = false');
+    expect(ws).toContain('wss = false');
+    expect(readFileSync(join(dir, 'janus.plugin.videoroom.jcfg'), 'utf8')).toContain('admin_key = "s3cret-s3cret-s3cret"');
+  });
+
+  it('without a media address, leaves interface and ice_enforce_list to Janus (all interfaces)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    writeJanusConfig({ ...settings, mediaIp: '' }, dir);
+    const core = readFileSync(join(dir, 'janus.jcfg'), 'utf8');
+    expect(core).toContain('#\tinterface = ""');
+    expect(core).toContain('#\tice_enforce_list = ""');
+  });
+});
