@@ -1,0 +1,106 @@
+/**
+ * The worker's bindings and its configuration, read from them once per env object and validated
+ * with valibot. A bad value fails fast with an error naming the variable and where it is set.
+ * A missing BRIDGE_SECRET is not fatal here: it surfaces as a clear error on every path that
+ * needs the bridge (health, routing, streams), so the operator sees it where they look.
+ */
+import * as v from 'valibot';
+import { BRIDGE_REQUEST_TIMEOUT_MS, CdnError } from '../bridge/protocol/index.ts';
+import type { Balancer } from './balancer/durable-object.ts';
+
+export interface Env {
+  /** The bridge's HTTP base (its API WebSocket is at BRIDGE_URL + "/api"). */
+  BRIDGE_URL: string;
+  /** Shared secret for the bridge API (`.dev.vars` / `--env-file` locally, `wrangler secret` in production). */
+  BRIDGE_SECRET?: string;
+  /** Server ping period for WCS sessions (ms, default 10000). */
+  WCS_PING_INTERVAL_MS?: string;
+  /** A session silent for longer than this is closed (ms, default 3 ping periods). */
+  WCS_PING_TIMEOUT_MS?: string;
+  /** How long a bridge request may take (ms, default BRIDGE_REQUEST_TIMEOUT_MS). */
+  BRIDGE_REQUEST_TIMEOUT_MS?: string;
+  /** Extra comma-separated host names that are the worker's own (static pages and /health). */
+  WORKER_HOSTS?: string;
+  BALANCER: DurableObjectNamespace<Balancer>;
+  ASSETS: Fetcher;
+}
+
+export const DEFAULT_PING_INTERVAL_MS = 10_000;
+/** Silent sessions are dropped after this many unanswered ping periods (unless WCS_PING_TIMEOUT_MS). */
+export const MISSED_PINGS_BEFORE_CLOSE = 3;
+/** Host names that always belong to the worker itself, never to a node. */
+export const BUILTIN_WORKER_HOSTS = ['localhost', '127.0.0.1', '[::1]'] as const;
+
+export interface Config {
+  bridgeUrl: string;
+  /** Undefined when the secret is not set: bridge connections then fail with a clear message. */
+  bridgeSecret: string | undefined;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  bridgeRequestTimeoutMs: number;
+  workerHosts: readonly string[];
+}
+
+const Millis = (name: string, min: number, max: number) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d+$/, `${name} must be a whole number of milliseconds`),
+      v.transform(Number),
+      v.minValue(min, `${name} must be at least ${min} ms`),
+      v.maxValue(max, `${name} must be at most ${max} ms`),
+    ),
+  );
+
+const ConfigVars = v.object({
+  BRIDGE_URL: v.pipe(
+    v.string('BRIDGE_URL is required: the bridge\'s HTTP base, e.g. "http://127.0.0.1:8790"'),
+    v.url('BRIDGE_URL must be a URL such as "http://127.0.0.1:8790"'),
+    v.regex(/^https?:\/\//, 'BRIDGE_URL must be an http:// or https:// URL (the worker upgrades it to a WebSocket)'),
+  ),
+  BRIDGE_SECRET: v.optional(v.string()),
+  WCS_PING_INTERVAL_MS: Millis('WCS_PING_INTERVAL_MS', 50, 600_000),
+  WCS_PING_TIMEOUT_MS: Millis('WCS_PING_TIMEOUT_MS', 100, 3_600_000),
+  BRIDGE_REQUEST_TIMEOUT_MS: Millis('BRIDGE_REQUEST_TIMEOUT_MS', 10, 600_000),
+  WORKER_HOSTS: v.optional(v.string()),
+});
+
+const cache = new WeakMap<object, Config>();
+
+/**
+ * The validated configuration for `env`.
+ * @throws CdnError FAILED_PRECONDITION naming the variable when a value is invalid.
+ */
+export function readConfig(env: Env): Config {
+  const hit = cache.get(env);
+  if (hit !== undefined) return hit;
+  const parsed = v.safeParse(ConfigVars, env);
+  if (!parsed.success) {
+    const issue = parsed.issues[0];
+    const key = issue?.path?.map((p) => String(p.key)).join('.') ?? 'configuration';
+    throw new CdnError(
+      'FAILED_PRECONDITION',
+      `worker configuration: ${issue?.message ?? `${key} is invalid`} (set in wrangler.toml [vars], .dev.vars or --var)`,
+    );
+  }
+  const vars = parsed.output;
+  const pingIntervalMs = vars.WCS_PING_INTERVAL_MS ?? DEFAULT_PING_INTERVAL_MS;
+  const secret = vars.BRIDGE_SECRET?.trim();
+  const config: Config = {
+    bridgeUrl: vars.BRIDGE_URL.replace(/\/+$/, ''),
+    bridgeSecret: secret === undefined || secret === '' ? undefined : secret,
+    pingIntervalMs,
+    pingTimeoutMs: vars.WCS_PING_TIMEOUT_MS ?? pingIntervalMs * MISSED_PINGS_BEFORE_CLOSE,
+    bridgeRequestTimeoutMs: vars.BRIDGE_REQUEST_TIMEOUT_MS ?? BRIDGE_REQUEST_TIMEOUT_MS,
+    workerHosts: [
+      ...BUILTIN_WORKER_HOSTS,
+      ...(vars.WORKER_HOSTS ?? '')
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter((h) => h !== ''),
+    ],
+  };
+  cache.set(env, config);
+  return config;
+}
