@@ -1,0 +1,11 @@
+/** The origin's load balancer: pure policies and the Durable Object that shares their state. */
+export { BALANCING_POLICIES, healthyEdges, noEdgeReason, pickEdge, type BalancingPolicy, type PickInput, type PickResult } from './policy.ts';
+export {
+  Balancer,
+  RETRY_AFTER_FAILURE_MS,
+  SNAPSHOT_MAX_AGE_MS,
+  balancerFor,
+  type BridgeView,
+  type EdgeChoice,
+  type NodesSnapshot,
+} from './durable-object.ts';

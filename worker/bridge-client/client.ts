@@ -1,0 +1,197 @@
+/**
+ * The worker's side of the bridge API: request ids, a timeout per request, results validated with
+ * `Results[method]`, events validated with `BridgeEvent`, errors as CdnError. Runtime-free: it
+ * talks to the socket through a two-method transport, so it runs under workerd and in plain tests.
+ * Closing (either side) rejects everything pending with UNAVAILABLE.
+ */
+import * as v from 'valibot';
+import {
+  BRIDGE_REQUEST_TIMEOUT_MS,
+  BridgeMessage,
+  CdnError,
+  RequestParams,
+  Results,
+  type BridgeEvent,
+  type Method,
+  type Params,
+  type Result,
+} from '../../bridge/protocol/index.ts';
+import { silentLogger, type Logger } from '../log.ts';
+
+/** What the client needs from a WebSocket. */
+export interface BridgeTransport {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+export interface BridgeClientOptions {
+  /** How long a request may wait for its reply (default BRIDGE_REQUEST_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /** Called for every valid event the bridge pushes. A throwing listener is logged, not fatal. */
+  onEvent?: (event: BridgeEvent) => void;
+  /** Called once when the link is gone (closed by either side), with the reason. */
+  onClose?: (reason: CdnError) => void;
+  /** Names the bridge in error messages (its API URL). */
+  label?: string;
+  log?: Logger;
+}
+
+interface Pending {
+  method: Method;
+  settle(raw: unknown): void;
+  fail(err: CdnError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** One bridge API connection. */
+export class BridgeClient {
+  readonly #transport: BridgeTransport;
+  readonly #opts: BridgeClientOptions;
+  readonly #pending = new Map<number, Pending>();
+  readonly #log: Logger;
+  #nextId = 1;
+  #closed: CdnError | undefined;
+
+  constructor(transport: BridgeTransport, opts: BridgeClientOptions = {}) {
+    this.#transport = transport;
+    this.#opts = opts;
+    this.#log = opts.log ?? silentLogger;
+  }
+
+  /** True once the link is gone; every request then fails with UNAVAILABLE. */
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+
+  /** How many requests are waiting for a reply. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Sends `method` with `params` and resolves with the validated result. */
+  request<M extends Method>(method: M, params: Params<M>): Promise<Result<M>> {
+    if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    const checked = v.safeParse(RequestParams[method], params);
+    if (!checked.success) {
+      return Promise.reject(new CdnError('INVALID_ARGUMENT', `${method}: ${describeIssue(checked.issues[0])}`));
+    }
+    const id = this.#nextId++;
+    const timeoutMs = this.#opts.timeoutMs ?? BRIDGE_REQUEST_TIMEOUT_MS;
+    return new Promise<Result<M>>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new CdnError('TIMEOUT', `the bridge did not answer "${method}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(id, {
+        method,
+        timer,
+        settle: (raw) => {
+          const result = v.safeParse(Results[method], raw);
+          if (result.success) resolve(result.output);
+          else reject(new CdnError('INTERNAL', `the bridge sent an invalid "${method}" result: ${describeIssue(result.issues[0])}`));
+        },
+        fail: reject,
+      });
+      try {
+        this.#transport.send(JSON.stringify({ id, method, params: checked.output }));
+      } catch (err) {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        reject(new CdnError('UNAVAILABLE', `cannot send to the bridge: ${errorText(err)}`, { cause: err }));
+      }
+    });
+  }
+
+  /** Feeds one frame received from the bridge. */
+  receive(data: unknown): void {
+    if (typeof data !== 'string') {
+      this.#log.warn('bridge sent a binary frame; ignored');
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(data);
+    } catch {
+      this.#log.warn('bridge sent a frame that is not JSON; ignored', { length: data.length });
+      return;
+    }
+    const parsed = v.safeParse(BridgeMessage, json);
+    if (!parsed.success) {
+      this.#log.warn('bridge sent an invalid message; ignored', { issue: describeIssue(parsed.issues[0]) });
+      return;
+    }
+    const msg = parsed.output;
+    if ('event' in msg) {
+      try {
+        this.#opts.onEvent?.(msg);
+      } catch (err) {
+        this.#log.error('bridge event listener threw', { event: msg.event, err: errorText(err) });
+      }
+      return;
+    }
+    const pending = this.#pending.get(msg.id);
+    if (pending === undefined) {
+      // A reply after its timeout, or the bridge refusing a frame it could not parse (id -1).
+      this.#log.warn('bridge reply for no pending request', { id: msg.id, ...('error' in msg ? { err: msg.error.message } : {}) });
+      return;
+    }
+    this.#pending.delete(msg.id);
+    clearTimeout(pending.timer);
+    if ('error' in msg) {
+      const { code, message, janusCode } = msg.error;
+      pending.fail(new CdnError(code, message, janusCode === undefined ? undefined : { janusCode }));
+    } else {
+      pending.settle(msg.result);
+    }
+  }
+
+  /** The socket closed or failed: everything pending fails with UNAVAILABLE. Safe to call twice. */
+  handleClose(code: number, reason: string): void {
+    if (this.#closed !== undefined) return;
+    const where = this.#opts.label === undefined ? 'the bridge' : `the bridge at ${this.#opts.label}`;
+    this.#shutdown(
+      new CdnError('UNAVAILABLE', `the connection to ${where} closed (code ${code}${reason === '' ? '' : `: ${reason}`})`),
+    );
+  }
+
+  /** Closes the link (the bridge then releases everything it owned). Safe to call twice. */
+  close(reason = 'worker closed the link'): void {
+    if (this.#closed !== undefined) return;
+    this.#shutdown(new CdnError('UNAVAILABLE', `the bridge link was closed: ${reason}`));
+    try {
+      this.#transport.close(1000, reason.slice(0, 120));
+    } catch (err) {
+      // Already closed by the peer: the expected race at teardown, nothing to report.
+      this.#log.debug('bridge socket close after it was gone', { err: errorText(err) });
+    }
+  }
+
+  #shutdown(reason: CdnError): void {
+    this.#closed = reason;
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) {
+      clearTimeout(p.timer);
+      p.fail(reason);
+    }
+    try {
+      this.#opts.onClose?.(reason);
+    } catch (err) {
+      this.#log.error('bridge close listener threw', { err: errorText(err) });
+    }
+  }
+}
+
+/** One valibot issue as "path: message" (the path names the field). */
+export function describeIssue(issue: v.BaseIssue<unknown> | undefined): string {
+  if (issue === undefined) return 'invalid';
+  const path = issue.path?.map((p) => String(p.key)).join('.') ?? '';
+  if (issue.kind === 'schema' && issue.type === 'object' && issue.received === 'undefined' && path !== '') {
+    return `${path} is required`;
+  }
+  return path === '' ? issue.message : `${path}: ${issue.message}`;
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,76 @@
+/**
+ * Opens a bridge API link from workerd: `fetch(BRIDGE_URL + '/api')` with `Upgrade: websocket` and
+ * the bearer secret, then `resp.webSocket.accept()`. Every way this can go wrong becomes a CdnError
+ * whose message says what to fix; nothing waits forever (the handshake has its own timeout).
+ */
+import { BRIDGE_API_PATH, CdnError } from '../../bridge/protocol/index.ts';
+import { BridgeClient, errorText, type BridgeClientOptions } from './client.ts';
+
+/** How long the WebSocket handshake with the bridge may take. */
+export const BRIDGE_CONNECT_TIMEOUT_MS = 5_000;
+
+export interface ConnectOptions extends BridgeClientOptions {
+  /** The bridge's HTTP base (BRIDGE_URL). */
+  url: string;
+  /** BRIDGE_SECRET; undefined when it is not configured. */
+  secret: string | undefined;
+  connectTimeoutMs?: number;
+}
+
+export const MISSING_SECRET_MESSAGE =
+  'BRIDGE_SECRET is not set for the worker: put BRIDGE_SECRET=<secret> in .dev.vars (or the --env-file) ' +
+  'locally, or run `wrangler secret put BRIDGE_SECRET` in production';
+
+/** Connects to the bridge API and returns a ready client. */
+export async function connectBridge(opts: ConnectOptions): Promise<BridgeClient> {
+  if (opts.secret === undefined || opts.secret === '') throw new CdnError('FAILED_PRECONDITION', MISSING_SECRET_MESSAGE);
+  const apiUrl = opts.url.replace(/\/+$/, '') + BRIDGE_API_PATH;
+  const timeoutMs = opts.connectTimeoutMs ?? BRIDGE_CONNECT_TIMEOUT_MS;
+  const signal = AbortSignal.timeout(timeoutMs);
+  let resp: Response;
+  try {
+    resp = await fetch(apiUrl, {
+      headers: { Upgrade: 'websocket', Authorization: `Bearer ${opts.secret}` },
+      signal,
+    });
+  } catch (err) {
+    if (signal.aborted) throw new CdnError('TIMEOUT', `the bridge at ${apiUrl} did not accept a connection within ${timeoutMs} ms`);
+    throw new CdnError('UNAVAILABLE', `the bridge at ${apiUrl} is unreachable: ${errorText(err)}`, { cause: err });
+  }
+  const ws = resp.webSocket;
+  if (ws === null) {
+    const body = await readSnippet(resp);
+    if (resp.status === 401 || resp.status === 403) {
+      throw new CdnError(
+        'UNAUTHENTICATED',
+        `the bridge at ${apiUrl} refused the worker's BRIDGE_SECRET (HTTP ${resp.status}); it must equal the bridge's BRIDGE_SECRET`,
+      );
+    }
+    throw new CdnError(
+      'UNAVAILABLE',
+      `the bridge at ${apiUrl} answered HTTP ${resp.status} instead of a WebSocket upgrade${body === '' ? '' : `: ${body}`}`,
+    );
+  }
+  ws.accept();
+  const client = new BridgeClient(
+    {
+      send: (text) => ws.send(text),
+      close: (code, reason) => ws.close(code, reason),
+    },
+    { ...opts, label: opts.label ?? apiUrl },
+  );
+  ws.addEventListener('message', (ev) => client.receive(ev.data));
+  ws.addEventListener('close', (ev) => {
+    client.handleClose(ev.code, ev.reason);
+  });
+  ws.addEventListener('error', () => client.handleClose(1006, 'socket error'));
+  return client;
+}
+
+async function readSnippet(resp: Response): Promise<string> {
+  try {
+    return (await resp.text()).trim().slice(0, 200);
+  } catch {
+    return '';
+  }
+}
