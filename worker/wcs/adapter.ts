@@ -1,0 +1,87 @@
+/**
+ * The workerd side of a WCS session: a WebSocketPair, the ping timer, the session's own bridge
+ * link and the Balancer for redirects. Everything else lives in the runtime-free `WcsSession`.
+ * Handlers stay synchronous; async work starts inside the session.
+ */
+import type { ErrorCode, NodeInfo } from '../../bridge/protocol/index.ts';
+import { balancerFor } from '../balancer/index.ts';
+import { connectBridge } from '../bridge-client/index.ts';
+import type { Config, Env } from '../env.ts';
+import { createLogger } from '../log.ts';
+import { nodeAddress, signallingUrl, type UrlContext } from '../nodes/index.ts';
+import { CLOSE_CODES, WcsSession, type EdgeRedirect } from './session.ts';
+
+export interface WcsSocketOptions {
+  env: Env;
+  config: Config;
+  node: NodeInfo | undefined;
+  nodeError?: { code: ErrorCode; message: string };
+  originHost: string | undefined;
+  loadBalancing: boolean;
+  /** How the client reached the worker (for the redirect URL's style). */
+  urlContext: UrlContext;
+}
+
+/** Accepts a WCS WebSocket and returns the 101 response. */
+export function acceptWcsSocket(opts: WcsSocketOptions): Response {
+  const { env, config } = opts;
+  const pair = new WebSocketPair();
+  const client = pair[0];
+  const server = pair[1];
+  server.accept();
+  const sessionId = crypto.randomUUID();
+  const log = createLogger({ unit: 'wcs', session: sessionId, node: opts.node?.id });
+
+  const session = new WcsSession(
+    {
+      send: (frame) => server.send(JSON.stringify(frame)),
+      close: (code, reason) => server.close(code, reason),
+      openBridge: (handlers) =>
+        connectBridge({
+          url: config.bridgeUrl,
+          secret: config.bridgeSecret,
+          timeoutMs: config.bridgeRequestTimeoutMs,
+          onEvent: handlers.onEvent,
+          onClose: handlers.onClose,
+          log,
+        }),
+      chooseEdge: async (): Promise<EdgeRedirect> => {
+        const choice = await balancerFor(env, config.bridgeUrl).choose(config.bridgeUrl);
+        if (!choice.ok) return { ok: false, code: choice.code, reason: choice.reason };
+        const node: NodeInfo = { ...choice.node, load: { ...choice.node.load } };
+        return { ok: true, node, url: signallingUrl(node, opts.urlContext), ...nodeAddress(node.host) };
+      },
+      now: () => Date.now(),
+      log,
+    },
+    {
+      sessionId,
+      node: opts.node,
+      ...(opts.nodeError === undefined ? {} : { nodeError: opts.nodeError }),
+      originHost: opts.originHost,
+      loadBalancing: opts.loadBalancing,
+      pingTimeoutMs: config.pingTimeoutMs,
+    },
+  );
+
+  const timer = setInterval(() => session.tick(), config.pingIntervalMs);
+  const finish = (): void => {
+    clearInterval(timer);
+    session.handleClose();
+  };
+  server.addEventListener('message', (ev) => {
+    if (typeof ev.data === 'string') session.handleText(ev.data);
+    else session.handleBinary(ev.data.byteLength);
+  });
+  server.addEventListener('close', (ev) => {
+    finish();
+    try {
+      // Answer the client's close; 1005/1006 are not codes one may send.
+      server.close(ev.code === 1005 || ev.code === 1006 ? CLOSE_CODES.NORMAL : ev.code, 'session closed');
+    } catch {
+      // Already closed (the runtime answered for us): nothing left to do.
+    }
+  });
+  server.addEventListener('error', finish);
+  return new Response(null, { status: 101, webSocket: client });
+}
