@@ -1,0 +1,629 @@
+/**
+ * A stream: one published or played WebRTC stream of a session. Publishing offers to the server
+ * (sendonly, ICE gathered fully); playing asks with `playStream`, follows the origin's `redirect`
+ * to an edge, and answers the server's offer. Statuses arrive as typed events.
+ */
+import { LossWindow, lossCounters, type BandwidthMonitorOptions, type BandwidthReport } from './bandwidth.ts';
+import { nodeUrl } from './balancer.ts';
+import type { WcsConnection } from './connection.ts';
+import { FINAL_STREAM_STATUSES, STREAM_STATUS, type StreamStatus } from './constants.ts';
+import { Emitter, type Listener } from './emitter.ts';
+import {
+  cacheMedia,
+  iceGatheringComplete,
+  preferCodec,
+  removeVideo,
+  startPlayback,
+  takeCachedMedia,
+  videoIn,
+  type MediaEnvironment,
+} from './media.ts';
+import type { RedirectFrame, StatusFrame } from './protocol.ts';
+import { uuid } from './uuid.ts';
+
+/** Options of `session.createStream()`. */
+export interface StreamOptions {
+  /** The stream's name on the server. */
+  name: string;
+  /** Where the SDK puts its `<video>` element (the local preview, or the played stream). */
+  display?: HTMLElement | null;
+  /** Publishing: what to capture. Default `{ audio: true, video: true }`. */
+  constraints?: MediaStreamConstraints;
+  /** Playing: receive audio. Default true. */
+  receiveAudio?: boolean;
+  /** Playing: receive video. Default true. */
+  receiveVideo?: boolean;
+  /**
+   * Keep the video element (and, when publishing, the camera) after the stream ends; a later
+   * publish into the same display reuses the camera. Default false.
+   */
+  cacheLocalResources?: boolean;
+  /** Publishing: offer only this video codec, e.g. "VP8" or "H264" (a Fanout extension). */
+  codec?: string;
+  /** Free-form data passed to the server with the request. */
+  custom?: Record<string, unknown>;
+  /** Loss detection for NOT_ENOUGH_BANDWIDTH; `false` turns it off. */
+  bandwidthMonitor?: BandwidthMonitorOptions | false;
+}
+
+/**
+ * What each stream event passes to its listeners: the stream first, then the event's detail.
+ * FAILED carries the reason; NOT_ENOUGH_BANDWIDTH the loss figures.
+ */
+export type StreamEventMap = {
+  PENDING: [stream: Stream];
+  PUBLISHING: [stream: Stream];
+  PLAYING: [stream: Stream];
+  UNPUBLISHED: [stream: Stream];
+  STOPPED: [stream: Stream];
+  FAILED: [stream: Stream, info: string];
+  NOT_ENOUGH_BANDWIDTH: [stream: Stream, report: BandwidthReport];
+};
+
+/** What a stream needs from its session. Internal. */
+export interface StreamHost {
+  readonly iceServers: RTCIceServer[];
+  readonly media: MediaEnvironment;
+  readonly iceGatheringTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  /** The session's own connection when established. */
+  main(): WcsConnection | undefined;
+  /** Frames for `id` on `conn` go to `sink` until `unroute`. */
+  route(conn: WcsConnection, id: string, sink: StreamSink): void;
+  unroute(conn: WcsConnection, id: string): void;
+  /** An established connection to `url` (an edge), shared and counted. */
+  acquire(url: string): Promise<WcsConnection>;
+  /** One user fewer of a connection from `acquire`; the last one closes it. */
+  release(conn: WcsConnection): void;
+  forget(stream: Stream): void;
+}
+
+/** What a session delivers to a stream. Internal. */
+export interface StreamSink {
+  remoteSdp(sdp: string): void;
+  status(event: StatusFrame): void;
+  redirect(event: RedirectFrame, from: WcsConnection): void;
+  fail(info: string): void;
+  /** The connection under the stream is gone: `clean` after `session.disconnect()`. */
+  lost(info: string, clean: boolean): void;
+}
+
+const MAX_REDIRECTS = 3;
+
+/**
+ * A published or played stream. Create it with `session.createStream()`.
+ *
+ * @example
+ * const stream = session.createStream({ name: 'cam1', display: document.getElementById('local')! });
+ * stream.on(STREAM_STATUS.PUBLISHING, (s) => console.log(s.name(), 'is live'))
+ *       .on(STREAM_STATUS.FAILED, (s, info) => console.error(info))
+ *       .publish();
+ */
+export class Stream {
+  readonly #id = uuid();
+  readonly #opts: StreamOptions;
+  readonly #host: StreamHost;
+  readonly #events = new Emitter<StreamEventMap>();
+  #published = false;
+  #status: StreamStatus = STREAM_STATUS.NEW;
+  #info: string | undefined;
+  /** The connection the stream is routed on, and whether it came from `host.acquire`. */
+  #conn: { c: WcsConnection; acquired: boolean } | undefined;
+  #pc: RTCPeerConnection | undefined;
+  #local: MediaStream | undefined;
+  #remote: MediaStream | undefined;
+  #redirects = 0;
+  /** The request is on the wire: `stop()` must tell the server. */
+  #requested = false;
+  #stopTimer: ReturnType<typeof setTimeout> | undefined;
+  #pendingTimer: ReturnType<typeof setTimeout> | undefined;
+  #monitor: ReturnType<typeof setInterval> | undefined;
+  readonly #sink: StreamSink;
+
+  /** @internal Use `session.createStream()`. */
+  constructor(host: StreamHost, opts: StreamOptions) {
+    this.#host = host;
+    this.#opts = opts;
+    this.#sink = {
+      remoteSdp: (sdp) => void this.#onRemoteSdp(sdp),
+      status: (ev) => this.#onStatus(ev),
+      redirect: (ev, from) => void this.#onRedirect(ev, from),
+      fail: (info) => this.#failed(info),
+      lost: (info, clean) => {
+        if (this.#final()) return;
+        if (clean) this.#finish(this.#published ? STREAM_STATUS.UNPUBLISHED : STREAM_STATUS.STOPPED, info);
+        else this.#failed(info);
+      },
+    };
+  }
+
+  /**
+   * Listens to a status event; returns the stream so calls chain.
+   *
+   * @example
+   * stream.on(STREAM_STATUS.PLAYING, () => show('playing'))
+   *       .on(STREAM_STATUS.NOT_ENOUGH_BANDWIDTH, (s, r) => show(`${r.lossPercent}% lost`));
+   */
+  on<E extends keyof StreamEventMap>(event: E, listener: Listener<StreamEventMap[E]>): this {
+    this.#events.on(event, listener);
+    return this;
+  }
+
+  /**
+   * Stops listening.
+   *
+   * @example
+   * stream.off(STREAM_STATUS.PLAYING, onPlaying);
+   */
+  off<E extends keyof StreamEventMap>(event: E, listener: Listener<StreamEventMap[E]>): this {
+    this.#events.off(event, listener);
+    return this;
+  }
+
+  /**
+   * The stream's media session id (a UUID), as the server knows it.
+   *
+   * @example
+   * console.log(stream.id());
+   */
+  id(): string {
+    return this.#id;
+  }
+
+  /**
+   * The stream name.
+   *
+   * @example
+   * title.textContent = stream.name();
+   */
+  name(): string {
+    return this.#opts.name;
+  }
+
+  /**
+   * The current status: NEW, PENDING, PUBLISHING, PLAYING, UNPUBLISHED, STOPPED or FAILED.
+   *
+   * @example
+   * if (stream.status() === STREAM_STATUS.PLAYING) stream.stop();
+   */
+  status(): StreamStatus {
+    return this.#status;
+  }
+
+  /**
+   * The server's (or the SDK's) explanation of the last status, e.g. why it FAILED.
+   *
+   * @example
+   * stream.on(STREAM_STATUS.FAILED, (s) => alert(s.getInfo()));
+   */
+  getInfo(): string | undefined {
+    return this.#info;
+  }
+
+  /**
+   * True for a stream being published, false for one being played.
+   *
+   * @example
+   * const verb = stream.published() ? 'publishing' : 'playing';
+   */
+  published(): boolean {
+    return this.#published;
+  }
+
+  /**
+   * The WebSocket URL of the node the stream is on: for a played stream, the edge the origin
+   * redirected it to.
+   *
+   * @example
+   * stream.on(STREAM_STATUS.PLAYING, (s) => console.log('playing from', s.getServerUrl()));
+   */
+  getServerUrl(): string | undefined {
+    return this.#conn?.c.url;
+  }
+
+  /**
+   * The peer connection's statistics, or undefined when there is no media yet.
+   *
+   * @example
+   * const stats = await stream.getStats();
+   * stats?.forEach((s) => s.type === 'inbound-rtp' && console.log(s.kind, s.framesDecoded));
+   */
+  async getStats(): Promise<RTCStatsReport | undefined> {
+    return this.#pc?.getStats();
+  }
+
+  /**
+   * The SDK's video element in `display`, if there is one.
+   *
+   * @example
+   * stream.getVideoElement()?.requestFullscreen();
+   */
+  getVideoElement(): HTMLVideoElement | undefined {
+    return this.#opts.display?.querySelector<HTMLVideoElement>('video.fanout-video') ?? undefined;
+  }
+
+  /**
+   * Publishes the camera and microphone (`constraints`) under `name`. Status: PENDING, then
+   * PUBLISHING, or FAILED with the reason. Throws if the stream was already used or the session is
+   * not established.
+   *
+   * @example
+   * session.createStream({ name: 'cam1', display: preview, codec: 'H264' })
+   *   .on(STREAM_STATUS.PUBLISHING, () => console.log('live'))
+   *   .publish();
+   */
+  publish(): this {
+    this.#begin(true);
+    void this.#publish();
+    return this;
+  }
+
+  /**
+   * Plays `name` into `display`. Through an origin with load balancing, the SDK follows the
+   * redirect to an edge by itself. Status: PENDING, then PLAYING, or FAILED with the reason.
+   * Throws if the stream was already used or the session is not established.
+   *
+   * @example
+   * session.createStream({ name: 'cam1', display: player })
+   *   .on(STREAM_STATUS.PLAYING, (s) => console.log('from', s.getServerUrl()))
+   *   .on(STREAM_STATUS.STOPPED, () => console.log('ended'))
+   *   .play();
+   */
+  play(): this {
+    this.#begin(false);
+    const conn = this.#host.main();
+    if (conn === undefined) throw new Error('Fanout: the session is not established');
+    this.#attach(conn, false);
+    this.#sendRequest();
+    return this;
+  }
+
+  /**
+   * Stops publishing (UNPUBLISHED) or playing (STOPPED) and releases the media. Safe to call more
+   * than once; does nothing before `publish()`/`play()` or after the stream ended.
+   *
+   * @example
+   * stopButton.onclick = () => stream.stop();
+   */
+  stop(): void {
+    if (this.#status === STREAM_STATUS.NEW || this.#final() || this.#stopTimer !== undefined) return;
+    const ended = this.#published ? STREAM_STATUS.UNPUBLISHED : STREAM_STATUS.STOPPED;
+    const conn = this.#conn?.c;
+    if (!this.#requested || conn === undefined || !conn.established) {
+      // Nothing on the server yet (still capturing, gathering or following a redirect).
+      this.#finish(ended, 'stopped');
+      return;
+    }
+    const sent = this.#published
+      ? conn.send({ message: 'unPublishStream', data: [{ mediaSessionId: this.#id, name: this.#opts.name, published: true }] })
+      : conn.send({ message: 'stopStream', data: [{ mediaSessionId: this.#id, name: this.#opts.name, published: false }] });
+    if (!sent) {
+      this.#finish(ended, 'stopped');
+      return;
+    }
+    // The server confirms with UNPUBLISHED / STOPPED; do not hang on a server that does not.
+    this.#stopTimer = setTimeout(() => this.#finish(ended, 'stopped (the server did not confirm)'), this.#host.requestTimeoutMs);
+  }
+
+  /** @internal The session's handle on this stream. */
+  sink(): StreamSink {
+    return this.#sink;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  #final(): boolean {
+    return FINAL_STREAM_STATUSES.has(this.#status);
+  }
+
+  #begin(published: boolean): void {
+    if (this.#status !== STREAM_STATUS.NEW) throw new Error(`Fanout: stream "${this.#opts.name}" was already ${this.#published ? 'published' : 'played'}`);
+    if (this.#host.main() === undefined) throw new Error('Fanout: the session is not established');
+    this.#published = published;
+    this.#setStatus(STREAM_STATUS.PENDING, undefined);
+    this.#pendingTimer = setTimeout(() => {
+      if (this.#status === STREAM_STATUS.PENDING) {
+        this.#tellServerStop();
+        this.#failed(`no answer from the server within ${this.#host.requestTimeoutMs} ms`);
+      }
+    }, this.#host.requestTimeoutMs + this.#host.iceGatheringTimeoutMs);
+  }
+
+  #attach(conn: WcsConnection, acquired: boolean): void {
+    this.#conn = { c: conn, acquired };
+    this.#host.route(conn, this.#id, this.#sink);
+  }
+
+  #detach(): void {
+    const at = this.#conn;
+    if (at === undefined) return;
+    this.#conn = undefined;
+    this.#host.unroute(at.c, this.#id);
+    if (at.acquired) this.#host.release(at.c);
+  }
+
+  #sendRequest(sdp?: string): void {
+    const conn = this.#conn?.c;
+    const frame = {
+      mediaSessionId: this.#id,
+      name: this.#opts.name,
+      published: this.#published,
+      hasVideo: this.#published ? (this.#local?.getVideoTracks().length ?? 0) > 0 : this.#opts.receiveVideo !== false,
+      hasAudio: this.#published ? (this.#local?.getAudioTracks().length ?? 0) > 0 : this.#opts.receiveAudio !== false,
+      status: 'PENDING' as const,
+      record: false,
+      mediaProvider: 'WebRTC' as const,
+      ...(sdp === undefined ? {} : { sdp }),
+      ...(this.#opts.custom === undefined ? {} : { custom: this.#opts.custom }),
+    };
+    const sent = conn?.send({ message: this.#published ? 'publishStream' : 'playStream', data: [frame] }) ?? false;
+    if (!sent) {
+      this.#failed('the connection to the server is closed');
+      return;
+    }
+    this.#requested = true;
+  }
+
+  async #publish(): Promise<void> {
+    const display = this.#opts.display ?? undefined;
+    try {
+      let local = display === undefined || this.#opts.cacheLocalResources !== true ? undefined : takeCachedMedia(display);
+      if (local === undefined) {
+        try {
+          local = await this.#host.media.getUserMedia(this.#opts.constraints ?? { audio: true, video: true });
+        } catch (err) {
+          this.#failed(`cannot capture the camera or microphone: ${describe(err)}`);
+          return;
+        }
+      }
+      this.#local = local;
+      if (this.#final()) {
+        this.#releaseLocal();
+        return;
+      }
+      if (display !== undefined) {
+        const video = videoIn(display, true);
+        video.srcObject = local;
+        void startPlayback(video);
+      }
+      const pc = this.#newPeerConnection();
+      for (const track of local.getTracks()) {
+        const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [local] });
+        if (track.kind === 'video' && this.#opts.codec !== undefined) {
+          const prefs = preferCodec(this.#host.media.videoCapabilities() ?? [], this.#opts.codec);
+          if (prefs === undefined) {
+            this.#failed(`this browser cannot send the ${this.#opts.codec} codec`);
+            return;
+          }
+          t.setCodecPreferences(prefs);
+        }
+      }
+      await pc.setLocalDescription(await pc.createOffer());
+      await iceGatheringComplete(pc, this.#host.iceGatheringTimeoutMs);
+      if (this.#final()) return;
+      const main = this.#host.main();
+      const sdp = pc.localDescription?.sdp;
+      if (main === undefined || sdp === undefined) {
+        this.#failed(main === undefined ? 'the session is closed' : 'no local description');
+        return;
+      }
+      this.#attach(main, false);
+      this.#sendRequest(sdp);
+    } catch (err) {
+      this.#failed(`cannot create the offer: ${describe(err)}`);
+    }
+  }
+
+  #newPeerConnection(): RTCPeerConnection {
+    const pc = this.#host.media.createPeerConnection({ iceServers: this.#host.iceServers, bundlePolicy: 'max-bundle' });
+    this.#pc = pc;
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc === this.#pc && pc.connectionState === 'failed' && !this.#final()) {
+        this.#tellServerStop();
+        this.#failed('Failed by ICE/DTLS: the media connection to the server broke');
+      }
+    });
+    return pc;
+  }
+
+  async #onRemoteSdp(sdp: string): Promise<void> {
+    if (this.#final()) return;
+    try {
+      if (this.#published) {
+        const pc = this.#pc;
+        if (pc === undefined || pc.signalingState !== 'have-local-offer') return;
+        await pc.setRemoteDescription({ type: 'answer', sdp });
+        return;
+      }
+      // Playing: the server offers, the SDK answers.
+      const pc = this.#pc ?? this.#newPlayerConnection();
+      await pc.setRemoteDescription({ type: 'offer', sdp });
+      for (const t of pc.getTransceivers()) {
+        const kind = t.receiver.track.kind;
+        const wanted = kind === 'video' ? this.#opts.receiveVideo !== false : kind === 'audio' ? this.#opts.receiveAudio !== false : true;
+        t.direction = wanted ? 'recvonly' : 'inactive';
+      }
+      await pc.setLocalDescription(await pc.createAnswer());
+      await iceGatheringComplete(pc, this.#host.iceGatheringTimeoutMs);
+      const answer = pc.localDescription?.sdp;
+      if (this.#final() || answer === undefined) return;
+      if (this.#conn?.c.send({ message: 'setRemoteSDP', data: [this.#id, answer] }) !== true) {
+        this.#failed('the connection to the server is closed');
+      }
+    } catch (err) {
+      this.#tellServerStop();
+      this.#failed(`the server's session description was refused: ${describe(err)}`);
+    }
+  }
+
+  #newPlayerConnection(): RTCPeerConnection {
+    const pc = this.#newPeerConnection();
+    const display = this.#opts.display ?? undefined;
+    pc.addEventListener('track', (ev) => {
+      const remote = ev.streams[0] ?? (this.#remote ??= new MediaStream());
+      if (ev.streams[0] === undefined) remote.addTrack(ev.track);
+      this.#remote = remote;
+      if (display === undefined) return;
+      const video = videoIn(display, false);
+      if (video.srcObject !== remote) {
+        video.srcObject = remote;
+        void startPlayback(video);
+      }
+    });
+    return pc;
+  }
+
+  async #onRedirect(ev: RedirectFrame, from: WcsConnection): Promise<void> {
+    if (this.#final() || this.#published) return;
+    const url = nodeUrl(from.url, ev);
+    if (url === undefined) {
+      this.#failed('the origin redirected the stream to an unusable address');
+      return;
+    }
+    if (++this.#redirects > MAX_REDIRECTS) {
+      this.#failed(`too many redirects (last to ${url})`);
+      return;
+    }
+    // Leave the origin first: its FAILED for this stream (for clients that do not follow
+    // redirects) must not reach the user.
+    this.#detach();
+    this.#requested = false;
+    let conn: WcsConnection;
+    try {
+      conn = await this.#host.acquire(url);
+    } catch (err) {
+      this.#failed(`Failed to connect to the edge ${url}: ${describe(err)}`);
+      return;
+    }
+    if (this.#final()) {
+      this.#host.release(conn);
+      return;
+    }
+    this.#attach(conn, true);
+    this.#sendRequest();
+  }
+
+  #onStatus(ev: StatusFrame): void {
+    if (this.#final()) return;
+    const info = ev.info ?? undefined;
+    switch (ev.status) {
+      case STREAM_STATUS.PUBLISHING:
+      case STREAM_STATUS.PLAYING:
+        if (this.#status === ev.status) return;
+        clearTimeout(this.#pendingTimer);
+        this.#setStatus(ev.status, info);
+        this.#startMonitor();
+        return;
+      case STREAM_STATUS.UNPUBLISHED:
+      case STREAM_STATUS.STOPPED:
+        this.#finish(ev.status, info);
+        return;
+      case STREAM_STATUS.FAILED:
+        this.#failed(info ?? 'failed');
+        return;
+      case STREAM_STATUS.NOT_ENOUGH_BANDWIDTH: {
+        const figures: Record<string, number> = {};
+        for (const [k, v] of Object.entries(ev)) if (typeof v === 'number') figures[k] = v;
+        const lost = figures['packetsLost'] ?? figures['lost'] ?? 0;
+        this.#events.emit(STREAM_STATUS.NOT_ENOUGH_BANDWIDTH, this, {
+          source: 'server',
+          direction: this.#published ? 'outbound' : 'inbound',
+          packetsLost: lost,
+          packets: figures['packets'] ?? 0,
+          lossPercent: figures['lossPercent'] ?? 0,
+          windowMs: figures['windowMs'] ?? 0,
+          thresholdPercent: 0,
+          info: info ?? 'the server reports that the connection loses packets',
+          figures,
+        });
+        return;
+      }
+      default:
+        // PENDING and statuses this SDK does not use: nothing to do.
+        return;
+    }
+  }
+
+  #startMonitor(): void {
+    const opts = this.#opts.bandwidthMonitor;
+    if (opts === false || this.#monitor !== undefined) return;
+    const direction = this.#published ? 'outbound' : 'inbound';
+    const window = new LossWindow(direction, opts ?? {});
+    let busy = false;
+    this.#monitor = setInterval(() => {
+      const pc = this.#pc;
+      if (pc === undefined || busy) return;
+      busy = true;
+      pc.getStats()
+        .then((report) => {
+          const entries: Record<string, unknown>[] = [];
+          report.forEach((s: Record<string, unknown>) => entries.push(s));
+          const c = lossCounters(entries, direction);
+          const r = window.push(Date.now(), c.lost, c.packets);
+          if (r !== undefined && !this.#final()) this.#events.emit(STREAM_STATUS.NOT_ENOUGH_BANDWIDTH, this, r);
+        })
+        .catch(() => undefined)
+        .finally(() => (busy = false));
+    }, opts === undefined ? 1000 : opts.intervalMs ?? 1000);
+  }
+
+  /** Tells the server to drop the stream without waiting (after a local failure). */
+  #tellServerStop(): void {
+    const conn = this.#conn?.c;
+    if (!this.#requested || conn === undefined) return;
+    if (this.#published) conn.send({ message: 'unPublishStream', data: [{ mediaSessionId: this.#id, name: this.#opts.name, published: true }] });
+    else conn.send({ message: 'stopStream', data: [{ mediaSessionId: this.#id, name: this.#opts.name, published: false }] });
+  }
+
+  #failed(info: string): void {
+    this.#finish(STREAM_STATUS.FAILED, info);
+  }
+
+  #setStatus(status: StreamStatus, info: string | undefined): void {
+    this.#status = status;
+    this.#info = info;
+    switch (status) {
+      case STREAM_STATUS.FAILED:
+        this.#events.emit(status, this, info ?? 'failed');
+        return;
+      case STREAM_STATUS.NEW:
+      case STREAM_STATUS.NOT_ENOUGH_BANDWIDTH:
+        return;
+      default:
+        this.#events.emit(status, this);
+    }
+  }
+
+  #releaseLocal(): void {
+    const local = this.#local;
+    this.#local = undefined;
+    if (local === undefined) return;
+    const display = this.#opts.display ?? undefined;
+    if (this.#opts.cacheLocalResources === true && display !== undefined) cacheMedia(display, local);
+    else local.getTracks().forEach((t) => t.stop());
+  }
+
+  /** Ends the stream: releases everything it holds, then reports the final status once. */
+  #finish(status: StreamStatus, info: string | undefined): void {
+    if (this.#final()) return;
+    clearTimeout(this.#stopTimer);
+    clearTimeout(this.#pendingTimer);
+    clearInterval(this.#monitor);
+    this.#monitor = undefined;
+    this.#pc?.close();
+    this.#pc = undefined;
+    this.#remote = undefined;
+    this.#releaseLocal();
+    const display = this.#opts.display ?? undefined;
+    if (display !== undefined && this.#opts.cacheLocalResources !== true) removeVideo(display);
+    this.#detach();
+    this.#host.forget(this);
+    this.#setStatus(status, info);
+    this.#events.clear();
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.name !== 'Error' && !err.message.startsWith(err.name) ? `${err.name}: ${err.message}` : err.message;
+  return String(err);
+}
