@@ -70,8 +70,9 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
     session.handleClose();
   };
   server.addEventListener('message', (ev) => {
-    if (typeof ev.data === 'string') session.handleText(ev.data);
-    else session.handleBinary(ev.data.byteLength);
+    const data: unknown = ev.data;
+    if (typeof data === 'string') session.handleText(data);
+    else session.handleBinary(binarySize(data));
   });
   server.addEventListener('close', (ev) => {
     finish();
@@ -84,4 +85,11 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
   });
   server.addEventListener('error', finish);
   return new Response(null, { status: 101, webSocket: client });
+}
+
+/** The size of a binary message: workerd delivers a Blob (its types say ArrayBuffer). */
+function binarySize(data: unknown): number | undefined {
+  if (data instanceof Blob) return data.size;
+  if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return data.byteLength;
+  return undefined;
 }

@@ -195,10 +195,11 @@ export class WcsSession {
   }
 
   /** A binary frame from the client (refused: the API is JSON text). */
-  handleBinary(byteLength: number): void {
+  handleBinary(byteLength: number | undefined): void {
     if (this.#closed) return;
     this.#lastSeen = this.#deps.now();
-    this.#failSession('frame', 'INVALID_ARGUMENT', `binary frames are not accepted (got ${byteLength} bytes); send JSON text frames`);
+    const size = byteLength === undefined ? '' : ` (got ${byteLength} bytes)`;
+    this.#failSession('frame', 'INVALID_ARGUMENT', `binary frames are not accepted${size}; send JSON text frames`);
   }
 
   /** The client's socket closed (or failed): the bridge link goes, and with it the session's streams. */
@@ -287,6 +288,8 @@ export class WcsSession {
     if (node !== undefined) {
       // Open the link now so the first publish or play does not pay for the handshake.
       this.#ensureLink().catch((err: unknown) => {
+        // A session closed during the handshake is the expected race, not a problem worth a warning.
+        if (this.#closed) return;
         this.#log.warn('bridge link not available yet', { session: this.#opts.sessionId, err: CdnError.from(err).message });
       });
     }
