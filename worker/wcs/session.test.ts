@@ -1,0 +1,263 @@
+/**
+ * WcsSession alone, with a fake bridge link whose replies the test releases by hand: the orderings
+ * a real bridge rarely produces on cue (stop before the reply, link lost mid-request, close during
+ * the handshake, the clock-driven ping).
+ */
+import { describe, expect, it } from 'vitest';
+import * as v from 'valibot';
+import { CdnError, type BridgeEvent, type Method, type Params, type Result } from '../../bridge/protocol/index.ts';
+import type { NodeInfo } from '../../bridge/protocol/index.ts';
+import type { ServerFrame } from './frames.ts';
+import { CLOSE_CODES, WcsSession, type BridgeHandlers, type BridgeLink, type EdgeRedirect, type SessionOptions } from './session.ts';
+
+const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
+
+interface Call {
+  method: Method;
+  params: unknown;
+  resolve(result: unknown): void;
+  reject(err: CdnError): void;
+}
+
+class FakeLink implements BridgeLink {
+  closed = false;
+  readonly calls: Call[] = [];
+  constructor(readonly handlers: BridgeHandlers) {}
+  request<M extends Method>(method: M, params: Params<M>): Promise<Result<M>> {
+    if (this.closed) return Promise.reject(new CdnError('UNAVAILABLE', 'closed'));
+    return new Promise<Result<M>>((resolve, reject) => {
+      this.calls.push({
+        method,
+        params,
+        // The fake hands back whatever the test scripted; the real client validates with Results[method].
+        resolve: (r) => resolve(v.parse(v.custom<Result<M>>(() => true), r)),
+        reject,
+      });
+    });
+  }
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of this.calls.splice(0)) c.reject(new CdnError('UNAVAILABLE', 'the bridge link was closed'));
+  }
+  /** The bridge drops the link. */
+  lose(): void {
+    this.closed = true;
+    for (const c of this.calls.splice(0)) c.reject(new CdnError('UNAVAILABLE', 'the connection to the bridge closed (code 1006)'));
+    this.handlers.onClose(new CdnError('UNAVAILABLE', 'lost'));
+  }
+  call(method: Method): Call {
+    const c = this.calls.find((x) => x.method === method);
+    if (c === undefined) throw new Error(`no pending ${method}; pending: ${this.calls.map((x) => x.method).join(', ')}`);
+    this.calls.splice(this.calls.indexOf(c), 1);
+    return c;
+  }
+}
+
+const origin: NodeInfo = { id: 'origin', role: 'origin', host: 'origin.localhost:8787', up: true, since: 0, load: { publishers: 0, subscribers: 0 } };
+const edge: NodeInfo = { ...origin, id: 'edge-1', role: 'edge', host: 'edge-1.localhost:8787' };
+
+function harness(opts: Partial<SessionOptions> = {}, chooseEdge?: (stream: string) => Promise<EdgeRedirect>) {
+  const sent: ServerFrame[] = [];
+  const closes: { code: number; reason: string }[] = [];
+  const links: FakeLink[] = [];
+  let pendingOpen: { resolve: (l: FakeLink) => void; reject: (e: CdnError) => void; link: FakeLink } | undefined;
+  let holdOpen = false;
+  let now = 1_000;
+  const session = new WcsSession(
+    {
+      send: (f) => sent.push(f),
+      close: (code, reason) => closes.push({ code, reason }),
+      openBridge: (handlers) => {
+        const link = new FakeLink(handlers);
+        links.push(link);
+        if (!holdOpen) return Promise.resolve(link);
+        return new Promise((resolve, reject) => {
+          pendingOpen = { resolve, reject, link };
+        });
+      },
+      chooseEdge: chooseEdge ?? (() => Promise.resolve({ ok: false, code: 'UNAVAILABLE', reason: 'none' })),
+      now: () => now,
+    },
+    { sessionId: 's1', node: origin, loadBalancing: false, pingTimeoutMs: 30_000, ...opts },
+  );
+  const flush = async (): Promise<void> => {
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+  };
+  const send = (frame: unknown): void => session.handleText(JSON.stringify(frame));
+  const statuses = (): unknown[] => sent.filter((f) => f.message === 'notifyStreamStatusEvent').map((f) => f.data[0]);
+  return {
+    session,
+    sent,
+    closes,
+    links,
+    send,
+    flush,
+    statuses,
+    link: (): FakeLink => {
+      const l = links.at(-1);
+      if (l === undefined) throw new Error('no link opened');
+      return l;
+    },
+    hold: () => {
+      holdOpen = true;
+    },
+    release: () => pendingOpen?.resolve(pendingOpen.link),
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
+}
+
+const connect = { message: 'connection', data: [{ appKey: 'defaultApp' }] };
+const publish = (id: string, name = 'cam1') => ({ message: 'publishStream', data: [{ mediaSessionId: id, name, sdp: SDP }] });
+const play = (id: string, name = 'cam1', sdp?: string) => ({ message: 'playStream', data: [{ mediaSessionId: id, name, ...(sdp === undefined ? {} : { sdp }) }] });
+
+describe('WcsSession stop before the bridge replied', () => {
+  it('unPublishStream during a pending publish unpublishes on the reply and reports UNPUBLISHED, no setRemoteSDP', async () => {
+    const h = harness();
+    h.send(connect);
+    h.send(publish('m1'));
+    await h.flush();
+    h.send({ message: 'unPublishStream', data: [{ mediaSessionId: 'm1' }] });
+    h.link().call('publish').resolve({ publishId: 'pub-1', sdp: SDP });
+    await h.flush();
+    expect(h.link().call('unpublish').params).toEqual({ publishId: 'pub-1' });
+    expect(h.statuses()).toEqual([{ mediaSessionId: 'm1', name: 'cam1', published: true, status: 'UNPUBLISHED' }]);
+    expect(h.sent.map((f) => f.message)).not.toContain('setRemoteSDP');
+  });
+
+  it('stopStream during a pending play stops it on the reply and reports STOPPED', async () => {
+    const h = harness({ node: edge });
+    h.send(connect);
+    h.send(play('p1', 'cam1', SDP));
+    await h.flush();
+    h.send({ message: 'stopStream', data: [{ mediaSessionId: 'p1' }] });
+    h.link().call('play').resolve({ playId: 'play-1', sdp: SDP, type: 'answer' });
+    await h.flush();
+    expect(h.link().call('stop').params).toEqual({ playId: 'play-1' });
+    expect(h.statuses()).toEqual([{ mediaSessionId: 'p1', name: 'cam1', published: false, status: 'STOPPED' }]);
+  });
+
+  it('stopStream during a redirect reports STOPPED instead of the redirect', async () => {
+    let choose: (r: EdgeRedirect) => void = () => undefined;
+    const h = harness({ loadBalancing: true }, () => new Promise((r) => (choose = r)));
+    h.send(connect);
+    h.send(play('p1'));
+    h.send({ message: 'stopStream', data: [{ mediaSessionId: 'p1' }] });
+    choose({ ok: true, node: edge, url: 'ws://edge-1.localhost:8787/', server: 'edge-1.localhost', ws: 8787, wss: 8787 });
+    await h.flush();
+    expect(h.statuses()).toEqual([{ mediaSessionId: 'p1', name: 'cam1', published: false, status: 'STOPPED' }]);
+    expect(h.sent.map((f) => f.message)).not.toContain('redirect');
+  });
+});
+
+describe('WcsSession and its bridge link', () => {
+  it('a link lost mid-request fails the pending stream and the live one, each once', async () => {
+    const h = harness();
+    h.send(connect);
+    h.send(publish('live', 'cam1'));
+    await h.flush();
+    h.link().call('publish').resolve({ publishId: 'pub-1', sdp: SDP });
+    await h.flush();
+    h.send(publish('pending', 'cam2'));
+    await h.flush();
+    h.link().lose();
+    await h.flush();
+    const st = h.statuses();
+    expect(st).toHaveLength(2);
+    expect(st).toContainEqual({ mediaSessionId: 'live', name: 'cam1', published: true, status: 'FAILED', info: 'Failed by error: the connection to the bridge was lost', code: 'UNAVAILABLE' });
+    expect(st).toContainEqual(expect.objectContaining({ mediaSessionId: 'pending', status: 'FAILED', code: 'UNAVAILABLE' }));
+    expect(h.session.streamIds).toEqual([]);
+  });
+
+  it('the next publish after a lost link opens a new one', async () => {
+    const h = harness();
+    h.send(connect);
+    await h.flush();
+    h.link().lose();
+    h.send(publish('m1'));
+    await h.flush();
+    expect(h.links).toHaveLength(2);
+    expect(h.link().calls.map((c) => c.method)).toEqual(['publish']);
+  });
+
+  it('closing the session while the link handshake is in flight closes the link when it opens', async () => {
+    const h = harness();
+    h.hold();
+    h.send(connect);
+    h.session.handleClose();
+    h.release();
+    await h.flush();
+    expect(h.link().closed).toBe(true);
+  });
+
+  it('closing the session closes the link, which rejects the pending request, and nothing more is sent', async () => {
+    const h = harness();
+    h.send(connect);
+    h.send(publish('m1'));
+    await h.flush();
+    const before = h.sent.length;
+    h.session.handleClose();
+    h.session.handleClose();
+    await h.flush();
+    expect(h.link().closed).toBe(true);
+    expect(h.sent.length).toBe(before);
+    h.send({ message: 'ping', data: [] });
+    expect(h.sent.length).toBe(before);
+  });
+
+  it('events for ids nobody waits for are dropped, not kept', async () => {
+    const h = harness();
+    h.send(connect);
+    await h.flush();
+    for (let i = 0; i < 500; i++) h.link().handlers.onEvent({ event: 'player', playId: `x${i}`, stream: 's', status: 'PLAYING' } satisfies BridgeEvent);
+    h.send(publish('m1'));
+    await h.flush();
+    h.link().call('publish').resolve({ publishId: 'x3', sdp: SDP });
+    await h.flush();
+    expect(h.statuses()).toEqual([]);
+  });
+
+  it('a chooseEdge that throws fails that player with INTERNAL and the reason', async () => {
+    const h = harness({ loadBalancing: true }, () => Promise.reject(new Error('balancer exploded')));
+    h.send(connect);
+    h.send(play('p1'));
+    await h.flush();
+    expect(h.statuses()).toEqual([{ mediaSessionId: 'p1', name: 'cam1', published: false, status: 'FAILED', info: 'No edge can play "cam1": balancer exploded', code: 'INTERNAL' }]);
+  });
+
+  it('a client that cannot be written to does not break the session', () => {
+    const session = new WcsSession(
+      {
+        send: () => {
+          throw new Error('socket gone');
+        },
+        close: () => undefined,
+        openBridge: () => Promise.reject(new CdnError('UNAVAILABLE', 'no')),
+        chooseEdge: () => Promise.reject(new Error('no')),
+        now: () => 0,
+      },
+      { sessionId: 's', node: origin, loadBalancing: false, pingTimeoutMs: 1_000 },
+    );
+    expect(() => session.handleText('{bad')).not.toThrow();
+    expect(() => session.tick()).not.toThrow();
+  });
+});
+
+describe('WcsSession keep-alive', () => {
+  it('tick pings while the client is heard from, and closes with 4408 once it is silent past the timeout', () => {
+    const h = harness({ pingTimeoutMs: 30_000 });
+    h.session.tick();
+    expect(h.sent.at(-1)).toEqual({ message: 'ping', data: [] });
+    h.advance(20_000);
+    h.send({ message: 'pong', data: [null] });
+    h.advance(20_000);
+    h.session.tick();
+    expect(h.closes).toEqual([]);
+    h.advance(10_001);
+    h.session.tick();
+    expect(h.closes).toEqual([{ code: CLOSE_CODES.PING_TIMEOUT, reason: 'no answer to pings for 30 s' }]);
+    expect(h.session.closed).toBe(true);
+  });
+});
