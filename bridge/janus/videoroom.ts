@@ -1,0 +1,505 @@
+/**
+ * Typed VideoRoom requests for Janus 1.1.2, sent through a Janode handle with `handle.message()`
+ * and validated with valibot where the replies enter the bridge: no casts on anything Janus sends.
+ * Every request has a timeout; every Janus refusal becomes a CdnError that keeps the Janus code.
+ *
+ * Also here: the handle events the media layer reacts to (typed, validated, listener errors
+ * contained), and the merging of Janus's trickled ICE candidates into its SDP. Janus runs with
+ * full trickle, so its offers and answers carry no candidates; the worker protocol has no trickle,
+ * so the bridge gathers them from the handle and hands clients a complete description.
+ *
+ * Remote-publisher requests (add_remote_publisher, publish_remotely, ...) are in the 1.1.2 plugin
+ * but not in its docs or in Janode: see janus.md in the shared notes for what was measured.
+ */
+import * as v from 'valibot';
+import type { Jsep } from 'janode';
+import { CdnError } from '../protocol/errors.ts';
+import { toCdnError } from './errors.ts';
+
+/** The part of a Janode handle the bridge uses (a JanodeHandle satisfies it). */
+export interface JanusHandle {
+  readonly id: number;
+  message(body: Record<string, unknown>, jsep?: Jsep): Promise<unknown>;
+  detach(): Promise<void>;
+  on(event: string, listener: (data: unknown) => void): unknown;
+  off(event: string, listener: (data: unknown) => void): unknown;
+}
+
+/** Per-request settings. */
+export interface RequestOptions {
+  /** How long to wait for Janus's reply. */
+  timeoutMs: number;
+}
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+// ---------------------------------------------------------------- schemas of Janus replies
+
+/** Janus ids: positive integers that are safe in JavaScript (Janus generates 53-bit ones). */
+const JanusId = v.pipe(v.number(), v.safeInteger(), v.minValue(1));
+const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+
+const JsepSchema = v.object({ type: v.picklist(['offer', 'answer']), sdp: v.string() });
+
+const MediaType = v.picklist(['audio', 'video', 'data']);
+
+/** A stream of a publisher, as Janus reports it in `joined` (own streams) and `attached`. */
+const PublisherStreamSchema = v.object({
+  type: MediaType,
+  mindex: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  mid: v.string(),
+  codec: v.optional(v.string()),
+  disabled: v.optional(v.boolean()),
+  h264_profile: v.optional(v.string()),
+});
+export type PublisherStream = v.InferOutput<typeof PublisherStreamSchema>;
+
+const SubscriberStreamSchema = v.object({
+  type: MediaType,
+  mindex: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  mid: v.string(),
+  codec: v.optional(v.string()),
+  feed_id: v.optional(JanusId),
+  feed_mid: v.optional(v.string()),
+});
+export type SubscriberStream = v.InferOutput<typeof SubscriberStreamSchema>;
+
+const Created = v.object({ videoroom: v.literal('created'), room: JanusId });
+const Destroyed = v.object({ videoroom: v.literal('destroyed'), room: JanusId });
+const Success = v.object({ videoroom: v.literal('success') });
+const RoomList = v.object({
+  videoroom: v.literal('success'),
+  list: v.array(
+    v.object({
+      room: JanusId,
+      description: v.optional(v.string(), ''),
+      num_participants: v.optional(v.number(), 0),
+    }),
+  ),
+});
+export type RoomInfo = v.InferOutput<typeof RoomList>['list'][number];
+
+const Participants = v.object({
+  videoroom: v.literal('participants'),
+  room: JanusId,
+  participants: v.array(
+    v.object({
+      id: JanusId,
+      display: v.optional(v.string()),
+      publisher: v.boolean(),
+      remote: v.optional(v.boolean(), false),
+    }),
+  ),
+});
+export type Participant = v.InferOutput<typeof Participants>['participants'][number];
+
+const Joined = v.object({
+  videoroom: v.literal('joined'),
+  room: JanusId,
+  id: JanusId,
+  streams: v.optional(v.array(PublisherStreamSchema), []),
+});
+
+const RemotePublisherAdded = v.object({
+  videoroom: v.literal('success'),
+  room: JanusId,
+  id: JanusId,
+  port: Port,
+  rtcp_port: Port,
+});
+
+const RemoteList = v.object({
+  videoroom: v.literal('success'),
+  list: v.array(v.object({ remote_id: v.string(), host: v.string(), port: Port, rtcp_port: v.optional(Port) })),
+});
+export type RemoteRecipient = v.InferOutput<typeof RemoteList>['list'][number];
+
+const Attached = v.object({
+  videoroom: v.literal('attached'),
+  room: JanusId,
+  streams: v.optional(v.array(SubscriberStreamSchema), []),
+});
+const Started = v.object({ videoroom: v.literal('event'), started: v.literal('ok') });
+const Left = v.object({ videoroom: v.literal('event') });
+
+// ---------------------------------------------------------------- the request helper
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CdnError('TIMEOUT', `${what}: Janus did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Sends one VideoRoom request and validates the reply's plugin data (and JSEP, when expected). */
+async function request<S extends v.GenericSchema>(
+  h: JanusHandle,
+  what: string,
+  body: Record<string, unknown>,
+  schema: S,
+  opts: RequestOptions,
+  jsep?: Jsep,
+): Promise<{ data: v.InferOutput<S>; jsep: Jsep | undefined }> {
+  let reply: unknown;
+  try {
+    reply = await withTimeout(h.message(body, jsep), opts.timeoutMs, what);
+  } catch (err) {
+    throw toCdnError(err, what);
+  }
+  const parsed = v.safeParse(v.object({ plugindata: v.object({ data: schema }), jsep: v.optional(JsepSchema) }), reply);
+  if (!parsed.success) {
+    const issue = parsed.issues[0];
+    const where = issue?.path?.map((p) => String(p.key)).join('.') ?? '';
+    throw new CdnError('INTERNAL', `${what}: unexpected reply from Janus (${where}: ${issue?.message ?? 'invalid'})`);
+  }
+  return { data: parsed.output.plugindata.data, jsep: parsed.output.jsep };
+}
+
+function requireJsep(jsep: Jsep | undefined, type: Jsep['type'], what: string): string {
+  if (jsep === undefined || jsep.type !== type) throw new CdnError('INTERNAL', `${what}: Janus sent no ${type}`);
+  return jsep.sdp;
+}
+
+// ---------------------------------------------------------------- rooms (control handle)
+
+export interface RoomSettings {
+  room: number;
+  description: string;
+  /** The VideoRoom admin_key, when the plugin has one. */
+  adminKey: string | undefined;
+  publishers: number;
+  audiocodec: string;
+  videocodec: string;
+}
+
+export async function createRoom(h: JanusHandle, s: RoomSettings, opts: RequestOptions): Promise<number> {
+  const body: Record<string, unknown> = {
+    request: 'create',
+    room: s.room,
+    description: s.description,
+    publishers: s.publishers,
+    audiocodec: s.audiocodec,
+    videocodec: s.videocodec,
+    permanent: false,
+  };
+  if (s.adminKey !== undefined) body['admin_key'] = s.adminKey;
+  const { data } = await request(h, `create room ${s.room}`, body, Created, opts);
+  return data.room;
+}
+
+export async function destroyRoom(h: JanusHandle, room: number, adminKey: string | undefined, opts: RequestOptions): Promise<void> {
+  const body: Record<string, unknown> = { request: 'destroy', room, permanent: false };
+  if (adminKey !== undefined) body['admin_key'] = adminKey;
+  await request(h, `destroy room ${room}`, body, Destroyed, opts);
+}
+
+/** Every room, private ones included when the admin key is given. */
+export async function listRooms(h: JanusHandle, adminKey: string | undefined, opts: RequestOptions): Promise<RoomInfo[]> {
+  const body: Record<string, unknown> = { request: 'list' };
+  if (adminKey !== undefined) body['admin_key'] = adminKey;
+  const { data } = await request(h, 'list rooms', body, RoomList, opts);
+  return data.list;
+}
+
+/** Publishers of a room, local and remote (subscribers are not participants). */
+export async function listParticipants(h: JanusHandle, room: number, opts: RequestOptions): Promise<Participant[]> {
+  const { data } = await request(h, `list participants of room ${room}`, { request: 'listparticipants', room }, Participants, opts);
+  return data.participants;
+}
+
+// ---------------------------------------------------------------- publishers
+
+export interface JoinedPublisher {
+  id: number;
+  streams: PublisherStream[];
+  answer: string;
+}
+
+/** Joins `room` as a publisher and configures it with the client's offer in one request. */
+export async function joinAndConfigure(
+  h: JanusHandle,
+  p: { room: number; display: string; offer: string },
+  opts: RequestOptions,
+): Promise<JoinedPublisher> {
+  const what = `publish into room ${p.room}`;
+  const { data, jsep } = await request(
+    h,
+    what,
+    { request: 'joinandconfigure', room: p.room, ptype: 'publisher', display: p.display },
+    Joined,
+    opts,
+    { type: 'offer', sdp: p.offer },
+  );
+  return { id: data.id, streams: data.streams, answer: requireJsep(jsep, 'answer', what) };
+}
+
+/** Leaves the room (publisher or subscriber). */
+export async function leave(h: JanusHandle, opts: RequestOptions): Promise<void> {
+  await request(h, 'leave', { request: 'leave' }, Left, opts);
+}
+
+// ---------------------------------------------------------------- remote publishers (cascade)
+
+/** One stream of a remote publisher: its mindex must equal the origin publisher stream's. */
+export interface RemoteStreamSpec {
+  type: 'audio' | 'video' | 'data';
+  mindex: number;
+  mid: string;
+  codec?: string;
+  disabled?: boolean;
+}
+
+/** On an edge: a publisher fed by plain RTP from the origin; returns its id and ports. */
+export async function addRemotePublisher(
+  h: JanusHandle,
+  p: { room: number; display: string; streams: RemoteStreamSpec[] },
+  opts: RequestOptions,
+): Promise<{ id: number; port: number; rtcpPort: number }> {
+  const { data } = await request(
+    h,
+    `add remote publisher to room ${p.room}`,
+    { request: 'add_remote_publisher', room: p.room, display: p.display, streams: p.streams },
+    RemotePublisherAdded,
+    opts,
+  );
+  return { id: data.id, port: data.port, rtcpPort: data.rtcp_port };
+}
+
+export async function removeRemotePublisher(h: JanusHandle, p: { room: number; id: number }, opts: RequestOptions): Promise<void> {
+  await request(h, `remove remote publisher ${p.id} from room ${p.room}`, { request: 'remove_remote_publisher', room: p.room, id: p.id }, Success, opts);
+}
+
+export interface Remotization {
+  room: number;
+  publisherId: number;
+  remoteId: string;
+  adminKey: string | undefined;
+}
+
+/**
+ * On the origin: forward a local publisher to a remote publisher. `rtcpPort` is required on
+ * purpose: without it no keyframe request reaches the publisher and edge viewers never decode.
+ */
+export async function publishRemotely(
+  h: JanusHandle,
+  p: Remotization & { host: string; port: number; rtcpPort: number },
+  opts: RequestOptions,
+): Promise<void> {
+  const body: Record<string, unknown> = {
+    request: 'publish_remotely',
+    room: p.room,
+    publisher_id: p.publisherId,
+    remote_id: p.remoteId,
+    host: p.host,
+    port: p.port,
+    rtcp_port: p.rtcpPort,
+  };
+  if (p.adminKey !== undefined) body['admin_key'] = p.adminKey;
+  await request(h, `publish ${p.publisherId} remotely to ${p.remoteId}`, body, Success, opts);
+}
+
+export async function unpublishRemotely(h: JanusHandle, p: Remotization, opts: RequestOptions): Promise<void> {
+  const body: Record<string, unknown> = {
+    request: 'unpublish_remotely',
+    room: p.room,
+    publisher_id: p.publisherId,
+    remote_id: p.remoteId,
+  };
+  if (p.adminKey !== undefined) body['admin_key'] = p.adminKey;
+  await request(h, `unpublish ${p.publisherId} remotely from ${p.remoteId}`, body, Success, opts);
+}
+
+export async function listRemotes(h: JanusHandle, p: { room: number; publisherId: number }, opts: RequestOptions): Promise<RemoteRecipient[]> {
+  const { data } = await request(
+    h,
+    `list remotes of ${p.publisherId}`,
+    { request: 'listremotes', room: p.room, publisher_id: p.publisherId },
+    RemoteList,
+    opts,
+  );
+  return data.list;
+}
+
+// ---------------------------------------------------------------- subscribers
+
+/** Joins `room` as a subscriber to every enabled stream of `feed`; Janus offers. */
+export async function joinSubscriber(
+  h: JanusHandle,
+  p: { room: number; feed: number },
+  opts: RequestOptions,
+): Promise<{ offer: string; streams: SubscriberStream[] }> {
+  const what = `subscribe to ${p.feed} in room ${p.room}`;
+  const { data, jsep } = await request(
+    h,
+    what,
+    { request: 'join', ptype: 'subscriber', room: p.room, streams: [{ feed: p.feed }] },
+    Attached,
+    opts,
+  );
+  return { offer: requireJsep(jsep, 'offer', what), streams: data.streams };
+}
+
+/** Gives the client's answer to a subscriber. */
+export async function startSubscriber(h: JanusHandle, answer: string, opts: RequestOptions): Promise<void> {
+  await request(h, 'start subscriber', { request: 'start' }, Started, opts, { type: 'answer', sdp: answer });
+}
+
+// ---------------------------------------------------------------- handle events
+
+/** Janode's event names (core handle events and the VideoRoom ones the bridge uses). */
+const EVENT = {
+  WEBRTCUP: 'handle_webrtcup',
+  MEDIA: 'handle_media',
+  HANGUP: 'handle_hangup',
+  ICE_FAILED: 'handle_ice_failed',
+  DETACHED: 'handle_detached',
+  SLOWLINK: 'handle_slowlink',
+  TRICKLE: 'handle_trickle',
+  DESTROYED: 'videoroom_destroyed',
+} as const;
+
+const MediaEventSchema = v.object({ type: v.string(), receiving: v.boolean(), mid: v.optional(v.string()) });
+export type MediaEvent = v.InferOutput<typeof MediaEventSchema>;
+const HangupSchema = v.object({ reason: v.optional(v.string()) });
+const SlowlinkSchema = v.object({ uplink: v.boolean(), lost: v.optional(v.number(), 0), media: v.optional(v.string()) });
+export type SlowlinkEvent = v.InferOutput<typeof SlowlinkSchema>;
+
+export interface HandleListeners {
+  webrtcup?(): void;
+  media?(e: MediaEvent): void;
+  hangup?(reason: string): void;
+  iceFailed?(): void;
+  /** The handle is gone (detached by anyone, or its session ended). */
+  detached?(): void;
+  slowlink?(e: SlowlinkEvent): void;
+  /** The room was destroyed under the handle. */
+  destroyed?(): void;
+}
+
+/**
+ * Subscribes typed listeners to a handle's events; returns the unsubscribe function. A listener
+ * that throws, or an event that does not validate, is reported to `onError` and goes no further.
+ */
+export function watchHandle(h: JanusHandle, listeners: HandleListeners, onError: (err: unknown, event: string) => void): () => void {
+  const subs: Array<[string, (data: unknown) => void]> = [];
+  const on = <S extends v.GenericSchema>(event: string, schema: S, call: (data: v.InferOutput<S>) => void): void => {
+    const listener = (data: unknown): void => {
+      try {
+        const parsed = v.safeParse(schema, data ?? {});
+        if (!parsed.success) throw new Error(`unexpected ${event} event: ${JSON.stringify(data)}`);
+        call(parsed.output);
+      } catch (err) {
+        onError(err, event);
+      }
+    };
+    h.on(event, listener);
+    subs.push([event, listener]);
+  };
+  const any = v.unknown();
+  if (listeners.webrtcup) on(EVENT.WEBRTCUP, any, () => listeners.webrtcup?.());
+  if (listeners.media) on(EVENT.MEDIA, MediaEventSchema, (e) => listeners.media?.(e));
+  if (listeners.hangup) on(EVENT.HANGUP, HangupSchema, (e) => listeners.hangup?.(e.reason ?? 'hangup'));
+  if (listeners.iceFailed) on(EVENT.ICE_FAILED, any, () => listeners.iceFailed?.());
+  if (listeners.detached) on(EVENT.DETACHED, any, () => listeners.detached?.());
+  if (listeners.slowlink) on(EVENT.SLOWLINK, SlowlinkSchema, (e) => listeners.slowlink?.(e));
+  if (listeners.destroyed) on(EVENT.DESTROYED, any, () => listeners.destroyed?.());
+  return () => {
+    for (const [event, listener] of subs.splice(0)) h.off(event, listener);
+  };
+}
+
+// ---------------------------------------------------------------- trickled candidates
+
+const TrickleSchema = v.union([
+  v.object({ completed: v.literal(true) }),
+  v.object({
+    candidate: v.string(),
+    sdpMid: v.optional(v.string()),
+    sdpMLineIndex: v.optional(v.number()),
+  }),
+]);
+
+export interface TrickledCandidate {
+  candidate: string;
+  sdpMid?: string | undefined;
+  sdpMLineIndex?: number | undefined;
+}
+
+/**
+ * Collects the candidates Janus trickles on a handle. Start it before the request that makes
+ * Janus gather (the events can arrive before the reply), then `complete()` the SDP from the reply.
+ */
+export class CandidateCollector {
+  readonly #h: JanusHandle;
+  readonly #candidates: TrickledCandidate[] = [];
+  #completed = false;
+  #wake: (() => void) | undefined;
+  readonly #listener = (data: unknown): void => {
+    const parsed = v.safeParse(TrickleSchema, data);
+    if (!parsed.success) return;
+    if ('completed' in parsed.output) this.#completed = true;
+    else this.#candidates.push(parsed.output);
+    this.#wake?.();
+  };
+
+  constructor(h: JanusHandle) {
+    this.#h = h;
+    h.on(EVENT.TRICKLE, this.#listener);
+  }
+
+  /** Waits up to `waitMs` for the end of gathering, stops listening, and adds what came to `sdp`. */
+  async complete(sdp: string, waitMs: number): Promise<string> {
+    if (!this.#completed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        this.#wake = () => {
+          if (this.#completed) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+      });
+    }
+    this.dispose();
+    return addCandidates(sdp, this.#candidates, this.#completed);
+  }
+
+  dispose(): void {
+    this.#wake = undefined;
+    this.#h.off(EVENT.TRICKLE, this.#listener);
+  }
+}
+
+/**
+ * Adds trickled candidates to an SDP, each in the m-section it names (by mid, else by index), and
+ * `a=end-of-candidates` where candidates were added when gathering completed. Candidates already in
+ * the SDP are not repeated.
+ */
+export function addCandidates(sdp: string, candidates: readonly TrickledCandidate[], completed: boolean): string {
+  if (candidates.length === 0) return sdp;
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const lines = sdp.split(/\r?\n/);
+  if (lines[lines.length - 1] === '') lines.pop();
+  // Split into the session part and one part per m-section.
+  const sections: string[][] = [[]];
+  for (const line of lines) {
+    if (line.startsWith('m=')) sections.push([]);
+    sections[sections.length - 1]!.push(line);
+  }
+  const media = sections.slice(1);
+  const midOf = (section: string[]): string | undefined => section.find((l) => l.startsWith('a=mid:'))?.slice('a=mid:'.length);
+  const touched = new Set<string[]>();
+  for (const c of candidates) {
+    const byMid = c.sdpMid === undefined ? undefined : media.find((s) => midOf(s) === c.sdpMid);
+    const section = byMid ?? (c.sdpMLineIndex === undefined ? media[0] : media[c.sdpMLineIndex]);
+    if (section === undefined) continue;
+    const line = `a=${c.candidate.replace(/^a=/, '')}`;
+    if (section.includes(line)) continue;
+    const endAt = section.indexOf('a=end-of-candidates');
+    section.splice(endAt === -1 ? section.length : endAt, 0, line);
+    touched.add(section);
+  }
+  if (completed) for (const s of touched) if (!s.includes('a=end-of-candidates')) s.push('a=end-of-candidates');
+  return `${sections.flat().join(eol)}${eol}`;
+}
