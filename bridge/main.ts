@@ -6,7 +6,7 @@
  *   FANOUT_BRIDGE_HOST   listen address (default 127.0.0.1)
  *   FANOUT_BRIDGE_PORT   listen port (default 8790)
  *   BRIDGE_SECRET        shared secret the worker must present (required)
- *   JANUS_API_SECRET     Janus api_secret (optional; the launcher always sets one)
+ *   JANUS_API_SECRET     Janus api_secret, also the VideoRoom admin_key (optional; the launcher always sets one)
  *   FANOUT_LOG_LEVEL     debug | info | warn | error (default info)
  */
 import Janode from 'janode';
@@ -49,8 +49,10 @@ async function main(): Promise<void> {
     fail(err instanceof TopologyError ? err.message : String(err));
   }
 
-  const nodes = new NodeManager({ topology, apiSecret: env['JANUS_API_SECRET'] || undefined, log });
-  const media = createMedia();
+  const apiSecret = env['JANUS_API_SECRET'] || undefined;
+  const nodes = new NodeManager({ topology, apiSecret, log });
+  // Fanout's VideoRoom config uses the API secret as its admin_key (janus-config/).
+  const media = createMedia({ nodes, adminKey: apiSecret, log });
   const api = new ApiServer({ topology, nodes, media, secret, log });
   try {
     await api.listen(port, host);
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'bridge stopping');
     await api.close();
+    await media.close();
     await nodes.close();
     process.exit(0);
   };

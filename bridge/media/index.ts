@@ -1,10 +1,12 @@
 /**
- * Placeholder media service: replaced by the VideoRoom implementation (publish, cascade, play).
+ * The bridge's media layer: publish on the origin, cascade to every edge, play on any node, and
+ * tear it all down. See ./service.ts for how names map to rooms and how the cascade works.
  */
-import { CdnError } from '../protocol/errors.ts';
-import type { MediaService } from '../api/index.ts';
+import { MediaController, type Media, type MediaOptions } from './service.ts';
 
-export function createMedia(): MediaService {
-  const no = (): Promise<never> => Promise.reject(new CdnError('UNAVAILABLE', 'media is not implemented yet'));
-  return { publish: no, unpublish: no, play: no, answer: no, stop: no, release: () => Promise.resolve() };
+export type { Media, MediaNode, MediaNodes, MediaOptions } from './service.ts';
+
+/** Creates the media service; it follows the nodes' up/down events from now on. */
+export function createMedia(opts: MediaOptions): Media {
+  return new MediaController(opts);
 }
