@@ -1,0 +1,127 @@
+/**
+ * A raw Janus API client for leak checks, independent of the bridge's own Janus code: one session
+ * and one VideoRoom handle over Janus's WebSocket API (with the api_secret), asking what exists:
+ * rooms, their participants (local and remote publishers) and a publisher's remotizations.
+ * It only reads.
+ */
+import { randomUUID } from 'node:crypto';
+import * as v from 'valibot';
+import WebSocket from 'ws';
+
+const Reply = v.object({
+  janus: v.string(),
+  transaction: v.optional(v.string()),
+  data: v.optional(v.object({ id: v.number() })),
+  error: v.optional(v.object({ code: v.number(), reason: v.string() })),
+  plugindata: v.optional(v.object({ data: v.record(v.string(), v.unknown()) })),
+});
+
+const RoomList = v.object({
+  list: v.array(v.object({ room: v.number(), description: v.string(), num_participants: v.number() })),
+});
+const ParticipantList = v.object({
+  participants: v.array(v.object({ id: v.number(), display: v.optional(v.string()), publisher: v.boolean(), remote: v.optional(v.boolean()) })),
+});
+const RemoteList = v.object({
+  list: v.array(v.object({ remote_id: v.string(), host: v.string(), port: v.number(), rtcp_port: v.optional(v.number()) })),
+});
+
+export type Room = v.InferOutput<typeof RoomList>['list'][number];
+export type Participant = v.InferOutput<typeof ParticipantList>['participants'][number];
+export type Remote = v.InferOutput<typeof RemoteList>['list'][number];
+
+export interface FanoutRoom extends Room {
+  participants: Participant[];
+}
+
+export class JanusInspector {
+  readonly #ws: WebSocket;
+  readonly #secret: string;
+  readonly #pending = new Map<string, (reply: v.InferOutput<typeof Reply>) => void>();
+  #session = 0;
+  #handle = 0;
+  #keepalive: NodeJS.Timeout | undefined;
+
+  private constructor(ws: WebSocket, secret: string) {
+    this.#ws = ws;
+    this.#secret = secret;
+    ws.on('message', (data) => {
+      const reply = v.parse(Reply, JSON.parse(String(data)));
+      if (reply.janus === 'ack' || reply.transaction === undefined) return;
+      this.#pending.get(reply.transaction)?.(reply);
+      this.#pending.delete(reply.transaction);
+    });
+  }
+
+  /** Connects to a Janus node's WebSocket API (e.g. ws://127.0.0.1:8189). */
+  static async connect(url: string, apiSecret: string): Promise<JanusInspector> {
+    const ws = new WebSocket(url, 'janus-protocol');
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const inspector = new JanusInspector(ws, apiSecret);
+    inspector.#session = inspector.#id(await inspector.#call({ janus: 'create' }));
+    inspector.#handle = inspector.#id(await inspector.#call({ janus: 'attach', session_id: inspector.#session, plugin: 'janus.plugin.videoroom' }));
+    inspector.#keepalive = setInterval(() => void inspector.#call({ janus: 'keepalive', session_id: inspector.#session }).catch(() => undefined), 15_000);
+    return inspector;
+  }
+
+  #id(reply: v.InferOutput<typeof Reply>): number {
+    if (reply.data === undefined) throw new Error(`janus: ${reply.error?.code} ${reply.error?.reason}`);
+    return reply.data.id;
+  }
+
+  #call(msg: Record<string, unknown>, timeoutMs = 5000): Promise<v.InferOutput<typeof Reply>> {
+    const transaction = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(transaction);
+        reject(new Error(`janus ${String(msg['janus'])}: no reply`));
+      }, timeoutMs);
+      this.#pending.set(transaction, (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+      this.#ws.send(JSON.stringify({ ...msg, transaction, apisecret: this.#secret }));
+    });
+  }
+
+  /** A synchronous VideoRoom request; returns its plugin data, throws on an error reply. */
+  async request(body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const reply = await this.#call({ janus: 'message', session_id: this.#session, handle_id: this.#handle, body });
+    const data = reply.plugindata?.data;
+    if (data === undefined) throw new Error(`janus: ${reply.error?.code} ${reply.error?.reason}`);
+    if (typeof data['error_code'] === 'number') throw new Error(`videoroom: ${data['error_code']} ${String(data['error'])}`);
+    return data;
+  }
+
+  async rooms(): Promise<Room[]> {
+    return v.parse(RoomList, await this.request({ request: 'list', admin_key: this.#secret })).list;
+  }
+
+  async participants(room: number): Promise<Participant[]> {
+    return v.parse(ParticipantList, await this.request({ request: 'listparticipants', room })).participants;
+  }
+
+  async remotes(room: number, publisherId: number): Promise<Remote[]> {
+    return v.parse(RemoteList, await this.request({ request: 'listremotes', room, publisher_id: publisherId })).list;
+  }
+
+  /** Every room a Fanout bridge made (description "fanout:<stream>"), with its participants. */
+  async fanoutRooms(): Promise<FanoutRoom[]> {
+    const rooms = (await this.rooms()).filter((r) => r.description.startsWith('fanout:'));
+    return Promise.all(rooms.map(async (r) => ({ ...r, participants: await this.participants(r.room) })));
+  }
+
+  /** The Fanout room of one stream, if there is one. */
+  async streamRoom(stream: string): Promise<FanoutRoom | undefined> {
+    return (await this.fanoutRooms()).find((r) => r.description === `fanout:${stream}`);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#keepalive);
+    await this.#call({ janus: 'destroy', session_id: this.#session }, 2000).catch(() => undefined);
+    this.#ws.close();
+  }
+}

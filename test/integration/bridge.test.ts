@@ -1,0 +1,380 @@
+/**
+ * The bridge's media layer against real Janus: origin + 2 edges and the bridge (no worker), in the
+ * test's network namespace, driven through the bridge's authenticated WebSocket API by werift
+ * publishers and subscribers. One stack for the whole file; every test leaves no stream behind,
+ * and Janus itself is asked (list / listparticipants / listremotes) that nothing leaked.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeInfo } from '../../bridge/protocol/index.ts';
+import { BridgeClient, BridgeRequestError, isNodeEvent, isPlayerEvent, isPublisherEvent, upgradeStatus } from '../harness/bridge-client.ts';
+import { JanusInspector } from '../harness/janus-inspect.ts';
+import { Stack } from '../harness/stack.ts';
+import { until, WeriftPublisher, WeriftSubscriber, type PublisherOptions } from '../harness/werift-peer.ts';
+
+const JANUS_URLS = { origin: 'ws://127.0.0.1:8188', 'edge-1': 'ws://127.0.0.1:8189', 'edge-2': 'ws://127.0.0.1:8190' } as const;
+type NodeId = keyof typeof JANUS_URLS;
+const NODE_IDS = Object.keys(JANUS_URLS) as NodeId[];
+const EDGES = ['edge-1', 'edge-2'] as const;
+
+let stack: Stack;
+let client: BridgeClient;
+let secrets: { bridgeSecret: string; janusApiSecret: string };
+const inspectors = new Map<NodeId, JanusInspector>();
+const peers: Array<WeriftPublisher | WeriftSubscriber> = [];
+/** Streams the main client published: unpublished after each test, so one failure does not spill into the next. */
+const published: string[] = [];
+const extraClients: BridgeClient[] = [];
+
+function inspector(node: NodeId): JanusInspector {
+  const i = inspectors.get(node);
+  if (i === undefined) throw new Error(`no inspector for ${node}`);
+  return i;
+}
+
+async function connectInspector(node: NodeId): Promise<void> {
+  await inspectors.get(node)?.close();
+  inspectors.set(node, await JanusInspector.connect(JANUS_URLS[node], secrets.janusApiSecret));
+}
+
+beforeAll(async () => {
+  stack = await Stack.start({ worker: false, env: { FANOUT_JANUS_RESTART_MS: '3000' } });
+  secrets = stack.secrets();
+  client = await BridgeClient.connect(stack.info().bridgeUrl, secrets.bridgeSecret);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const { nodes } = await client.request('nodes', {});
+    if (nodes.every((n) => n.up)) break;
+    if (Date.now() > deadline) throw new Error(`nodes not up: ${JSON.stringify(nodes)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const node of NODE_IDS) await connectInspector(node);
+});
+
+afterEach(async () => {
+  await Promise.all(published.splice(0).map((publishId) => client.request('unpublish', { publishId }).catch(() => undefined)));
+  await Promise.all(peers.splice(0).map((p) => p.close()));
+  await Promise.all(extraClients.splice(0).map((c) => c.close()));
+});
+
+afterAll(async () => {
+  const times = cascadeTimes();
+  if (times.length > 0) console.log(`cascade ready on every edge (ms from publisher configured): ${JSON.stringify(times)}`);
+  await Promise.all([...inspectors.values()].map((i) => i.close()));
+  await client?.close();
+  await stack?.stop();
+});
+
+/** The bridge logs each stream's "publisher configured" to "cascade ready on every edge" time. */
+function cascadeTimes(): Array<{ stream: string; ms: number }> {
+  if (stack === undefined) return [];
+  const text = readFileSync(join(stack.stateDir, 'logs', 'bridge.log'), 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.includes('"cascade ready on every edge"'))
+    .map((l) => JSON.parse(l) as { stream: string; ms: number })
+    .map(({ stream, ms }) => ({ stream, ms }));
+}
+
+// ---------------------------------------------------------------- helpers
+
+async function publish(name: string, opts: PublisherOptions = {}, via: BridgeClient = client): Promise<{ pub: WeriftPublisher; publishId: string }> {
+  const pub = new WeriftPublisher(opts);
+  peers.push(pub);
+  const offer = await pub.offer();
+  const r = await via.request('publish', { node: 'origin', stream: name, sdp: offer });
+  await pub.accept(r.sdp);
+  if (via === client) published.push(r.publishId);
+  await via.waitForEvent('PUBLISHING', isPublisherEvent(r.publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
+  return { pub, publishId: r.publishId };
+}
+
+async function play(node: NodeId, name: string, via: BridgeClient = client): Promise<{ sub: WeriftSubscriber; playId: string }> {
+  const r = await via.request('play', { node, stream: name });
+  expect(r.type).toBe('offer');
+  const sub = new WeriftSubscriber();
+  peers.push(sub);
+  const answer = await sub.answer(r.sdp);
+  await via.request('answer', { playId: r.playId, sdp: answer });
+  return { sub, playId: r.playId };
+}
+
+async function refusal(p: Promise<unknown>): Promise<BridgeRequestError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof BridgeRequestError) return err;
+    throw err;
+  }
+  throw new Error('the request succeeded but was expected to fail');
+}
+
+async function nodes(): Promise<Record<string, NodeInfo>> {
+  const { nodes: list } = await client.request('nodes', {});
+  return Object.fromEntries(list.map((n) => [n.id, n]));
+}
+
+/** Waits until the edge holds the stream's remote publisher and the origin forwards to both edges with rtcp_port. */
+async function cascaded(name: string, edges: readonly NodeId[] = EDGES): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const state = await Promise.all(edges.map((e) => inspector(e).streamRoom(name)));
+    if (state.every((room) => room?.participants.length === 1 && room.participants[0]?.remote === true && room.participants[0].publisher)) return;
+    if (Date.now() > deadline) throw new Error(`"${name}" not cascaded: ${JSON.stringify(state)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Nothing of any Fanout stream is left on any Janus node, and the bridge counts no load. */
+async function expectNoLeaks(): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const rooms = await Promise.all(NODE_IDS.map(async (n) => ({ node: n, rooms: await inspector(n).fanoutRooms() })));
+    const load = Object.values(await nodes()).map((n) => ({ id: n.id, ...n.load }));
+    const clean = rooms.every((r) => r.rooms.length === 0) && load.every((l) => l.publishers === 0 && l.subscribers === 0);
+    if (clean) return;
+    if (Date.now() > deadline) {
+      expect(rooms).toEqual(NODE_IDS.map((n) => ({ node: n, rooms: [] })));
+      expect(load).toEqual(load.map((l) => ({ id: l.id, publishers: 0, subscribers: 0 })));
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// ---------------------------------------------------------------- tests
+
+describe('bridge API authentication', () => {
+  it('refuses a connection with no secret or a wrong one with 401 before the upgrade', async () => {
+    const url = stack.info().bridgeUrl;
+    expect(await upgradeStatus(url, undefined)).toBe(401);
+    expect(await upgradeStatus(url, 'Bearer not-the-secret')).toBe(401);
+    expect(await upgradeStatus(url, `Bearer ${secrets.bridgeSecret}x`)).toBe(401);
+    expect(await upgradeStatus(url, secrets.bridgeSecret)).toBe(401);
+    expect(await upgradeStatus(url, `Bearer ${secrets.bridgeSecret}`)).toBe(101);
+  });
+});
+
+describe('publish, cascade and play', () => {
+  it('publish VP8+opus on the origin: cascaded to both edges with no viewer; plays on each edge and the origin with audio, video and a keyframe', async () => {
+    const { pub, publishId } = await publish('vp8-main', { video: 'vp8' });
+    await cascaded('vp8-main');
+
+    // The origin forwards to both edges, each with an RTCP port (keyframe requests go back that way).
+    const originRoom = await inspector('origin').streamRoom('vp8-main');
+    expect(originRoom?.participants).toHaveLength(1);
+    const publisherId = originRoom!.participants[0]!.id;
+    const remotes = await inspector('origin').remotes(originRoom!.room, publisherId);
+    expect(remotes).toHaveLength(2);
+    for (const r of remotes) expect(r.rtcp_port).toBeGreaterThan(0);
+    expect((await nodes())['origin']?.load.publishers).toBe(1);
+
+    const players = await Promise.all((['edge-1', 'edge-2', 'origin'] as const).map((n) => play(n, 'vp8-main')));
+    for (const { sub, playId } of players) {
+      await client.waitForEvent('PLAYING', isPlayerEvent(playId, 'PLAYING'));
+      await sub.media({ audio: true, video: true, keyframe: true, timeoutMs: 10_000 });
+      expect(sub.received.videoCodec).toBe('vp8');
+    }
+    // Keyframes came from keyframe requests: the publisher sends one only at start and on a PLI.
+    expect(pub.plis).toBeGreaterThan(0);
+    const load = await nodes();
+    expect([load['edge-1']?.load.subscribers, load['edge-2']?.load.subscribers, load['origin']?.load.subscribers]).toEqual([1, 1, 1]);
+
+    // Unpublish: every player is told, and nothing is left anywhere.
+    await client.request('unpublish', { publishId });
+    for (const { playId } of players) {
+      const e = await client.waitForEvent('player STOPPED', isPlayerEvent(playId, 'STOPPED'));
+      expect(e.info).toMatch(/ended/);
+    }
+    await client.waitForEvent('UNPUBLISHED', isPublisherEvent(publishId, 'UNPUBLISHED'));
+    await expectNoLeaks();
+  });
+
+  it('a second publish of a live name is refused with "stream already published", and the first stream plays on undisturbed', async () => {
+    const first = await publish('dup');
+    await cascaded('dup');
+    const { sub } = await play('edge-1', 'dup');
+    await sub.media({ audio: true, video: true, keyframe: true });
+
+    const second = new WeriftPublisher();
+    peers.push(second);
+    const err = await refusal(client.request('publish', { node: 'origin', stream: 'dup', sdp: await second.offer() }));
+    expect(err.code).toBe('ALREADY_EXISTS');
+    expect(err.message).toContain('stream already published');
+
+    const before = sub.received.video;
+    await until('more video after the refused publish', () => sub.received.video > before + 10, 5000);
+    const room = await inspector('origin').streamRoom('dup');
+    expect(room?.participants).toHaveLength(1);
+
+    await client.request('unpublish', { publishId: first.publishId });
+    await expectNoLeaks();
+  });
+
+  it('audio-only, video-only and H264 publishes cascade and play on an edge with the right media', async () => {
+    const cases = [
+      { name: 'audio-only', opts: { audio: true, video: false } as const, audio: true, video: false },
+      { name: 'video-only', opts: { audio: false, video: 'vp8' } as const, audio: false, video: true },
+      { name: 'h264', opts: { audio: true, video: 'h264' } as const, audio: true, video: true },
+    ];
+    const published = await Promise.all(cases.map((c) => publish(c.name, c.opts)));
+    for (const c of cases) await cascaded(c.name);
+    for (const c of cases) {
+      const { sub } = await play('edge-2', c.name);
+      await sub.media({ audio: c.audio, video: c.video, keyframe: c.video, timeoutMs: 10_000 });
+      await new Promise((r) => setTimeout(r, 300));
+      if (!c.audio) expect(sub.received.audio).toBe(0);
+      if (!c.video) expect(sub.received.video).toBe(0);
+      if (c.name === 'h264') expect(sub.received.videoCodec).toBe('h264');
+    }
+    for (const p of published) await client.request('unpublish', { publishId: p.publishId });
+    await expectNoLeaks();
+  });
+});
+
+describe('bad input', () => {
+  it('each bad request gets a clear error; a live stream and its player are undisturbed; nothing leaks', async () => {
+    const { publishId } = await publish('steady');
+    await cascaded('steady');
+    const { sub } = await play('edge-1', 'steady');
+    await sub.media({ audio: true, video: true, keyframe: true });
+
+    const notFound = await refusal(client.request('play', { node: 'edge-1', stream: 'no-such-stream' }));
+    expect([notFound.code, notFound.reason]).toEqual(['NOT_FOUND', 'stream not found: "no-such-stream"']);
+
+    const unknownNode = await refusal(client.request('play', { node: 'edge-9', stream: 'steady' }));
+    expect(unknownNode.code).toBe('NOT_FOUND');
+    expect(unknownNode.message).toContain('unknown node');
+
+    const spare = new WeriftPublisher();
+    peers.push(spare);
+    const offer = await spare.offer();
+    const onEdge = await refusal(client.request('publish', { node: 'edge-1', stream: 'elsewhere', sdp: offer }));
+    expect(onEdge.code).toBe('FAILED_PRECONDITION');
+    expect(onEdge.message).toContain('publishing is accepted only on the origin');
+
+    const badSdp = await refusal(client.request('publish', { node: 'origin', stream: 'bad-sdp', sdp: 'v=0\r\ngarbage\r\n' }));
+    expect(badSdp.code).toBe('INVALID_ARGUMENT');
+    expect(badSdp.janusCode).toBe(465);
+    expect(badSdp.reason).toMatch(/^sdp: /);
+
+    const badName = await refusal(client.request('publish', { node: 'origin', stream: 'no spaces!', sdp: offer }));
+    expect(badName.code).toBe('INVALID_ARGUMENT');
+    expect(badName.message).toContain('stream name');
+
+    const malformed = await refusal(client.raw({ method: 'publish', params: { node: 'origin' } }));
+    expect(malformed.code).toBe('INVALID_ARGUMENT');
+    expect(malformed.message).toContain('stream');
+    expect(await client.rawText('not json').catch((e: unknown) => e)).toMatchObject({ code: 'INVALID_ARGUMENT' });
+
+    const clientOffer = await refusal(client.request('play', { node: 'edge-1', stream: 'steady', sdp: offer }));
+    expect(clientOffer.code).toBe('FAILED_PRECONDITION');
+    expect(clientOffer.message).toContain('client offers are not supported yet');
+
+    for (const [method, params] of [
+      ['answer', { playId: 'play_nope', sdp: 'v=0\r\n' }],
+      ['stop', { playId: 'play_nope' }],
+      ['unpublish', { publishId: 'pub_nope' }],
+    ] as const) {
+      const e = await refusal(client.raw({ method, params }));
+      expect([method, e.code]).toEqual([method, 'NOT_FOUND']);
+    }
+
+    // A player whose answer Janus refuses is gone, not half-open.
+    const r = await client.request('play', { node: 'edge-2', stream: 'steady' });
+    expect((await nodes())['edge-2']?.load.subscribers).toBe(1);
+    const badAnswer = await refusal(client.request('answer', { playId: r.playId, sdp: 'v=0\r\nnonsense\r\n' }));
+    expect(badAnswer.code).toBe('INVALID_ARGUMENT');
+    expect(badAnswer.janusCode).toBeGreaterThan(0);
+    expect((await nodes())['edge-2']?.load.subscribers).toBe(0);
+    expect((await refusal(client.request('stop', { playId: r.playId }))).code).toBe('NOT_FOUND');
+
+    // The failed publishes left no room; the live stream still flows.
+    expect((await inspector('origin').fanoutRooms()).map((room) => room.description)).toEqual(['fanout:steady']);
+    const before = sub.received.video;
+    await until('video still flowing', () => sub.received.video > before + 10, 5000);
+
+    await client.request('unpublish', { publishId });
+    await expectNoLeaks();
+  });
+});
+
+describe('teardown by disconnect and stop', () => {
+  it('a player stop removes its subscriber; the publisher connection closing ends the stream for every player', async () => {
+    const owner = await BridgeClient.connect(stack.info().bridgeUrl, secrets.bridgeSecret);
+    extraClients.push(owner);
+    await publish('owned', {}, owner);
+    await cascaded('owned');
+
+    const a = await play('edge-1', 'owned');
+    const b = await play('edge-2', 'owned');
+    await a.sub.media({ video: true, keyframe: true });
+    await b.sub.media({ video: true, keyframe: true });
+    await client.request('stop', { playId: a.playId });
+    expect((await nodes())['edge-1']?.load.subscribers).toBe(0);
+
+    await owner.close();
+    const e = await client.waitForEvent('player STOPPED', isPlayerEvent(b.playId, 'STOPPED'));
+    expect(e.info).toContain('the publisher disconnected');
+    await expectNoLeaks();
+    // The name is free again.
+    const again = await publish('owned');
+    await client.request('unpublish', { publishId: again.publishId });
+    await expectNoLeaks();
+  });
+
+  it('a player connection closing removes its subscribers', async () => {
+    const { publishId } = await publish('viewer-leaves');
+    await cascaded('viewer-leaves');
+    const viewer = await BridgeClient.connect(stack.info().bridgeUrl, secrets.bridgeSecret);
+    extraClients.push(viewer);
+    const { sub } = await play('edge-1', 'viewer-leaves', viewer);
+    await sub.media({ video: true });
+    expect((await nodes())['edge-1']?.load.subscribers).toBe(1);
+    await viewer.close();
+    const deadline = Date.now() + 5000;
+    while ((await nodes())['edge-1']?.load.subscribers !== 0) {
+      if (Date.now() > deadline) throw new Error('the closed viewer still has a subscriber');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await client.request('unpublish', { publishId });
+    await expectNoLeaks();
+  });
+});
+
+describe('edge failure', () => {
+  it('kill -9 an edge: reported down, its players fail; restarted: reported up, the live stream is cascaded again and plays', async () => {
+    const { publishId } = await publish('survivor');
+    await cascaded('survivor');
+    const onEdge1 = await play('edge-1', 'survivor');
+    const onEdge2 = await play('edge-2', 'survivor');
+    await onEdge1.sub.media({ video: true, keyframe: true });
+    await onEdge2.sub.media({ video: true, keyframe: true });
+
+    const from = client.mark();
+    process.kill(stack.pidOf('janus edge-1'), 'SIGKILL');
+    await client.waitForEvent('edge-1 down', isNodeEvent('edge-1', false), { from, timeoutMs: 10_000 });
+    const failed = await client.waitForEvent('player FAILED', isPlayerEvent(onEdge1.playId, 'FAILED'), { from });
+    expect(failed.info).toContain('edge-1');
+    const down = await refusal(client.request('play', { node: 'edge-1', stream: 'survivor' }));
+    expect(down.code).toBe('UNAVAILABLE');
+
+    // edge-2 is untouched.
+    const before = onEdge2.sub.received.video;
+    await until('edge-2 still receiving', () => onEdge2.sub.received.video > before + 10, 5000);
+
+    await client.waitForEvent('edge-1 up', isNodeEvent('edge-1', true), { from, timeoutMs: 30_000 });
+    await connectInspector('edge-1');
+    await cascaded('survivor', ['edge-1']);
+    const originRoom = await inspector('origin').streamRoom('survivor');
+    const remotes = await inspector('origin').remotes(originRoom!.room, originRoom!.participants[0]!.id);
+    expect(remotes).toHaveLength(2); // the dead edge's forwarder was removed, the new one added
+
+    const again = await play('edge-1', 'survivor');
+    await again.sub.media({ audio: true, video: true, keyframe: true, timeoutMs: 10_000 });
+
+    await client.request('unpublish', { publishId });
+    await client.waitForEvent('player STOPPED', isPlayerEvent(again.playId, 'STOPPED'));
+    await expectNoLeaks();
+  });
+});
