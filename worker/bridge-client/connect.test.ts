@@ -28,6 +28,15 @@ describe('connectBridge (workerd to the bridge stand-in on 127.0.0.1)', () => {
     await eventually(async () => (await s.log()).closed === 1, 3_000, 'stand-in sees the close');
   });
 
+  it('a link outlives its handshake timeout (the abort covers the handshake only)', async () => {
+    const s = new Scenario('connect-outlives-timeout');
+    const link = await connectBridge({ url: s.url, secret: inject('bridgeSecret'), connectTimeoutMs: 200 });
+    await new Promise((r) => setTimeout(r, 600));
+    expect(link.closed).toBe(false);
+    await expect(link.request('ping', {})).resolves.toEqual({ time: expect.any(Number) });
+    link.close();
+  });
+
   it('without a secret fails at once with FAILED_PRECONDITION saying where to set it', async () => {
     const err = await refusal(connectBridge({ url: new Scenario('no-secret').url, secret: undefined }));
     expect(err.code).toBe('FAILED_PRECONDITION');

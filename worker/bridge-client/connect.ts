@@ -26,16 +26,21 @@ export async function connectBridge(opts: ConnectOptions): Promise<BridgeClient>
   if (opts.secret === undefined || opts.secret === '') throw new CdnError('FAILED_PRECONDITION', MISSING_SECRET_MESSAGE);
   const apiUrl = opts.url.replace(/\/+$/, '') + BRIDGE_API_PATH;
   const timeoutMs = opts.connectTimeoutMs ?? BRIDGE_CONNECT_TIMEOUT_MS;
-  const signal = AbortSignal.timeout(timeoutMs);
+  // The abort must only cover the handshake: aborting the fetch later (as AbortSignal.timeout
+  // would) tears down the upgraded WebSocket too, so the timer is cleared once the response is in.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
   let resp: Response;
   try {
     resp = await fetch(apiUrl, {
       headers: { Upgrade: 'websocket', Authorization: `Bearer ${opts.secret}` },
-      signal,
+      signal: abort.signal,
     });
   } catch (err) {
-    if (signal.aborted) throw new CdnError('TIMEOUT', `the bridge at ${apiUrl} did not accept a connection within ${timeoutMs} ms`);
+    if (abort.signal.aborted) throw new CdnError('TIMEOUT', `the bridge at ${apiUrl} did not accept a connection within ${timeoutMs} ms`);
     throw new CdnError('UNAVAILABLE', `the bridge at ${apiUrl} is unreachable: ${errorText(err)}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
   const ws = resp.webSocket;
   if (ws === null) {
