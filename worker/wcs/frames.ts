@@ -37,7 +37,7 @@ export const ConnectionData = v.object({
   authToken: v.nullish(v.string('authToken must be a string')),
   keepAlive: v.nullish(v.boolean('keepAlive must be true or false')),
   custom: v.nullish(v.unknown()),
-});
+}, 'must be an object with the connection fields');
 
 export const PublishData = v.object({
   mediaSessionId: MediaSessionId,
@@ -45,7 +45,7 @@ export const PublishData = v.object({
   sdp: Sdp,
   mediaProvider: MediaProvider,
   published: v.nullish(v.boolean('published must be true or false')),
-});
+}, 'must be an object with the stream fields (mediaSessionId, name, sdp)');
 
 export const PlayData = v.object({
   mediaSessionId: MediaSessionId,
@@ -54,12 +54,12 @@ export const PlayData = v.object({
   sdp: v.nullish(Sdp),
   mediaProvider: MediaProvider,
   published: v.nullish(v.boolean('published must be true or false')),
-});
+}, 'must be an object with the stream fields (mediaSessionId, name)');
 
 export const StopData = v.object({
   mediaSessionId: MediaSessionId,
   name: v.nullish(v.string('name must be a string')),
-});
+}, 'must be an object with the stream fields (mediaSessionId)');
 
 const KeepAliveData = v.nullish(v.array(v.unknown(), 'data must be an array'));
 

@@ -148,6 +148,13 @@ describe('publishStream and playStream fields: FAILED for that stream naming the
     expect(await c.nextData('fail')).toEqual({ apiMethod: 'publishStream', code: 'INVALID_ARGUMENT', info: 'publishStream: data[0].mediaSessionId: mediaSessionId must be a string' });
   });
 
+  it('a null in place of the stream object is a session fail saying what data[0] must be', async () => {
+    const { c } = await session('val-null-data');
+    c.send({ message: 'playStream', data: [null] });
+    expect(await c.nextData('fail')).toEqual({ apiMethod: 'playStream', code: 'INVALID_ARGUMENT', info: 'playStream: data[0]: must be an object with the stream fields (mediaSessionId, name)' });
+    await stillUsable(c);
+  });
+
   it('an empty data array is a session fail naming data[0]', async () => {
     const { c } = await session('val-empty-data');
     c.send({ message: 'publishStream', data: [] });
