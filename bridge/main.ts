@@ -8,11 +8,12 @@
  *   BRIDGE_SECRET        shared secret the worker must present (required)
  *   JANUS_API_SECRET     Janus api_secret, also the VideoRoom admin_key (optional; the launcher always sets one)
  *   FANOUT_LOG_LEVEL     debug | info | warn | error (default info)
+ *   FANOUT_NO_MEDIA_TIMEOUT_MS  end a publisher that sends no media for this long (default 15000; 0: never)
  */
 import Janode from 'janode';
 import { ApiServer } from './api/index.ts';
 import { createLogger, parseLogLevel } from './log.ts';
-import { createMedia } from './media/index.ts';
+import { createMedia, DEFAULT_NO_MEDIA_TIMEOUT_MS } from './media/index.ts';
 import { NodeManager } from './nodes/index.ts';
 import { loadTopology, TopologyError } from './topology/index.ts';
 
@@ -41,6 +42,10 @@ async function main(): Promise<void> {
   const port = Number(env['FANOUT_BRIDGE_PORT'] ?? '8790');
   if (!Number.isInteger(port) || port < 1 || port > 65535) fail(`FANOUT_BRIDGE_PORT must be a port number, got "${env['FANOUT_BRIDGE_PORT']}"`);
   const host = env['FANOUT_BRIDGE_HOST'] ?? '127.0.0.1';
+  const noMediaTimeoutMs = Number(env['FANOUT_NO_MEDIA_TIMEOUT_MS'] || DEFAULT_NO_MEDIA_TIMEOUT_MS);
+  if (!Number.isInteger(noMediaTimeoutMs) || noMediaTimeoutMs < 0) {
+    fail(`FANOUT_NO_MEDIA_TIMEOUT_MS must be a whole number of milliseconds (0: never), got "${env['FANOUT_NO_MEDIA_TIMEOUT_MS']}"`);
+  }
 
   let topology;
   try {
@@ -52,7 +57,7 @@ async function main(): Promise<void> {
   const apiSecret = env['JANUS_API_SECRET'] || undefined;
   const nodes = new NodeManager({ topology, apiSecret, log });
   // Fanout's VideoRoom config uses the API secret as its admin_key (janus-config/).
-  const media = createMedia({ nodes, adminKey: apiSecret, log });
+  const media = createMedia({ nodes, adminKey: apiSecret, log, noMediaTimeoutMs });
   const api = new ApiServer({ topology, nodes, media, secret, log });
   try {
     await api.listen(port, host);

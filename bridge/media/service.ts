@@ -77,6 +77,8 @@ export interface MediaOptions {
   answerTimeoutMs?: number;
   /** A publisher whose WebRTC is not up within this after configuring is ended. */
   mediaTimeoutMs?: number;
+  /** A publisher from which no stream has had media for this long is ended (0: never). */
+  noMediaTimeoutMs?: number;
   /** How long a play waits for a cascade to its edge that is under way. */
   cascadeWaitMs?: number;
   /** How long to wait for Janus's trickled candidates after its offer or answer. */
@@ -84,6 +86,8 @@ export interface MediaOptions {
   /** Where the origin sends an edge's RTP; default: the host of the edge's Janus API URL. */
   rtpHost?: (node: MediaNode) => string;
 }
+
+export const DEFAULT_NO_MEDIA_TIMEOUT_MS = 15_000;
 
 /** The media service, plus what the bridge itself needs. */
 export interface Media extends MediaService {
@@ -134,6 +138,9 @@ class StreamRecord {
   cascadeReadyMs: number | undefined;
   webrtcUp = false;
   receiving = false;
+  /** Whether Janus currently receives each of the publisher's streams (by mid), from its media events. */
+  readonly flowing = new Map<string, boolean>();
+  noMediaTimer: NodeJS.Timeout | undefined;
   publishingSent = false;
   mediaTimer: NodeJS.Timeout | undefined;
 
@@ -184,6 +191,7 @@ export class MediaController implements Media {
   readonly #rq: vr.RequestOptions;
   readonly #answerTimeoutMs: number;
   readonly #mediaTimeoutMs: number;
+  readonly #noMediaTimeoutMs: number;
   readonly #cascadeWaitMs: number;
   readonly #candidateWaitMs: number;
   readonly #rtpHost: (node: MediaNode) => string;
@@ -204,6 +212,7 @@ export class MediaController implements Media {
     this.#rq = { timeoutMs: opts.requestTimeoutMs ?? vr.DEFAULT_REQUEST_TIMEOUT_MS };
     this.#answerTimeoutMs = opts.answerTimeoutMs ?? 30_000;
     this.#mediaTimeoutMs = opts.mediaTimeoutMs ?? 30_000;
+    this.#noMediaTimeoutMs = opts.noMediaTimeoutMs ?? DEFAULT_NO_MEDIA_TIMEOUT_MS;
     this.#cascadeWaitMs = opts.cascadeWaitMs ?? 10_000;
     this.#candidateWaitMs = opts.candidateWaitMs ?? 1_000;
     this.#rtpHost = opts.rtpHost ?? ((node) => new URL(node.config.janusUrl).hostname);
@@ -262,11 +271,7 @@ export class MediaController implements Media {
           rec.webrtcUp = true;
           this.#maybePublishing(rec);
         },
-        media: (e) => {
-          if (!e.receiving) return;
-          rec.receiving = true;
-          this.#maybePublishing(rec);
-        },
+        media: (e) => this.#publisherMedia(rec, e),
         hangup: (reason) =>
           void this.#endStream(rec, { status: /ice/i.test(reason) ? 'FAILED' : 'UNPUBLISHED', info: `the publisher hung up (${reason})`, notifyOwner: true }),
         iceFailed: () => void this.#endStream(rec, { status: 'FAILED', info: 'ICE failed', notifyOwner: true }),
@@ -304,6 +309,27 @@ export class MediaController implements Media {
     }, this.#mediaTimeoutMs);
     rec.mediaTimer.unref();
     return answer;
+  }
+
+  /**
+   * Janus reports, per stream, when media starts and when it has stopped for its no-media timer.
+   * A publisher whose every stream stopped for `noMediaTimeoutMs` is gone (a PeerConnection that
+   * vanished without a DTLS alert is not noticed otherwise while ICE keepalives are off).
+   */
+  #publisherMedia(rec: StreamRecord, e: vr.MediaEvent): void {
+    rec.flowing.set(e.mid ?? e.type, e.receiving);
+    if (e.receiving) {
+      rec.receiving = true;
+      clearTimeout(rec.noMediaTimer);
+      rec.noMediaTimer = undefined;
+      this.#maybePublishing(rec);
+      return;
+    }
+    if (this.#noMediaTimeoutMs <= 0 || rec.noMediaTimer !== undefined || [...rec.flowing.values()].some((f) => f)) return;
+    rec.noMediaTimer = setTimeout(() => {
+      void this.#endStream(rec, { status: 'FAILED', info: `no media from the publisher for ${this.#noMediaTimeoutMs} ms`, notifyOwner: true });
+    }, this.#noMediaTimeoutMs);
+    rec.noMediaTimer.unref();
   }
 
   #maybePublishing(rec: StreamRecord): void {
@@ -604,6 +630,7 @@ export class MediaController implements Media {
     const wasLive = rec.state === 'live';
     rec.state = 'closing';
     clearTimeout(rec.mediaTimer);
+    clearTimeout(rec.noMediaTimer);
     if (this.#streams.get(rec.name) === rec) this.#streams.delete(rec.name);
     this.#publishes.delete(rec.publishId);
     if (ending.notifyOwner && wasLive) {
