@@ -111,7 +111,18 @@ export class JanusInspector {
   /** Every room a Fanout bridge made (description "fanout:<stream>"), with its participants. */
   async fanoutRooms(): Promise<FanoutRoom[]> {
     const rooms = (await this.rooms()).filter((r) => r.description.startsWith('fanout:'));
-    return Promise.all(rooms.map(async (r) => ({ ...r, participants: await this.participants(r.room) })));
+    const found = await Promise.all(
+      rooms.map(async (r) => {
+        try {
+          return [{ ...r, participants: await this.participants(r.room) }];
+        } catch (err) {
+          // Destroyed between the two requests: it is not there any more.
+          if (err instanceof Error && err.message.startsWith('videoroom: 426 ')) return [];
+          throw err;
+        }
+      }),
+    );
+    return found.flat();
   }
 
   /** The Fanout room of one stream, if there is one. */

@@ -17,6 +17,7 @@ const JANUS_URLS = { origin: 'ws://127.0.0.1:8188', 'edge-1': 'ws://127.0.0.1:81
 type NodeId = keyof typeof JANUS_URLS;
 const NODE_IDS = Object.keys(JANUS_URLS) as NodeId[];
 const EDGES = ['edge-1', 'edge-2'] as const;
+const NO_MEDIA_TIMEOUT_MS = 2000;
 
 let stack: Stack;
 let client: BridgeClient;
@@ -39,7 +40,10 @@ async function connectInspector(node: NodeId): Promise<void> {
 }
 
 beforeAll(async () => {
-  stack = await Stack.start({ worker: false, env: { FANOUT_JANUS_RESTART_MS: '3000' } });
+  stack = await Stack.start({
+    worker: false,
+    env: { FANOUT_JANUS_RESTART_MS: '3000', FANOUT_NO_MEDIA_TIMEOUT_MS: String(NO_MEDIA_TIMEOUT_MS) },
+  });
   secrets = stack.secrets();
   client = await BridgeClient.connect(stack.info().bridgeUrl, secrets.bridgeSecret);
   const deadline = Date.now() + 15_000;
@@ -323,6 +327,20 @@ describe('teardown by disconnect and stop', () => {
     await expectNoLeaks();
   });
 
+  it('a publisher that vanishes (PeerConnection gone without a hangup) is ended after the no-media timeout; its players are told; nothing is left', async () => {
+    // werift sends no DTLS alert on close, so Janus sees no hangup: only the media stopping.
+    const { pub, publishId } = await publish('vanishes');
+    await cascaded('vanishes');
+    const { sub, playId } = await play('edge-2', 'vanishes');
+    await sub.media({ video: true });
+    await pub.close();
+    const ended = await client.waitForEvent('publisher FAILED', isPublisherEvent(publishId, 'FAILED'), { timeoutMs: NO_MEDIA_TIMEOUT_MS + 5000 });
+    expect(ended.info).toContain('no media');
+    const e = await client.waitForEvent('player STOPPED', isPlayerEvent(playId, 'STOPPED'));
+    expect(e.info).toContain('no media');
+    await expectNoLeaks();
+  });
+
   it('a player connection closing removes its subscribers', async () => {
     const { publishId } = await publish('viewer-leaves');
     await cascaded('viewer-leaves');
@@ -375,6 +393,65 @@ describe('edge failure', () => {
 
     await client.request('unpublish', { publishId });
     await client.waitForEvent('player STOPPED', isPlayerEvent(again.playId, 'STOPPED'));
+    await expectNoLeaks();
+  });
+});
+
+describe('origin failure', () => {
+  it('kill -9 the origin: its publishers get FAILED, players are told, the edges hold nothing; back up: publishing works again', async () => {
+    const { publishId } = await publish('doomed');
+    await cascaded('doomed');
+    const { playId } = await play('edge-1', 'doomed');
+
+    const from = client.mark();
+    process.kill(stack.pidOf('janus origin'), 'SIGKILL');
+    await client.waitForEvent('origin down', isNodeEvent('origin', false), { from, timeoutMs: 10_000 });
+    const failed = await client.waitForEvent('publisher FAILED', isPublisherEvent(publishId, 'FAILED'), { from });
+    expect(failed.info).toContain('origin');
+    const stopped = await client.waitForEvent('player STOPPED', isPlayerEvent(playId, 'STOPPED'), { from });
+    expect(stopped.info).toContain('origin');
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const left = await Promise.all(EDGES.map((e) => inspector(e).fanoutRooms()));
+      if (left.every((rooms) => rooms.length === 0)) break;
+      if (Date.now() > deadline) throw new Error(`edges still hold rooms: ${JSON.stringify(left)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const unavailable = await refusal(client.request('publish', { node: 'origin', stream: 'too-soon', sdp: 'v=0\r\n' }));
+    expect(unavailable.code).toBe('UNAVAILABLE');
+
+    await client.waitForEvent('origin up', isNodeEvent('origin', true), { from, timeoutMs: 30_000 });
+    await connectInspector('origin');
+    const again = await publish('doomed');
+    await cascaded('doomed');
+    const { sub } = await play('edge-2', 'doomed');
+    await sub.media({ audio: true, video: true, keyframe: true });
+    await client.request('unpublish', { publishId: again.publishId });
+    await expectNoLeaks();
+  });
+});
+
+describe('bridge restart', () => {
+  it('a restarted bridge finds the rooms an earlier run left on every node (by their fanout: description) and removes them', async () => {
+    await publish('orphan');
+    await cascaded('orphan');
+    expect(await inspector('origin').streamRoom('orphan')).toBeDefined();
+
+    process.kill(stack.pidOf('bridge'), 'SIGKILL');
+    await stack.waitForOutput('bridge restarted', 10_000);
+    published.splice(0);
+    await client.close();
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        client = await BridgeClient.connect(stack.info().bridgeUrl, secrets.bridgeSecret);
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    // The old run's edge remote publishers have no Janus session: only the sweep removes them.
     await expectNoLeaks();
   });
 });
