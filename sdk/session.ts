@@ -134,7 +134,9 @@ export class Session {
       release: (conn) => this.#release(conn),
       forget: (stream) => this.#streams.delete(stream),
     };
-    void this.#start();
+    this.#start().catch((err: unknown) => {
+      if (!this.#ended()) this.#end(SESSION_STATUS.FAILED, `cannot connect: ${err instanceof Error ? err.message : String(err)}`, { code: 1006, reason: '' });
+    });
   }
 
   /**

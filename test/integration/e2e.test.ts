@@ -40,6 +40,8 @@ interface Instrumentation {
 declare global {
   interface Window {
     __fanout?: Instrumentation;
+    /** The SDK bundle's global (worker/public/sdk/fanout.js). */
+    Fanout: typeof import('../../sdk/index.ts');
   }
 }
 
@@ -287,6 +289,7 @@ const timings: {
   stackStartMs: number;
   publishers: { stream: string; codec: string; msToPublishing: number | null }[];
   players: { stream: string; via: string; edge: string; msToPlaying: number | null; msToFirstFrame: number | null }[];
+  notEnoughBandwidth?: { udpDropPercent: number; reportedLossPercent: number };
 } = { runAt: new Date().toISOString(), chromium: '', stackStartMs: 0, publishers: [], players: [] };
 
 // ---------------------------------------------------------------- the suite
@@ -404,6 +407,7 @@ describe('the seed flow in Chromium', () => {
       );
       const percent = Number(/([\d.]+)% lost/.exec(text)?.[1]);
       expect(percent).toBeGreaterThan(10);
+      timings.notEnoughBandwidth = { udpDropPercent: 50, reportedLossPercent: percent };
       expect(await a.frame.getAttribute('#player', 'data-status')).toBe('PLAYING');
     } finally {
       nft('delete', 'table', 'inet', 'fanout_e2e');
@@ -439,6 +443,25 @@ describe('the seed flow in Chromium', () => {
     await page.click('#publishBtn');
     await page.waitForSelector('#publishStatus[data-status="FAILED"]', { timeout: WAIT_MS });
     expect(await page.textContent('#publishStatus')).toMatch(/only on the origin/);
+    await page.close();
+  });
+
+  it('the SDK with lbUrl asks the origin\'s load balancer (a cross-origin GET) and connects to the edge it names', async () => {
+    const page = await newPage();
+    await page.goto('http://localhost:8787/two-way-streaming.html');
+    const url = await page.evaluate(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const { createSession, SESSION_STATUS } = window.Fanout;
+          const s = createSession({ urlServer: 'ws://origin.localhost:8787/', lbUrl: 'http://origin.localhost:8787/lb' });
+          s.on(SESSION_STATUS.ESTABLISHED, () => {
+            resolve(s.getServerUrl());
+            s.disconnect();
+          });
+          s.on(SESSION_STATUS.FAILED, (_, info) => reject(new Error(info)));
+        }),
+    );
+    expect(url).toMatch(/^ws:\/\/edge-[12]\.localhost:8787\/$/);
     await page.close();
   });
 

@@ -70,7 +70,7 @@
       tr.dataset.node = n.id;
       tr.appendChild(cell(n.id)).style.fontWeight = '600';
       tr.appendChild(cell(n.role));
-      tr.appendChild(cell(n.host, 'muted'));
+      tr.appendChild(cell(n.host, 'muted col-host'));
       const health = document.createElement('td');
       const pill = document.createElement('span');
       pill.className = `pill ${n.up ? 'up' : 'down'}`;
@@ -82,7 +82,7 @@
       tr.appendChild(cell(String(n.publishers), 'num publishers'));
       tr.appendChild(cell(String(n.subscribers), 'num players'));
       const names = streams ? streams.byNode.get(n.id) : undefined;
-      tr.appendChild(cell(names ? names.join(', ') : streams ? '—' : n.role === 'origin' ? `${n.publishers} live` : n.up ? 'every live stream' : '—', 'streams'));
+      tr.appendChild(cell(names ? names.join(', ') : streams ? '—' : n.role === 'origin' ? `${n.publishers} live` : n.up ? 'every live stream' : '—', 'streams col-streams'));
       tbody.appendChild(tr);
     }
     const origin = nodes.find((n) => n.role === 'origin');
