@@ -394,6 +394,17 @@ describe('media layer (fake VideoRoom)', () => {
     expect(world.origin.load.subscribers).toBe(0);
   });
 
+  it('a play on the origin waits for the publisher\'s WebRTC to be up (Janus refuses subscribers to it before: 428)', async () => {
+    const { world, media } = setup();
+    await media.publish(owner(), { node: 'origin', stream: 'cam', sdp: OFFER });
+    const [pubHandle] = [...world.origin.handles];
+    const playing = media.play(owner('v'), { node: 'origin', stream: 'cam' });
+    await settle();
+    expect(world.log).not.toContain('origin join');
+    pubHandle!.emit('handle_webrtcup', {});
+    await expect(playing).resolves.toMatchObject({ type: 'offer' });
+  });
+
   it('play with a client offer is refused clearly (the seam for a later issue); an unknown stream is "stream not found"', async () => {
     const { media } = setup();
     await media.publish(owner(), { node: 'origin', stream: 'cam', sdp: OFFER });

@@ -24,6 +24,7 @@ import type { JanusHandle, PublisherStream } from '../janus/videoroom.ts';
 import type { Logger } from '../log.ts';
 import {
   describeStreams,
+  h264Profile,
   newId,
   newRoomId,
   remotePublisherStreams,
@@ -137,6 +138,8 @@ class StreamRecord {
   configuredAt: number | undefined;
   cascadeReadyMs: number | undefined;
   webrtcUp = false;
+  /** Resolved when the publisher's WebRTC is up: Janus refuses subscribers to it before (428). */
+  readonly webrtc: Signal = signal();
   receiving = false;
   /** Whether Janus currently receives each of the publisher's streams (by mid), from its media events. */
   readonly flowing = new Map<string, boolean>();
@@ -269,6 +272,7 @@ export class MediaController implements Media {
       {
         webrtcup: () => {
           rec.webrtcUp = true;
+          rec.webrtc.resolve();
           this.#maybePublishing(rec);
         },
         media: (e) => this.#publisherMedia(rec, e),
@@ -555,7 +559,10 @@ export class MediaController implements Media {
   /** The publisher a player on `node` subscribes to: the origin's own, or the edge's remote one. */
   async #feedOn(rec: StreamRecord, node: MediaNode): Promise<number> {
     if (node === rec.node) {
-      if (rec.publisherId === undefined) throw this.#streamNotFound(rec.name);
+      if (!rec.webrtcUp && !(await within(rec.webrtc.promise, this.#cascadeWaitMs))) {
+        throw new CdnError('UNAVAILABLE', `the publisher of "${rec.name}" is not connected yet; try again shortly`);
+      }
+      if (rec.publisherId === undefined || rec.state !== 'live') throw this.#streamNotFound(rec.name);
       return rec.publisherId;
     }
     const c = rec.cascades.get(node.id);
@@ -629,6 +636,7 @@ export class MediaController implements Media {
     if (rec.ending !== undefined) return rec.ending;
     const wasLive = rec.state === 'live';
     rec.state = 'closing';
+    rec.webrtc.resolve();
     clearTimeout(rec.mediaTimer);
     clearTimeout(rec.noMediaTimer);
     if (this.#streams.get(rec.name) === rec) this.#streams.delete(rec.name);
@@ -797,6 +805,8 @@ export class MediaController implements Media {
             publishers: 1,
             audiocodec: ROOM_AUDIO_CODECS,
             videocodec: ROOM_VIDEO_CODECS,
+            // Edges offer the origin publisher's H264 profile (see createRoom); the origin takes any.
+            h264Profile: node === rec.node ? undefined : h264Profile(rec.streams),
           },
           this.#rq,
         );
