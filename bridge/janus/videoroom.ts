@@ -171,6 +171,12 @@ export interface RoomSettings {
   publishers: number;
   audiocodec: string;
   videocodec: string;
+  /**
+   * The H264 profile-level-id the room offers subscribers. On an edge it must be the origin
+   * publisher's: 1.1.2 reads a remote publisher stream's `h264_profile` as a string but validates it
+   * as a boolean, so the room-wide setting is the only way to get it into the edge's offers.
+   */
+  h264Profile?: string | undefined;
 }
 
 export async function createRoom(h: JanusHandle, s: RoomSettings, opts: RequestOptions): Promise<number> {
@@ -184,6 +190,7 @@ export async function createRoom(h: JanusHandle, s: RoomSettings, opts: RequestO
     permanent: false,
   };
   if (s.adminKey !== undefined) body['admin_key'] = s.adminKey;
+  if (s.h264Profile !== undefined) body['h264_profile'] = s.h264Profile;
   const { data } = await request(h, `create room ${s.room}`, body, Created, opts);
   return data.room;
 }

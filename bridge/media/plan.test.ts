@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newRoomId, remotePublisherStreams, Serial, usableStreams, within } from './plan.ts';
+import { h264Profile, newRoomId, remotePublisherStreams, Serial, usableStreams, within } from './plan.ts';
 
 describe('remotePublisherStreams', () => {
   it('mirrors audio + video at the origin publisher\'s mindexes', () => {
@@ -31,6 +31,13 @@ describe('remotePublisherStreams', () => {
   it('is empty when nothing is usable', () => {
     expect(remotePublisherStreams([{ type: 'data', mindex: 0, mid: '0' }])).toEqual([]);
     expect(usableStreams([{ type: 'video', mindex: 0, mid: '0' }])).toEqual([]);
+  });
+});
+
+describe('h264Profile', () => {
+  it('is the profile of an H264 video stream, for the edge rooms; none for VP8', () => {
+    expect(h264Profile([{ type: 'video', mindex: 0, mid: '0', codec: 'h264', h264_profile: '42e01f' }])).toBe('42e01f');
+    expect(h264Profile([{ type: 'video', mindex: 0, mid: '0', codec: 'vp8' }])).toBeUndefined();
   });
 });
 

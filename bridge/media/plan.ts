@@ -45,6 +45,11 @@ export function remotePublisherStreams(streams: readonly PublisherStream[]): Rem
   return out;
 }
 
+/** The H264 profile of a publisher's video, if it sends H264 (e.g. "42e01f"). */
+export function h264Profile(streams: readonly PublisherStream[]): string | undefined {
+  return usableStreams(streams).find((s) => s.type === 'video' && s.codec === 'h264' && s.h264_profile !== undefined)?.h264_profile;
+}
+
 /** A short summary of a publish for logs and errors, e.g. "audio opus + video vp8". */
 export function describeStreams(streams: readonly PublisherStream[]): string {
   return usableStreams(streams)
