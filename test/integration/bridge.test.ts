@@ -103,14 +103,14 @@ async function publish(name: string, opts: PublisherOptions = {}, via: BridgeCli
   return { pub, publishId: r.publishId };
 }
 
-async function play(node: NodeId, name: string, via: BridgeClient = client): Promise<{ sub: WeriftSubscriber; playId: string }> {
+async function play(node: NodeId, name: string, via: BridgeClient = client): Promise<{ sub: WeriftSubscriber; playId: string; offer: string }> {
   const r = await via.request('play', { node, stream: name });
   expect(r.type).toBe('offer');
   const sub = new WeriftSubscriber();
   peers.push(sub);
   const answer = await sub.answer(r.sdp);
   await via.request('answer', { playId: r.playId, sdp: answer });
-  return { sub, playId: r.playId };
+  return { sub, playId: r.playId, offer: r.sdp };
 }
 
 async function refusal(p: Promise<unknown>): Promise<BridgeRequestError> {
@@ -203,6 +203,19 @@ describe('publish, cascade and play', () => {
     await expectNoLeaks();
   });
 
+  it('plays asked for right after the publish answer, before the publisher is connected, work on the origin and on an edge', async () => {
+    const pub = new WeriftPublisher();
+    peers.push(pub);
+    const r = await client.request('publish', { node: 'origin', stream: 'eager', sdp: await pub.offer() });
+    published.push(r.publishId);
+    const accepted = pub.accept(r.sdp);
+    const [onOrigin, onEdge] = await Promise.all([play('origin', 'eager'), play('edge-1', 'eager')]);
+    await accepted;
+    for (const { sub } of [onOrigin, onEdge]) await sub.media({ audio: true, video: true, keyframe: true });
+    await client.request('unpublish', { publishId: r.publishId });
+    await expectNoLeaks();
+  });
+
   it('a second publish of a live name is refused with "stream already published", and the first stream plays on undisturbed', async () => {
     const first = await publish('dup');
     await cascaded('dup');
@@ -233,7 +246,11 @@ describe('publish, cascade and play', () => {
     const published = await Promise.all(cases.map((c) => publish(c.name, c.opts)));
     for (const c of cases) await cascaded(c.name);
     for (const c of cases) {
-      const { sub } = await play('edge-2', c.name);
+      const { sub, offer } = await play('edge-2', c.name);
+      // Janus's offer carries its candidates (trickled, merged by the bridge) and, for H264, the publisher's profile.
+      expect(offer).toMatch(/\r\na=candidate:.* typ host\r\n/);
+      if (c.name === 'h264') expect(offer).toMatch(/a=fmtp:\d+ .*profile-level-id=42e01f/);
+      if (c.name === 'h264') expect(offer).toMatch(/a=fmtp:\d+ .*packetization-mode=1/);
       await sub.media({ audio: c.audio, video: c.video, keyframe: c.video, timeoutMs: 10_000 });
       await new Promise((r) => setTimeout(r, 300));
       if (!c.audio) expect(sub.received.audio).toBe(0);
