@@ -17,8 +17,7 @@
  */
 import type { MediaService, Owner } from '../api/index.ts';
 import { CdnError, type BridgeEvent, type Params, type Result } from '../protocol/index.ts';
-import { isBenignTeardownError, sdpError, toCdnError } from '../janus/errors.ts';
-import { JANUS_VIDEOROOM_ERROR } from '../janus/errors.ts';
+import { isBenignTeardownError, JANUS_VIDEOROOM_ERROR, sdpError, toCdnError } from '../janus/errors.ts';
 import * as vr from '../janus/videoroom.ts';
 import type { JanusHandle, PublisherStream } from '../janus/videoroom.ts';
 import type { Logger } from '../log.ts';
