@@ -323,11 +323,12 @@ async function main(): Promise<void> {
       '  Ctrl-C stops everything.',
       '',
     ];
-    process.stdout.write(`${lines.join('\n')}\n`);
     writeFileSync(
       join(s.stateDir, 'stack.json'),
       JSON.stringify({ launcher: process.pid, workerUrl, bridgeUrl, children: children.map((c) => ({ name: c.spec.name, pid: c.pid })) }, null, 2),
     );
+    // stack.json first: whoever waits for "Fanout is up." may read it at once.
+    process.stdout.write(`${lines.join('\n')}\n`);
 
     // Supervise: a Janus node or the bridge that dies is restarted (as a service manager would);
     // the worker dying ends the run.
