@@ -323,10 +323,12 @@ async function main(): Promise<void> {
       '  Ctrl-C stops everything.',
       '',
     ];
-    writeFileSync(
-      join(s.stateDir, 'stack.json'),
-      JSON.stringify({ launcher: process.pid, workerUrl, bridgeUrl, children: children.map((c) => ({ name: c.spec.name, pid: c.pid })) }, null, 2),
-    );
+    const writeStackJson = (): void =>
+      writeFileSync(
+        join(s.stateDir, 'stack.json'),
+        JSON.stringify({ launcher: process.pid, workerUrl, bridgeUrl, children: children.map((c) => ({ name: c.spec.name, pid: c.pid })) }, null, 2),
+      );
+    writeStackJson();
     // stack.json first: whoever waits for "Fanout is up." may read it at once.
     process.stdout.write(`${lines.join('\n')}\n`);
 
@@ -341,6 +343,7 @@ async function main(): Promise<void> {
         if (stopping) return;
         const next = restart();
         children[children.indexOf(child)] = next;
+        writeStackJson();
         process.stdout.write(`${next.spec.name} restarted (pid ${next.pid})\n`);
         supervise(next, restart, delayMs);
       });
