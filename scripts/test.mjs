@@ -9,7 +9,7 @@ import { checkNode, ensureDebianPackages, ensureNodeModules, root } from './boot
 
 checkNode();
 ensureNodeModules();
-ensureDebianPackages({ janus: 'janus', chromium: 'chromium', ip: 'iproute2', unshare: 'util-linux' });
+ensureDebianPackages({ janus: 'janus', chromium: 'chromium', ip: 'iproute2', unshare: 'util-linux', nft: 'nftables' });
 
 const out = join(root, '.fanout', 'test-results');
 rmSync(out, { recursive: true, force: true });
@@ -25,7 +25,7 @@ const offline = {
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 
 const suites = [
-  { name: 'typecheck', cmd: [bin('tsc'), '--noEmit', '-p', 'tsconfig.json'], then: [bin('tsc'), '--noEmit', '-p', 'worker/tsconfig.json'] },
+  { name: 'typecheck', cmds: ['tsconfig.json', 'worker/tsconfig.json', 'sdk/tsconfig.json', 'sdk/tsconfig.test.json'].map((p) => [bin('tsc'), '--noEmit', '-p', p]) },
   { name: 'unit', vitest: 'vitest.unit.config.ts' },
   { name: 'worker', vitest: 'vitest.worker.config.ts' },
   { name: 'integration', vitest: 'vitest.integration.config.ts', netns: true },
@@ -34,8 +34,8 @@ const suites = [
 const results = [];
 for (const suite of suites) {
   console.log(`\n=== ${suite.name} ===`);
-  if (suite.cmd) {
-    const ok = [suite.cmd, suite.then].every((cmd) => spawnSync(cmd[0], cmd.slice(1), { cwd: root, stdio: 'inherit' }).status === 0);
+  if (suite.cmds) {
+    const ok = suite.cmds.every((cmd) => spawnSync(cmd[0], cmd.slice(1), { cwd: root, stdio: 'inherit' }).status === 0);
     results.push({ name: suite.name, passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0, note: ok ? 'clean' : 'errors' });
     continue;
   }
