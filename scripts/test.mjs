@@ -25,7 +25,7 @@ const offline = {
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 
 const suites = [
-  { name: 'typecheck', cmds: ['tsconfig.json', 'worker/tsconfig.json', 'sdk/tsconfig.json', 'sdk/tsconfig.test.json'].map((p) => [bin('tsc'), '--noEmit', '-p', p]) },
+  { name: 'typecheck', cmds: ['tsconfig.json', 'worker/tsconfig.json', 'worker/test-support/tsconfig.json', 'sdk/tsconfig.json', 'sdk/tsconfig.test.json'].map((p) => [bin('tsc'), '--noEmit', '-p', p]) },
   { name: 'unit', vitest: 'vitest.unit.config.ts' },
   { name: 'worker', vitest: 'vitest.worker.config.ts' },
   { name: 'integration', vitest: 'vitest.integration.config.ts', netns: true },
