@@ -9,6 +9,7 @@ import * as v from 'valibot';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   BRIDGE_API_PATH,
+  BRIDGE_KEEPALIVE_MS,
   BridgeRequest,
   CdnError,
   secretsEqual,
@@ -47,6 +48,8 @@ export interface ApiServerOptions {
   log: Logger;
   /** Largest accepted WebSocket message (bytes). */
   maxPayload?: number;
+  /** WebSocket-level ping period to every worker link; a link silent for a whole period is dropped. */
+  keepAliveMs?: number;
 }
 
 export class ApiServer {
@@ -54,6 +57,9 @@ export class ApiServer {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #owners = new Set<WebSocket>();
+  /** Links that answered (pong or any frame) since the last keep-alive tick. */
+  readonly #alive = new WeakSet<WebSocket>();
+  readonly #keepAlive: NodeJS.Timeout;
   #nextOwner = 1;
   #closed = false;
 
@@ -63,6 +69,21 @@ export class ApiServer {
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 256 * 1024 });
     this.#http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
     opts.nodes.on('changed', (node) => this.#broadcast({ event: 'node', node: node.info() }));
+    this.#keepAlive = setInterval(() => this.#tick(), opts.keepAliveMs ?? BRIDGE_KEEPALIVE_MS);
+    this.#keepAlive.unref();
+  }
+
+  /** Drops worker links that stayed silent for a whole period (a half-open TCP link never closes). */
+  #tick(): void {
+    for (const ws of this.#owners) {
+      if (!this.#alive.has(ws)) {
+        this.#opts.log.warn({}, 'worker link silent for a keep-alive period; dropping it');
+        ws.terminate();
+        continue;
+      }
+      this.#alive.delete(ws);
+      ws.ping();
+    }
   }
 
   listen(port: number, host: string): Promise<void> {
@@ -84,6 +105,7 @@ export class ApiServer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#keepAlive);
     for (const ws of this.#owners) ws.close(1001, 'bridge shutting down');
     this.#wss.close();
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
@@ -136,8 +158,11 @@ export class ApiServer {
       },
     };
     this.#owners.add(ws);
+    this.#alive.add(ws);
     log.debug({}, 'worker connected');
+    ws.on('pong', () => this.#alive.add(ws));
     ws.on('message', (data, isBinary) => {
+      this.#alive.add(ws);
       void this.#onMessage(owner, ws, data, isBinary, log);
     });
     ws.on('error', (err) => log.warn({ err: String(err) }, 'worker connection error'));

@@ -16,6 +16,12 @@ export * from './errors.ts';
 export const BRIDGE_API_PATH = '/api';
 /** How long the worker waits for any bridge reply. */
 export const BRIDGE_REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * Keep-alive on the worker-bridge link: the worker sends `ping` this often, and a link whose ping
+ * is still unanswered at the next one is declared lost (so a dead link is found within 2 periods).
+ * The bridge likewise pings every worker socket at the WebSocket level and drops silent ones.
+ */
+export const BRIDGE_KEEPALIVE_MS = 5_000;
 /** Largest SDP accepted anywhere (bytes). */
 export const MAX_SDP_LENGTH = 64 * 1024;
 

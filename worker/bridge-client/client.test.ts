@@ -156,3 +156,51 @@ describe('BridgeClient events', () => {
     await expect(p).resolves.toEqual({ time: 5 });
   });
 });
+
+describe('BridgeClient keep-alive', () => {
+  it('pings the bridge every period and keeps a link that answers', async () => {
+    vi.useFakeTimers();
+    try {
+      const { client, sent, closes, reply } = setup({ keepAliveMs: 1000 });
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(sent.map((s) => s.method)).toEqual(['ping']);
+      reply({ id: sent[0]?.id, result: { time: 1 } });
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(sent.map((s) => s.method)).toEqual(['ping', 'ping']);
+      expect(client.closed).toBe(false);
+      expect(closes).toEqual([]);
+      client.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('declares the link lost when a ping is unanswered at the next period: pending requests and onClose get UNAVAILABLE', async () => {
+    vi.useFakeTimers();
+    try {
+      const reasons: CdnError[] = [];
+      const { client, closes } = setup({ keepAliveMs: 1000, onClose: (r) => reasons.push(r) });
+      const pending = client.request('nodes', {});
+      vi.advanceTimersByTime(2000);
+      expect(client.closed).toBe(true);
+      expect(closes).toEqual([{ code: 1000, reason: 'no answer to keep-alive within 1000 ms' }]);
+      expect(reasons[0]?.code).toBe('UNAVAILABLE');
+      expect(reasons[0]?.message).toContain('no answer to keep-alive within 1000 ms');
+      expect((await rejection(pending)).code).toBe('UNAVAILABLE');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('sends no ping with keepAliveMs 0', () => {
+    vi.useFakeTimers();
+    try {
+      const { client, sent } = setup({ keepAliveMs: 0 });
+      vi.advanceTimersByTime(60_000);
+      expect(sent).toEqual([]);
+      client.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

@@ -6,6 +6,7 @@
  */
 import * as v from 'valibot';
 import {
+  BRIDGE_KEEPALIVE_MS,
   BRIDGE_REQUEST_TIMEOUT_MS,
   BridgeMessage,
   CdnError,
@@ -33,6 +34,11 @@ export interface BridgeClientOptions {
   onClose?: (reason: CdnError) => void;
   /** Names the bridge in error messages (its API URL). */
   label?: string;
+  /**
+   * Keep-alive period (default BRIDGE_KEEPALIVE_MS; 0 turns it off): a `ping` is sent each period,
+   * and a ping still unanswered at the next one closes the link as lost.
+   */
+  keepAliveMs?: number;
   log?: Logger;
 }
 
@@ -51,11 +57,31 @@ export class BridgeClient {
   readonly #log: Logger;
   #nextId = 1;
   #closed: CdnError | undefined;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+  #pingOutstanding = false;
 
   constructor(transport: BridgeTransport, opts: BridgeClientOptions = {}) {
     this.#transport = transport;
     this.#opts = opts;
     this.#log = opts.log ?? silentLogger;
+    const period = opts.keepAliveMs ?? BRIDGE_KEEPALIVE_MS;
+    if (period > 0) this.#keepAlive = setInterval(() => this.#tick(period), period);
+  }
+
+  /** One keep-alive period: a link that left the last ping unanswered is lost. */
+  #tick(period: number): void {
+    if (this.#closed !== undefined) return;
+    if (this.#pingOutstanding) {
+      this.#log.warn('bridge link lost: no answer to keep-alive', { periodMs: period });
+      this.close(`no answer to keep-alive within ${period} ms`);
+      return;
+    }
+    this.#pingOutstanding = true;
+    this.request('ping', {}).then(
+      () => (this.#pingOutstanding = false),
+      // A failed ping means the link is closing anyway; the next tick or the close handler acts.
+      () => undefined,
+    );
   }
 
   /** True once the link is gone; every request then fails with UNAVAILABLE. */
@@ -168,6 +194,7 @@ export class BridgeClient {
 
   #shutdown(reason: CdnError): void {
     this.#closed = reason;
+    if (this.#keepAlive !== undefined) clearInterval(this.#keepAlive);
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const p of pending) {
