@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderTemplate, writeJanusConfig, type JanusNodeSettings } from './janus-config.ts';
+import { envOverrides, renderTemplate, writeJanusConfig, type JanusNodeSettings } from './janus-config.ts';
 
 const settings: JanusNodeSettings = {
   nodeId: 'edge-1',
@@ -59,5 +59,22 @@ describe('writeJanusConfig', () => {
     const core = readFileSync(join(dir, 'janus.jcfg'), 'utf8');
     expect(core).toContain('#\tinterface = ""');
     expect(core).toContain('#\tice_enforce_list = ""');
+  });
+});
+
+describe('role default overrides', () => {
+  it('an override replaces a role default, and an empty one comments its line out so Janus uses its own default', () => {
+    const tuned = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    writeJanusConfig({ ...settings, overrides: { EVENT_LOOPS: '4' } }, tuned);
+    expect(readFileSync(join(tuned, 'janus.jcfg'), 'utf8')).toContain('\tevent_loops = 4\n');
+    const unset = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    writeJanusConfig({ ...settings, overrides: { EVENT_LOOPS: '' } }, unset);
+    expect(readFileSync(join(unset, 'janus.jcfg'), 'utf8')).toContain('#\tevent_loops = \n');
+  });
+
+  it('envOverrides reads FANOUT_JANUS_OVERRIDE_<NAME>, ignores other FANOUT_JANUS_ variables, and rejects unknown names and unsafe values', () => {
+    expect(envOverrides({ FANOUT_JANUS_OVERRIDE_EVENT_LOOPS: '', FANOUT_JANUS_IP: '127.0.0.2', PATH: '/bin' })).toEqual({ EVENT_LOOPS: '' });
+    expect(() => envOverrides({ FANOUT_JANUS_OVERRIDE_NOPE: '1' })).toThrow('FANOUT_JANUS_OVERRIDE_NOPE: NOPE is not a role default');
+    expect(() => envOverrides({ FANOUT_JANUS_OVERRIDE_EVENT_LOOPS: '2"\nx' })).toThrow('must not contain quotes');
   });
 });

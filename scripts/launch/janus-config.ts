@@ -2,6 +2,11 @@
  * Renders Fanout's Janus templates (janus-config/*.template) for one node.
  * `${NAME}` is replaced by the node's value (not in comment lines); a line whose placeholders are all empty is written
  * commented out, so unset options keep Janus's defaults. An unknown placeholder is an error.
+ *
+ * A role default (janus-config/roles/*.env) can be overridden for every node without editing the
+ * files: `FANOUT_JANUS_OVERRIDE_<NAME>=<value>` in the launcher's environment, e.g.
+ * `FANOUT_JANUS_OVERRIDE_EVENT_LOOPS=` (empty) leaves `event_loops` unset, i.e. Janus's own
+ * threading (the benchmark compares both). Only names the role files define can be overridden.
  */
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,7 +29,11 @@ export interface JanusNodeSettings {
   /** Public address for nat_1_1_mapping, when Janus runs behind NAT. */
   natMapping?: string;
   libDir?: string;
+  /** Replaces role defaults by name; default: from the environment (see `envOverrides`). */
+  overrides?: Readonly<Record<string, string>>;
 }
+
+export const OVERRIDE_PREFIX = 'FANOUT_JANUS_OVERRIDE_';
 
 /** Reads `KEY=VALUE` lines (comments and blanks ignored). */
 export function parseEnvFile(text: string): Record<string, string> {
@@ -41,6 +50,24 @@ export function parseEnvFile(text: string): Record<string, string> {
 
 export function roleDefaults(role: 'origin' | 'edge'): Record<string, string> {
   return parseEnvFile(readFileSync(join(TEMPLATE_DIR, 'roles', `${role}.env`), 'utf8'));
+}
+
+/**
+ * The role-default overrides in an environment: `FANOUT_JANUS_OVERRIDE_<NAME>=<value>`. A name no
+ * role file defines, or a value that could break out of its config line, is an error naming the
+ * variable.
+ */
+export function envOverrides(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const known = new Set([...Object.keys(roleDefaults('origin')), ...Object.keys(roleDefaults('edge'))]);
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(OVERRIDE_PREFIX) || value === undefined) continue;
+    const key = name.slice(OVERRIDE_PREFIX.length);
+    if (!known.has(key)) throw new Error(`${name}: ${key} is not a role default (known: ${[...known].sort().join(', ')})`);
+    if (/["\n\r{}]/.test(value)) throw new Error(`${name}: the value must not contain quotes, braces or line breaks`);
+    out[key] = value;
+  }
+  return out;
 }
 
 export function renderTemplate(template: string, vars: Readonly<Record<string, string>>, name: string): string {
@@ -66,6 +93,7 @@ export function janusVars(s: JanusNodeSettings, configDir: string): Record<strin
   const lib = s.libDir ?? JANUS_LIB_DIR;
   return {
     ...roleDefaults(s.role),
+    ...(s.overrides ?? envOverrides(process.env)),
     NODE_ID: s.nodeId,
     CONFIGS_FOLDER: configDir,
     PLUGINS_FOLDER: `${lib}/plugins`,
