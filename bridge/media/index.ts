@@ -6,7 +6,7 @@ import { MediaController, type Media, type MediaOptions } from './service.ts';
 
 export { DEFAULT_NO_MEDIA_TIMEOUT_MS } from './service.ts';
 
-export type { Media, MediaNode, MediaNodes, MediaOptions } from './service.ts';
+export type { Media, MediaNode, MediaNodes, MediaOptions, StreamSnapshot } from './service.ts';
 
 /** Creates the media service; it follows the nodes' up/down events from now on. */
 export function createMedia(opts: MediaOptions): Media {

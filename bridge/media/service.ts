@@ -85,6 +85,8 @@ export interface MediaOptions {
   candidateWaitMs?: number;
   /** Where the origin sends an edge's RTP; default: the host of the edge's Janus API URL. */
   rtpHost?: (node: MediaNode) => string;
+  /** Told once per stream when its cascade is ready on every edge (metrics); a throwing listener is logged. */
+  onCascadeReady?: (stream: string, ms: number) => void;
 }
 
 export const DEFAULT_NO_MEDIA_TIMEOUT_MS = 15_000;
@@ -93,8 +95,26 @@ export const DEFAULT_NO_MEDIA_TIMEOUT_MS = 15_000;
 export interface Media extends MediaService {
   /** ms from "publisher configured" to "cascade ready on every edge" for a live stream, once known. */
   cascadeReadyMs(stream: string): number | undefined;
+  /** A read-only view of every live or starting stream (metrics and the dashboard). */
+  streams(): StreamSnapshot[];
   /** Ends every stream and player (bridge shutdown). Safe to call twice. */
   close(): Promise<void>;
+}
+
+/** One stream as `streams()` shows it: ids and states only, nothing that can change Janus. */
+export interface StreamSnapshot {
+  readonly name: string;
+  readonly publishId: string;
+  readonly origin: string;
+  /** Epoch ms the publisher was configured; undefined while it is being set up. */
+  readonly configuredAt: number | undefined;
+  /** PUBLISHING was sent (WebRTC up and media flowing). */
+  readonly publishing: boolean;
+  /** The Janus handle id of the publisher on the origin, once attached. */
+  readonly publisherHandle: number | undefined;
+  readonly cascadeReadyMs: number | undefined;
+  readonly edges: ReadonlyArray<{ readonly node: string; readonly state: 'pending' | 'ready' | 'failed' }>;
+  readonly players: ReadonlyArray<{ readonly playId: string; readonly node: string; readonly handle: number | undefined; readonly playing: boolean }>;
 }
 
 // ---------------------------------------------------------------- records
@@ -197,6 +217,7 @@ export class MediaController implements Media {
   readonly #cascadeWaitMs: number;
   readonly #candidateWaitMs: number;
   readonly #rtpHost: (node: MediaNode) => string;
+  readonly #onCascadeReady: ((stream: string, ms: number) => void) | undefined;
   /** Live and starting streams by name, and by publishId. */
   readonly #streams = new Map<string, StreamRecord>();
   readonly #publishes = new Map<string, StreamRecord>();
@@ -218,12 +239,27 @@ export class MediaController implements Media {
     this.#cascadeWaitMs = opts.cascadeWaitMs ?? 10_000;
     this.#candidateWaitMs = opts.candidateWaitMs ?? 1_000;
     this.#rtpHost = opts.rtpHost ?? ((node) => new URL(node.config.janusUrl).hostname);
+    this.#onCascadeReady = opts.onCascadeReady;
     this.#nodes.on('up', this.#onUp);
     this.#nodes.on('down', this.#onDown);
   }
 
   cascadeReadyMs(stream: string): number | undefined {
     return this.#streams.get(stream)?.cascadeReadyMs;
+  }
+
+  streams(): StreamSnapshot[] {
+    return [...this.#streams.values()].map((rec) => ({
+      name: rec.name,
+      publishId: rec.publishId,
+      origin: rec.node.id,
+      configuredAt: rec.configuredAt,
+      publishing: rec.publishingSent,
+      publisherHandle: rec.handle?.id,
+      cascadeReadyMs: rec.cascadeReadyMs,
+      edges: [...rec.cascades.values()].map((c) => ({ node: c.node.id, state: c.state })),
+      players: [...rec.players].map((p) => ({ playId: p.playId, node: p.node.id, handle: p.handle?.id, playing: p.playingSent })),
+    }));
   }
 
   // ---------------------------------------------------------------- publish
@@ -365,6 +401,11 @@ export class MediaController implements Media {
     if (failed.length === 0) {
       rec.cascadeReadyMs = Date.now() - configuredAt;
       this.#log.info({ stream: rec.name, edges: targets.map((c) => c.node.id), ms: rec.cascadeReadyMs }, 'cascade ready on every edge');
+      try {
+        this.#onCascadeReady?.(rec.name, rec.cascadeReadyMs);
+      } catch (err) {
+        this.#log.error({ stream: rec.name, err: String(err) }, 'cascade-ready listener threw');
+      }
     } else {
       this.#log.warn({ stream: rec.name, failed }, 'cascade incomplete: some edges cannot play this stream until they come back');
     }
