@@ -9,11 +9,16 @@
  *   JANUS_API_SECRET     Janus api_secret, also the VideoRoom admin_key (optional; the launcher always sets one)
  *   FANOUT_LOG_LEVEL     debug | info | warn | error (default info)
  *   FANOUT_NO_MEDIA_TIMEOUT_MS  end a publisher that sends no media for this long (default 15000; 0: never)
+ *   FANOUT_METRICS_TOKEN when set, GET /metrics needs `Authorization: Bearer <token>` (optional)
+ *
+ * Janus nodes post their events (bitrates) to /janus/events with basic auth whose password is
+ * JANUS_API_SECRET (janus-config's sample event handler).
  */
 import Janode from 'janode';
 import { ApiServer } from './api/index.ts';
 import { createLogger, parseLogLevel } from './log.ts';
 import { createMedia, DEFAULT_NO_MEDIA_TIMEOUT_MS } from './media/index.ts';
+import { BridgeMetrics } from './metrics/index.ts';
 import { NodeManager } from './nodes/index.ts';
 import { loadTopology, TopologyError } from './topology/index.ts';
 
@@ -57,8 +62,10 @@ async function main(): Promise<void> {
   const apiSecret = env['JANUS_API_SECRET'] || undefined;
   const nodes = new NodeManager({ topology, apiSecret, log });
   // Fanout's VideoRoom config uses the API secret as its admin_key (janus-config/).
-  const media = createMedia({ nodes, adminKey: apiSecret, log, noMediaTimeoutMs });
-  const api = new ApiServer({ topology, nodes, media, secret, log });
+  let metrics: BridgeMetrics | undefined;
+  const media = createMedia({ nodes, adminKey: apiSecret, log, noMediaTimeoutMs, onCascadeReady: (stream, ms) => metrics?.cascadeReady(stream, ms) });
+  metrics = new BridgeMetrics({ nodes, media, log, metricsToken: env['FANOUT_METRICS_TOKEN'] || undefined, janusEventsSecret: apiSecret });
+  const api = new ApiServer({ topology, nodes, media, secret, log, monitor: metrics });
   try {
     await api.listen(port, host);
   } catch (err) {
@@ -74,6 +81,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'bridge stopping');
     await api.close();
+    metrics?.close();
     await media.close();
     await nodes.close();
     process.exit(0);

@@ -19,6 +19,7 @@ import {
   type Result,
 } from '../protocol/index.ts';
 import type { NodeManager } from '../nodes/index.ts';
+import { Resources } from './resources.ts';
 import type { Topology } from '../topology/index.ts';
 import type { Logger } from '../log.ts';
 
@@ -36,6 +37,8 @@ export interface MediaService {
   play(owner: Owner, params: Params<'play'>): Promise<Result<'play'>>;
   answer(owner: Owner, params: Params<'answer'>): Promise<Result<'answer'>>;
   stop(owner: Owner, params: Params<'stop'>): Promise<Result<'stop'>>;
+  /** The client's trickled ICE candidates for one of the owner's publishes or plays. */
+  trickle(owner: Owner, params: Params<'trickle'>): Promise<Result<'trickle'>>;
   /** Tears down everything the owner still has (its connection closed). */
   release(owner: Owner): Promise<void>;
 }
@@ -60,11 +63,14 @@ export class ApiServer {
   /** Links that answered (pong or any frame) since the last keep-alive tick. */
   readonly #alive = new WeakSet<WebSocket>();
   readonly #keepAlive: NodeJS.Timeout;
+  /** WHIP/WHEP sessions: publishes and plays no link owns (`resource: true`). */
+  readonly #resources: Resources;
   #nextOwner = 1;
   #closed = false;
 
   constructor(opts: ApiServerOptions) {
     this.#opts = opts;
+    this.#resources = new Resources({ media: opts.media, log: opts.log });
     this.#http = createServer((req, res) => this.#onHttp(req, res));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 256 * 1024 });
     this.#http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));
@@ -106,6 +112,7 @@ export class ApiServer {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#keepAlive);
+    this.#resources.close();
     for (const ws of this.#owners) ws.close(1001, 'bridge shutting down');
     this.#wss.close();
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
@@ -222,15 +229,17 @@ export class ApiServer {
       case 'ping':
         return Promise.resolve({ time: Date.now() });
       case 'publish':
-        return media.publish(owner, req.params);
+        return req.params.resource === true ? this.#resources.publish(req.params) : media.publish(owner, req.params);
       case 'unpublish':
-        return media.unpublish(owner, req.params);
+        return req.params.resource === true ? this.#resources.unpublish(req.params) : media.unpublish(owner, req.params);
       case 'play':
-        return media.play(owner, req.params);
+        return req.params.resource === true ? this.#resources.play(req.params) : media.play(owner, req.params);
       case 'answer':
         return media.answer(owner, req.params);
       case 'stop':
-        return media.stop(owner, req.params);
+        return req.params.resource === true ? this.#resources.stop(req.params) : media.stop(owner, req.params);
+      case 'trickle':
+        return req.params.resource === true ? this.#resources.trickle(req.params) : media.trickle(owner, req.params);
     }
   }
 

@@ -18,6 +18,7 @@
 import type { MediaService, Owner } from '../api/index.ts';
 import { CdnError, type BridgeEvent, type Params, type Result } from '../protocol/index.ts';
 import { isBenignTeardownError, JANUS_VIDEOROOM_ERROR, sdpError, toCdnError } from '../janus/errors.ts';
+import { canTrickle, trickle as trickleCandidates } from '../janus/trickle.ts';
 import * as vr from '../janus/videoroom.ts';
 import type { JanusHandle, PublisherStream } from '../janus/videoroom.ts';
 import type { Logger } from '../log.ts';
@@ -645,6 +646,20 @@ export class MediaController implements Media {
 
   async stop(owner: Owner, params: Params<'stop'>): Promise<Result<'stop'>> {
     await this.#closePlayer(this.#playerOf(owner, params.playId), undefined);
+    return {};
+  }
+
+  /** The client's trickled candidates (WHIP/WHEP), given to the Janus handle of its publish or play. */
+  async trickle(owner: Owner, params: Params<'trickle'>): Promise<Result<'trickle'>> {
+    const rec = this.#publishes.get(params.id);
+    const player = rec === undefined ? this.#players.get(params.id) : undefined;
+    const target = rec ?? player;
+    if (target === undefined || target.owner.id !== owner.id) throw new CdnError('NOT_FOUND', `unknown publishId or playId "${params.id}"`);
+    const handle = target.handle;
+    const ended = rec !== undefined ? rec.state === 'closing' : player?.state === 'closing';
+    if (ended || handle === undefined) throw new CdnError('NOT_FOUND', `"${params.id}" has ended`);
+    if (!canTrickle(handle)) throw new CdnError('INTERNAL', 'the Janus handle cannot trickle');
+    await trickleCandidates(handle, params.candidates, params.ended === true, this.#rq.timeoutMs);
     return {};
   }
 

@@ -44,14 +44,50 @@ const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
 
 // ---------------------------------------------------------------- requests (worker -> bridge)
 
+/**
+ * `resource: true` puts a publish or play in the bridge's own keeping instead of the link's: it
+ * outlives the link that created it (WHIP/WHEP sessions span many HTTP requests), any authenticated
+ * link may act on it by id with `resource: true`, and its events go nowhere. It still ends on
+ * unpublish/stop, hangup, ICE failure or no media, like any other.
+ */
+const Resource = v.optional(v.literal(true, 'resource must be true when given'));
+
+/** Most candidates in one `trickle` request. */
+export const MAX_TRICKLE_CANDIDATES = 64;
+
+/** A client's ICE candidate, as RTCIceCandidateInit has it (`candidate:...`, without `a=`). */
+export const IceCandidate = v.strictObject({
+  candidate: v.pipe(
+    v.string('candidate must be a string'),
+    v.maxLength(512, 'candidate must be at most 512 characters'),
+    v.regex(/^candidate:\S+ \d+ \S+ \d+ \S+ \d+ typ \S+/, 'candidate must be an ICE candidate attribute: "candidate:<foundation> <component> <transport> <priority> <address> <port> typ <type> ..."'),
+  ),
+  sdpMid: v.optional(v.pipe(v.string('sdpMid must be a string'), v.maxLength(32))),
+  sdpMLineIndex: v.optional(v.pipe(v.number('sdpMLineIndex must be a number'), v.integer(), v.minValue(0), v.maxValue(255))),
+});
+export type IceCandidate = v.InferOutput<typeof IceCandidate>;
+
 export const RequestParams = {
   nodes: v.strictObject({}),
-  publish: v.strictObject({ node: NodeId, stream: StreamName, sdp: Sdp }),
-  unpublish: v.strictObject({ publishId: Id }),
+  publish: v.strictObject({ node: NodeId, stream: StreamName, sdp: Sdp, resource: Resource }),
+  unpublish: v.strictObject({ publishId: Id, resource: Resource }),
   /** Without `sdp` Janus offers and the client answers with `answer`; with `sdp` the client offers. */
-  play: v.strictObject({ node: NodeId, stream: StreamName, sdp: v.optional(Sdp) }),
+  play: v.strictObject({ node: NodeId, stream: StreamName, sdp: v.optional(Sdp), resource: Resource }),
   answer: v.strictObject({ playId: Id, sdp: Sdp }),
-  stop: v.strictObject({ playId: Id }),
+  stop: v.strictObject({ playId: Id, resource: Resource }),
+  /**
+   * The client's trickled ICE candidates for a publish or play (`id`: its publishId or playId);
+   * `ended`: the client has no more. `ufrag`: the client's ice-ufrag the candidates belong to; for a
+   * resource, one that is not the session's (an ICE restart, which Fanout does not do) is refused
+   * with FAILED_PRECONDITION and nothing is applied.
+   */
+  trickle: v.strictObject({
+    id: Id,
+    candidates: v.pipe(v.array(IceCandidate), v.maxLength(MAX_TRICKLE_CANDIDATES, `at most ${MAX_TRICKLE_CANDIDATES} candidates per request`)),
+    ended: v.optional(v.boolean()),
+    ufrag: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256))),
+    resource: Resource,
+  }),
   ping: v.strictObject({}),
 } as const;
 
@@ -64,6 +100,7 @@ export const BridgeRequest = v.variant('method', [
   v.strictObject({ id: v.number(), method: v.literal('play'), params: RequestParams.play }),
   v.strictObject({ id: v.number(), method: v.literal('answer'), params: RequestParams.answer }),
   v.strictObject({ id: v.number(), method: v.literal('stop'), params: RequestParams.stop }),
+  v.strictObject({ id: v.number(), method: v.literal('trickle'), params: RequestParams.trickle }),
   v.strictObject({ id: v.number(), method: v.literal('ping'), params: RequestParams.ping }),
 ]);
 export type BridgeRequest = v.InferOutput<typeof BridgeRequest>;
@@ -94,6 +131,7 @@ export const Results = {
   play: v.object({ playId: Id, sdp: Sdp, type: v.picklist(['offer', 'answer']) }),
   answer: v.object({}),
   stop: v.object({}),
+  trickle: v.object({}),
   ping: v.object({ time: v.number() }),
 } as const satisfies Record<Method, v.GenericSchema>;
 export type Result<M extends Method> = v.InferOutput<(typeof Results)[M]>;

@@ -1,0 +1,156 @@
+/**
+ * Publishes and plays kept by the bridge itself rather than by a worker link (`resource: true` in
+ * the protocol): WHIP and WHEP sessions, whose POST, PATCHes and DELETE arrive as separate HTTP
+ * requests over separate short links. They all belong to one internal Owner that never closes, so
+ * no link's closing releases them; any authenticated link may act on them by id (the ids are
+ * 96-bit random, the WHIP/WHEP resource URL is the capability). Their events go nowhere: they only
+ * keep this registry current. They end like anything else: unpublish/stop, hangup, ICE failure, no
+ * media, node down, and a play whose WebRTC is not up within `startTimeoutMs` (nobody else would
+ * notice a WHEP client that never connected).
+ *
+ * It also remembers each session's ICE username fragment, so a trickle carrying another one (an
+ * ICE restart, which Fanout does not do) is refused before Janus sees it.
+ */
+import { CdnError, type BridgeEvent, type Params, type Result } from '../protocol/index.ts';
+import type { Logger } from '../log.ts';
+import type { MediaService, Owner } from './index.ts';
+
+/** The id of the owner of every resource (never a link's: links are "w<n>"). */
+export const RESOURCE_OWNER_ID = 'resources';
+/** A resource play whose WebRTC is not up within this is stopped. */
+export const RESOURCE_START_TIMEOUT_MS = 30_000;
+
+interface Entry {
+  kind: 'publish' | 'play';
+  stream: string;
+  /** The client's ice-ufrag from its offer (undefined: the offer had none, nothing to compare). */
+  ufrag: string | undefined;
+  startTimer: NodeJS.Timeout | undefined;
+}
+
+export interface ResourcesOptions {
+  media: MediaService;
+  log: Logger;
+  startTimeoutMs?: number;
+}
+
+export class Resources {
+  readonly owner: Owner;
+  readonly #media: MediaService;
+  readonly #log: Logger;
+  readonly #startTimeoutMs: number;
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(opts: ResourcesOptions) {
+    this.#media = opts.media;
+    this.#log = opts.log.child({ owner: RESOURCE_OWNER_ID });
+    this.#startTimeoutMs = opts.startTimeoutMs ?? RESOURCE_START_TIMEOUT_MS;
+    this.owner = { id: RESOURCE_OWNER_ID, send: (event) => this.#onEvent(event) };
+  }
+
+  /** How many resources are live (for tests and health). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  async publish(params: Params<'publish'>): Promise<Result<'publish'>> {
+    const result = await this.#media.publish(this.owner, params);
+    this.#entries.set(result.publishId, { kind: 'publish', stream: params.stream, ufrag: iceUfrag(params.sdp), startTimer: undefined });
+    this.#log.info({ stream: params.stream, publishId: result.publishId }, 'resource publish created');
+    return result;
+  }
+
+  async play(params: Params<'play'>): Promise<Result<'play'>> {
+    const result = await this.#media.play(this.owner, params);
+    const entry: Entry = { kind: 'play', stream: params.stream, ufrag: params.sdp === undefined ? undefined : iceUfrag(params.sdp), startTimer: undefined };
+    entry.startTimer = setTimeout(() => {
+      entry.startTimer = undefined;
+      this.#log.info({ stream: params.stream, playId: result.playId, ms: this.#startTimeoutMs }, 'resource play never started; stopping it');
+      this.stop({ playId: result.playId }).catch(() => undefined);
+    }, this.#startTimeoutMs);
+    entry.startTimer.unref();
+    this.#entries.set(result.playId, entry);
+    this.#log.info({ stream: params.stream, node: params.node, playId: result.playId }, 'resource play created');
+    return result;
+  }
+
+  async unpublish(params: Params<'unpublish'>): Promise<Result<'unpublish'>> {
+    this.#require(params.publishId, 'publish');
+    try {
+      return await this.#media.unpublish(this.owner, params);
+    } finally {
+      this.#forget(params.publishId);
+    }
+  }
+
+  async stop(params: Params<'stop'>): Promise<Result<'stop'>> {
+    this.#require(params.playId, 'play');
+    try {
+      return await this.#media.stop(this.owner, params);
+    } finally {
+      this.#forget(params.playId);
+    }
+  }
+
+  async trickle(params: Params<'trickle'>): Promise<Result<'trickle'>> {
+    const entry = this.#require(params.id, undefined);
+    if (params.ufrag !== undefined && entry.ufrag !== undefined && params.ufrag !== entry.ufrag) {
+      throw new CdnError(
+        'FAILED_PRECONDITION',
+        `ufrag: "${params.ufrag}" is not this session's ICE username fragment: an ICE restart, which this server does not do`,
+      );
+    }
+    try {
+      return await this.#media.trickle(this.owner, params);
+    } catch (err) {
+      if (err instanceof CdnError && err.code === 'NOT_FOUND') this.#forget(params.id);
+      throw err;
+    }
+  }
+
+  /** Clears the timers (the media layer's close ends the sessions themselves). Safe to call twice. */
+  close(): void {
+    for (const e of this.#entries.values()) clearTimeout(e.startTimer);
+    this.#entries.clear();
+  }
+
+  #require(id: string, kind: Entry['kind'] | undefined): Entry {
+    const entry = this.#entries.get(id);
+    if (entry === undefined || (kind !== undefined && entry.kind !== kind)) {
+      const what = kind === 'publish' ? 'publishId' : kind === 'play' ? 'playId' : 'publishId or playId';
+      throw new CdnError('NOT_FOUND', `unknown resource ${what} "${id}" (it ended, or never existed)`);
+    }
+    return entry;
+  }
+
+  #forget(id: string): void {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return;
+    clearTimeout(entry.startTimer);
+    this.#entries.delete(id);
+  }
+
+  /** Events to resources reach no client: they only keep the registry current. */
+  #onEvent(event: BridgeEvent): void {
+    if (event.event === 'publisher' && event.status !== 'PUBLISHING') {
+      if (this.#entries.has(event.publishId)) this.#log.info({ stream: event.stream, publishId: event.publishId, status: event.status, info: event.info }, 'resource publish ended');
+      this.#forget(event.publishId);
+    } else if (event.event === 'player') {
+      const entry = this.#entries.get(event.playId);
+      if (entry === undefined) return;
+      if (event.status === 'PLAYING') {
+        clearTimeout(entry.startTimer);
+        entry.startTimer = undefined;
+        return;
+      }
+      this.#log.info({ stream: entry.stream, playId: event.playId, status: event.status, info: event.info }, 'resource play ended');
+      this.#forget(event.playId);
+    }
+  }
+}
+
+/** The ICE username fragment of an SDP (session level, else its first m-section's). */
+export function iceUfrag(sdp: string): string | undefined {
+  const m = /^a=ice-ufrag:(\S+)\s*$/m.exec(sdp);
+  return m?.[1];
+}

@@ -1,0 +1,54 @@
+/**
+ * A client's trickled ICE candidates, handed to Janus on the client's handle (Janus's core
+ * `trickle` request, which Janus acknowledges). Kept apart from the plugin requests: it is no
+ * VideoRoom message, and only real Janode handles have it, so the handle fakes of the other
+ * modules' tests need not.
+ */
+import { CdnError } from '../protocol/errors.ts';
+import { toCdnError } from './errors.ts';
+
+/** The part of a Janode handle that trickles (`handle.trickle(candidate | candidate[])`). */
+export interface TrickleHandle {
+  trickle(candidate: unknown): Promise<unknown>;
+}
+
+export interface ClientCandidate {
+  candidate: string;
+  sdpMid?: string | undefined;
+  sdpMLineIndex?: number | undefined;
+}
+
+/** Whether a handle can trickle (every Janode handle can). */
+export function canTrickle(h: object): h is TrickleHandle {
+  return 'trickle' in h && typeof h.trickle === 'function';
+}
+
+/**
+ * Sends `candidates` (one request for all of them), then the end of candidates when `completed`.
+ * Each Janus acknowledgement is awaited with `timeoutMs`.
+ */
+export async function trickle(h: TrickleHandle, candidates: readonly ClientCandidate[], completed: boolean, timeoutMs: number): Promise<void> {
+  const send = async (what: string, payload: unknown): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CdnError('TIMEOUT', `${what}: Janus did not answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([h.trickle(payload), timeout]);
+    } catch (err) {
+      throw toCdnError(err, what);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  if (candidates.length > 0) {
+    // Janode sends an array as `candidates`; Janus wants sdpMid and sdpMLineIndex only when known.
+    const payload = candidates.map((c) => ({
+      candidate: c.candidate,
+      ...(c.sdpMid === undefined ? {} : { sdpMid: c.sdpMid }),
+      ...(c.sdpMLineIndex === undefined ? {} : { sdpMLineIndex: c.sdpMLineIndex }),
+    }));
+    await send(`trickle ${candidates.length} candidate(s)`, payload);
+  }
+  if (completed) await send('trickle completed', { completed: true });
+}

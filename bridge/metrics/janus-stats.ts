@@ -1,0 +1,146 @@
+/**
+ * Bitrates as Janus measures them. Each node's Janus posts its events to the bridge through its
+ * sample event handler (janus-config: `janus.eventhandler.sampleevh.jcfg`, events = "media"); among
+ * them, every `events.stats_period` seconds and for every WebRTC handle and stream (mid), a stats
+ * event with `bytes-received-lastsec` and `bytes-sent-lastsec`. This keeps the latest of those per
+ * handle, so the bridge can say what a publisher sends (its handle on the origin) and what a node
+ * sends to the viewers of a stream (their subscriber handles).
+ *
+ * Everything Janus posts is validated; events of other kinds, and stats of handles that stopped
+ * reporting, are dropped.
+ */
+import * as v from 'valibot';
+import type { Bitrate } from '../protocol/index.ts';
+
+/** One Janus event as the sample event handler posts it (only what is read here). */
+const JanusEvent = v.looseObject({
+  type: v.number(),
+  handle_id: v.optional(v.number()),
+  emitter: v.optional(v.string()),
+  event: v.optional(v.unknown()),
+});
+
+/** The stats part of a media event (type 32): one stream (mid) of one handle. */
+const MediaStats = v.looseObject({
+  media: v.picklist(['audio', 'video']),
+  mid: v.optional(v.string()),
+  substream: v.optional(v.number()),
+  'bytes-received-lastsec': v.number(),
+  'bytes-sent-lastsec': v.number(),
+});
+
+/** A combined stats event (`combine_media_stats = true`): every stream of the handle at once. */
+const CombinedStats = v.looseObject({ media: v.array(v.unknown()) });
+
+/** Janus event type of media events (state changes and periodic stats). */
+export const JANUS_EVENT_TYPE_MEDIA = 32;
+
+export interface HandleBitrate {
+  /** What Janus receives on this handle (a publisher's media), in bits per second. */
+  in: Bitrate;
+  /** What Janus sends on this handle (a subscriber's media), in bits per second. */
+  out: Bitrate;
+  /** Local epoch ms of the latest stats for this handle. */
+  at: number;
+}
+
+interface Entry {
+  at: number;
+  /** Per stream (mid and substream): kind and bytes in the last second. */
+  streams: Map<string, { kind: 'audio' | 'video'; inBytes: number; outBytes: number }>;
+}
+
+export interface JanusStatsOptions {
+  /** Stats older than this are stale (the handle is gone or Janus stopped reporting). */
+  maxAgeMs?: number;
+  now?: () => number;
+}
+
+export class JanusStats {
+  readonly #handles = new Map<number, Entry>();
+  readonly #maxAgeMs: number;
+  readonly #now: () => number;
+  #events = 0;
+  #rejected = 0;
+
+  constructor(opts: JanusStatsOptions = {}) {
+    this.#maxAgeMs = opts.maxAgeMs ?? 10_000;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Events taken in, and posted items that were not Janus events, since start. */
+  get counts(): { events: number; rejected: number } {
+    return { events: this.#events, rejected: this.#rejected };
+  }
+
+  /** Takes one POST body from Janus: an event or an array of events (grouping). Returns the stats events used. */
+  ingest(body: unknown): number {
+    const items = Array.isArray(body) ? body : [body];
+    const now = this.#now();
+    let used = 0;
+    for (const item of items) {
+      const parsed = v.safeParse(JanusEvent, item);
+      if (!parsed.success) {
+        this.#rejected++;
+        continue;
+      }
+      this.#events++;
+      const e = parsed.output;
+      if (e.type !== JANUS_EVENT_TYPE_MEDIA || e.handle_id === undefined) continue;
+      const combined = v.safeParse(CombinedStats, e.event);
+      const parts = combined.success ? combined.output.media : [e.event];
+      for (const part of parts) {
+        const stats = v.safeParse(MediaStats, part);
+        if (!stats.success) continue; // a state change ("receiving"), not stats
+        this.#record(e.handle_id, stats.output, now);
+        used++;
+      }
+    }
+    this.#prune(now);
+    return used;
+  }
+
+  /** The latest bitrates of a handle, unless stale. */
+  bitrate(handle: number | undefined): HandleBitrate | undefined {
+    if (handle === undefined) return undefined;
+    const entry = this.#handles.get(handle);
+    if (entry === undefined || this.#now() - entry.at > this.#maxAgeMs) return undefined;
+    const inb: Bitrate = { audio: 0, video: 0 };
+    const outb: Bitrate = { audio: 0, video: 0 };
+    for (const s of entry.streams.values()) {
+      inb[s.kind] += s.inBytes * 8;
+      outb[s.kind] += s.outBytes * 8;
+    }
+    return { in: inb, out: outb, at: entry.at };
+  }
+
+  /** How many handles have fresh stats. */
+  get size(): number {
+    return this.#handles.size;
+  }
+
+  #record(handle: number, s: v.InferOutput<typeof MediaStats>, now: number): void {
+    let entry = this.#handles.get(handle);
+    if (entry === undefined) {
+      entry = { at: now, streams: new Map() };
+      this.#handles.set(handle, entry);
+    }
+    entry.at = now;
+    const key = `${s.mid ?? s.media}/${s.substream ?? 0}`;
+    entry.streams.set(key, { kind: s.media, inBytes: s['bytes-received-lastsec'], outBytes: s['bytes-sent-lastsec'] });
+  }
+
+  #prune(now: number): void {
+    for (const [handle, entry] of this.#handles) if (now - entry.at > this.#maxAgeMs) this.#handles.delete(handle);
+  }
+}
+
+/** Adds bitrates (undefined counts as nothing; all undefined stays undefined). */
+export function sumBitrates(list: ReadonlyArray<Bitrate | undefined>): Bitrate | undefined {
+  let out: Bitrate | undefined;
+  for (const b of list) {
+    if (b === undefined) continue;
+    out = { audio: (out?.audio ?? 0) + b.audio, video: (out?.video ?? 0) + b.video };
+  }
+  return out;
+}

@@ -1,0 +1,205 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../log.ts';
+import type { StreamSnapshot } from '../media/index.ts';
+import { CdnError, type NodeInfo } from '../protocol/index.ts';
+import { BridgeMetrics, JANUS_EVENTS_PATH } from './index.ts';
+
+const node = (id: string, role: 'origin' | 'edge', up: boolean, publishers: number, subscribers: number): NodeInfo => ({
+  id,
+  role,
+  host: `${id}.example`,
+  up,
+  since: 0,
+  load: { publishers, subscribers },
+});
+
+const stream = (over: Partial<StreamSnapshot> = {}): StreamSnapshot => ({
+  name: 'cam',
+  publishId: 'pub_1',
+  origin: 'origin',
+  configuredAt: 1000,
+  publishing: true,
+  publisherHandle: 100,
+  cascadeReadyMs: 40,
+  edges: [
+    { node: 'edge-1', state: 'ready' },
+    { node: 'edge-2', state: 'pending' },
+  ],
+  players: [
+    { playId: 'p1', node: 'edge-1', handle: 201, playing: true },
+    { playId: 'p2', node: 'edge-1', handle: 202, playing: false },
+    { playId: 'p3', node: 'edge-2', handle: undefined, playing: false },
+  ],
+  ...over,
+});
+
+let metrics: BridgeMetrics | undefined;
+let server: Server | undefined;
+afterEach(() => {
+  metrics?.close();
+  server?.close();
+});
+
+function make(streams: StreamSnapshot[] = [stream()], opts: { janusEventsSecret?: string; metricsToken?: string } = {}): BridgeMetrics {
+  let now = 10_000;
+  metrics = new BridgeMetrics({
+    nodes: { snapshot: () => [node('origin', 'origin', true, 1, 0), node('edge-1', 'edge', true, 0, 2), node('edge-2', 'edge', false, 0, 0)] },
+    media: { streams: () => streams },
+    log: createLogger('silent'),
+    now: () => (now += 10),
+    ...opts,
+  });
+  return metrics;
+}
+
+/** The value of one sample line of the exposition, e.g. `fanout_node_up{node="edge-2",role="edge"}`. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('BridgeMetrics exposition', () => {
+  it('reads node health and load, live streams, cascades per edge and viewers per stream at scrape time', async () => {
+    const text = await make().render();
+    expect(sample(text, 'fanout_node_up{node="origin",role="origin"}')).toBe(1);
+    expect(sample(text, 'fanout_node_up{node="edge-2",role="edge"}')).toBe(0);
+    expect(sample(text, 'fanout_node_publishers{node="origin",role="origin"}')).toBe(1);
+    expect(sample(text, 'fanout_node_subscribers{node="edge-1",role="edge"}')).toBe(2);
+    expect(sample(text, 'fanout_streams_live')).toBe(1);
+    expect(sample(text, 'fanout_edge_cascades{edge="edge-1",state="ready"}')).toBe(1);
+    expect(sample(text, 'fanout_edge_cascades{edge="edge-2",state="pending"}')).toBe(1);
+    expect(sample(text, 'fanout_stream_viewers{stream="cam",node="edge-1"}')).toBe(2);
+    expect(sample(text, 'fanout_stream_viewers{stream="cam",node="edge-2"}')).toBe(0);
+    expect(text).toContain('process_cpu_seconds_total');
+  });
+
+  it('times requests by method, counts errors by method and code, and invalid frames as method "invalid"', async () => {
+    const m = make();
+    m.requestDone({ owner: 'w1', request: { id: 1, method: 'ping', params: {} }, startedAt: 10_000 });
+    m.requestDone({ owner: 'w1', request: { id: 2, method: 'unpublish', params: { publishId: 'x' } }, startedAt: 10_000, error: new CdnError('NOT_FOUND', 'unknown') });
+    m.requestDone({ owner: 'w1', request: undefined, startedAt: 10_000, error: new CdnError('INVALID_ARGUMENT', 'bad') });
+    const text = await m.render();
+    expect(sample(text, 'fanout_api_request_duration_seconds_count{method="ping"}')).toBe(1);
+    expect(sample(text, 'fanout_api_request_duration_seconds_count{method="unpublish"}')).toBe(1);
+    expect(sample(text, 'fanout_api_errors_total{method="unpublish",code="NOT_FOUND"}')).toBe(1);
+    expect(sample(text, 'fanout_api_errors_total{method="invalid",code="INVALID_ARGUMENT"}')).toBe(1);
+  });
+
+  it('observes time to PLAYING from the play request to its PLAYING event, once, per node; a STOPPED play is not observed', async () => {
+    const m = make();
+    const play = (playId: string, node: string): void =>
+      m.requestDone({ owner: 'w1', request: { id: 1, method: 'play', params: { node, stream: 'cam' } }, startedAt: 10_000, result: { playId, sdp: 'v=0', type: 'offer' } });
+    play('p1', 'edge-1');
+    play('p2', 'edge-2');
+    m.eventSent('w1', { event: 'player', playId: 'p1', stream: 'cam', status: 'PLAYING' });
+    m.eventSent('w1', { event: 'player', playId: 'p1', stream: 'cam', status: 'PLAYING' });
+    m.eventSent('w1', { event: 'player', playId: 'p2', stream: 'cam', status: 'STOPPED' });
+    m.eventSent('w1', { event: 'player', playId: 'p2', stream: 'cam', status: 'PLAYING' });
+    m.cascadeReady('cam', 42);
+    const text = await m.render();
+    expect(sample(text, 'fanout_time_to_playing_seconds_count{node="edge-1"}')).toBe(1);
+    expect(sample(text, 'fanout_time_to_playing_seconds_count{node="edge-2"}')).toBeUndefined();
+    expect(sample(text, 'fanout_cascade_ready_seconds_count')).toBe(1);
+    expect(sample(text, 'fanout_cascade_ready_seconds_sum')).toBeCloseTo(0.042);
+  });
+
+  it('adds the worker\'s reports, keeps open sessions per link, and ends a session whose link closed without its last report', async () => {
+    const m = make();
+    const none = { sessionsOpened: 0, sessionsClosed: 0, framesIn: 0, framesOut: 0, rejected: {} };
+    m.workerReport('w1', { ...none, sessionsOpened: 1, framesIn: 3, framesOut: 4 });
+    m.workerReport('w2', { ...none, sessionsOpened: 1, framesIn: 1, rejected: { INVALID_ARGUMENT: 2, NOT_FOUND: 1 } });
+    let text = await m.render();
+    expect(sample(text, 'fanout_worker_sessions')).toBe(2);
+    m.workerReport('w1', { ...none, sessionsClosed: 1, framesIn: 1 });
+    m.ownerClosed('w1');
+    m.ownerClosed('w2');
+    m.workerReport('w9', { ...none, sessionsOpened: 1, sessionsClosed: 1, rejected: { INVALID_ARGUMENT: 1 } });
+    text = await m.render();
+    expect(sample(text, 'fanout_worker_sessions')).toBe(0);
+    expect(sample(text, 'fanout_worker_sessions_opened_total')).toBe(3);
+    expect(sample(text, 'fanout_worker_sessions_closed_total')).toBe(3);
+    expect(sample(text, 'fanout_worker_frames_total{direction="in"}')).toBe(5);
+    expect(sample(text, 'fanout_worker_frames_total{direction="out"}')).toBe(4);
+    expect(sample(text, 'fanout_worker_frames_rejected_total{code="INVALID_ARGUMENT"}')).toBe(3);
+    expect(sample(text, 'fanout_worker_validation_failures_total')).toBe(3);
+  });
+});
+
+describe('BridgeMetrics streams view', () => {
+  it('lists each stream with the origin first, its edges, viewers per node and Janus bitrates once reported', () => {
+    const m = make();
+    m.janusStats.ingest([
+      { type: 32, handle_id: 100, event: { media: 'video', mid: '1', 'bytes-received-lastsec': 50_000, 'bytes-sent-lastsec': 0 } },
+      { type: 32, handle_id: 201, event: { media: 'video', mid: '0', 'bytes-received-lastsec': 0, 'bytes-sent-lastsec': 40_000 } },
+      { type: 32, handle_id: 202, event: { media: 'video', mid: '0', 'bytes-received-lastsec': 0, 'bytes-sent-lastsec': 45_000 } },
+    ]);
+    const [s] = m.streams().streams;
+    expect(s).toEqual({
+      name: 'cam',
+      origin: 'origin',
+      since: 1000,
+      publishing: true,
+      bitrateIn: { audio: 0, video: 400_000 },
+      cascadeReadyMs: 40,
+      viewers: 2,
+      nodes: [
+        { node: 'origin', role: 'origin', state: 'ready', viewers: 0 },
+        { node: 'edge-1', role: 'edge', state: 'ready', viewers: 2, bitrateOut: { audio: 0, video: 680_000 } },
+        { node: 'edge-2', role: 'edge', state: 'pending', viewers: 0 },
+      ],
+    });
+  });
+
+  it('samples viewers into the history at start', () => {
+    const r = make().streams();
+    expect(r.history).toEqual([{ t: expect.any(Number), viewers: 2, streams: 1 }]);
+    expect(r.historyPeriodMs).toBe(2000);
+  });
+});
+
+describe('BridgeMetrics HTTP routes', () => {
+  async function serve(m: BridgeMetrics): Promise<number> {
+    server = createServer((req, res) => {
+      if (!m.handleHttp(req, res, new URL(req.url ?? '/', 'http://x'))) {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    return (server.address() as AddressInfo).port;
+  }
+
+  function call(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  it('GET /metrics answers the exposition, and with a token configured needs it', async () => {
+    const port = await serve(make([stream()], { metricsToken: 'tok' }));
+    expect((await call(port, 'GET', '/metrics', {})).status).toBe(401);
+    const ok = await call(port, 'GET', '/metrics', { authorization: 'Bearer tok' });
+    expect(ok.status).toBe(200);
+    expect(ok.text).toContain('fanout_streams_live 1');
+  });
+
+  it('POST /janus/events takes Janus stats with the Janus secret as basic-auth password, and refuses others', async () => {
+    const m = make([stream()], { janusEventsSecret: 'janus-secret' });
+    const port = await serve(m);
+    const body = JSON.stringify([{ type: 32, handle_id: 100, event: { media: 'audio', 'bytes-received-lastsec': 4000, 'bytes-sent-lastsec': 0 } }]);
+    const basic = (pwd: string): string => `Basic ${Buffer.from(`janus:${pwd}`).toString('base64')}`;
+    expect((await call(port, 'POST', JANUS_EVENTS_PATH, { authorization: basic('wrong'), 'content-type': 'application/json' }, body)).status).toBe(401);
+    expect(m.janusStats.bitrate(100)).toBeUndefined();
+    expect((await call(port, 'POST', JANUS_EVENTS_PATH, { authorization: basic('janus-secret') }, 'not json')).status).toBe(400);
+    expect((await call(port, 'POST', JANUS_EVENTS_PATH, { authorization: basic('janus-secret') }, body)).status).toBe(200);
+    expect(m.janusStats.bitrate(100)?.in.audio).toBe(32_000);
+  });
+});
