@@ -53,6 +53,20 @@ describe('writeJanusConfig', () => {
     expect(readFileSync(join(dir, 'janus.plugin.videoroom.jcfg'), 'utf8')).toContain('admin_key = "s3cret-s3cret-s3cret"');
   });
 
+  it('the admin API is off (no port, no admin_secret) unless adminWsPort is given; then on that port of wsIp with the API secret', () => {
+    const off = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    writeJanusConfig(settings, off);
+    expect(readFileSync(join(off, 'janus.transport.websockets.jcfg'), 'utf8')).toContain('#\tadmin_ws_port = \n');
+    expect(readFileSync(join(off, 'janus.jcfg'), 'utf8')).toContain('#\tadmin_secret = ""');
+    const on = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    writeJanusConfig({ ...settings, adminWsPort: 9189 }, on);
+    const ws = readFileSync(join(on, 'janus.transport.websockets.jcfg'), 'utf8');
+    expect(ws).toContain('\tadmin_ws = true\n');
+    expect(ws).toContain('\tadmin_ws_port = 9189\n');
+    expect(ws).toContain('\tadmin_ws_ip = "127.0.0.1"');
+    expect(readFileSync(join(on, 'janus.jcfg'), 'utf8')).toContain('\tadmin_secret = "s3cret-s3cret-s3cret"');
+  });
+
   it('without a media address, leaves interface and ice_enforce_list to Janus (all interfaces)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
     writeJanusConfig({ ...settings, mediaIp: '' }, dir);

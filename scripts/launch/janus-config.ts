@@ -26,6 +26,11 @@ export interface JanusNodeSettings {
   rtpPortRange: string;
   logFile: string;
   apiSecret: string;
+  /**
+   * Turns on Janus's admin API on `wsIp` at this port, with the API secret as its admin_secret
+   * (tests count sessions and handles with it); off when undefined.
+   */
+  adminWsPort?: number | undefined;
   /** Public address for nat_1_1_mapping, when Janus runs behind NAT. */
   natMapping?: string;
   libDir?: string;
@@ -108,6 +113,10 @@ export function janusVars(s: JanusNodeSettings, configDir: string): Record<strin
     RTP_PORT_RANGE: s.rtpPortRange,
     WS_PORT: String(s.wsPort),
     WS_IP: s.wsIp,
+    ADMIN_WS: s.adminWsPort === undefined ? 'false' : 'true',
+    ADMIN_WS_PORT: s.adminWsPort === undefined ? '' : String(s.adminWsPort),
+    ADMIN_WS_IP: s.adminWsPort === undefined ? '' : s.wsIp,
+    ADMIN_SECRET: s.adminWsPort === undefined ? '' : s.apiSecret,
   };
 }
 

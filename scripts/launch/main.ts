@@ -10,6 +10,8 @@
  *   FANOUT_BRIDGE_PORT     bridge port (default 8790)
  *   FANOUT_JANUS_IP        bind every Janus node's media and ICE to this address
  *   FANOUT_JANUS_RESTART_MS  restart a Janus node that dies after this delay (default 2000; 0: never)
+ *   FANOUT_JANUS_ADMIN_PORT_OFFSET  turn on each local node's Janus admin API (loopback, the API
+ *                          secret) at its API port + this offset; unset: off (the test suites use it)
  *   FANOUT_LOG_LEVEL       bridge log level (default info)
  *
  * Flags:
@@ -40,6 +42,8 @@ interface Settings {
   bridgePort: number;
   janusIp: string;
   janusRestartMs: number;
+  /** Admin API port = API port + this; undefined: no admin API. */
+  janusAdminPortOffset: number | undefined;
   logLevel: string;
   worker: boolean;
 }
@@ -68,6 +72,7 @@ function readSettings(): Settings {
     bridgePort: intEnv('FANOUT_BRIDGE_PORT', 8790, 1),
     janusIp: process.env['FANOUT_JANUS_IP'] ?? '',
     janusRestartMs: intEnv('FANOUT_JANUS_RESTART_MS', 2000, 0, 600_000),
+    janusAdminPortOffset: process.env['FANOUT_JANUS_ADMIN_PORT_OFFSET'] ? intEnv('FANOUT_JANUS_ADMIN_PORT_OFFSET', 0, 1, 60000) : undefined,
     logLevel: process.env['FANOUT_LOG_LEVEL'] || 'info',
     worker: !process.argv.includes('--no-worker'),
   };
@@ -223,6 +228,9 @@ async function main(): Promise<void> {
     const localNodes = s.topology.nodes.filter((n) => janusEndpoint(n).local);
     const wanted: Array<[string, string, number]> = [
       ...localNodes.map((n): [string, string, number] => [`Janus API of node ${n.id}`, janusEndpoint(n).host, janusEndpoint(n).port]),
+      ...localNodes.flatMap((n): Array<[string, string, number]> =>
+        s.janusAdminPortOffset === undefined ? [] : [[`Janus admin API of node ${n.id}`, janusEndpoint(n).host, janusEndpoint(n).port + s.janusAdminPortOffset]],
+      ),
       ['the bridge', '127.0.0.1', s.bridgePort],
       ...(s.worker ? [['the worker (wrangler dev)', '127.0.0.1', s.workerPort] as [string, string, number]] : []),
     ];
@@ -245,6 +253,7 @@ async function main(): Promise<void> {
           rtpPortRange: node.rtpPortRange ?? defaultRtpRange(index),
           logFile: join(logDir, `janus-${node.id}.log`),
           apiSecret: janusApiSecret,
+          adminWsPort: s.janusAdminPortOffset === undefined ? undefined : ep.port + s.janusAdminPortOffset,
         },
         dir,
       );

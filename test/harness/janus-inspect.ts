@@ -26,6 +26,10 @@ const RemoteList = v.object({
   list: v.array(v.object({ remote_id: v.string(), host: v.string(), port: v.number(), rtcp_port: v.optional(v.number()) })),
 });
 
+const ForwarderList = v.object({
+  publishers: v.array(v.object({ publisher_id: v.number(), forwarders: v.optional(v.array(v.record(v.string(), v.unknown())), []) })),
+});
+
 export type Room = v.InferOutput<typeof RoomList>['list'][number];
 export type Participant = v.InferOutput<typeof ParticipantList>['participants'][number];
 export type Remote = v.InferOutput<typeof RemoteList>['list'][number];
@@ -108,6 +112,12 @@ export class JanusInspector {
     return v.parse(RemoteList, await this.request({ request: 'listremotes', room, publisher_id: publisherId })).list;
   }
 
+  /** RTP forwarders in a room, per publisher (local or remote) that has any. */
+  async forwarders(room: number): Promise<Array<{ publisherId: number; count: number }>> {
+    const data = v.parse(ForwarderList, await this.request({ request: 'listforwarders', room, admin_key: this.#secret }));
+    return data.publishers.map((p) => ({ publisherId: p.publisher_id, count: p.forwarders.length })).filter((p) => p.count > 0);
+  }
+
   /** Every room a Fanout bridge made (description "fanout:<stream>"), with its participants. */
   async fanoutRooms(): Promise<FanoutRoom[]> {
     const rooms = (await this.rooms()).filter((r) => r.description.startsWith('fanout:'));
@@ -133,6 +143,102 @@ export class JanusInspector {
   async close(): Promise<void> {
     clearInterval(this.#keepalive);
     await this.#call({ janus: 'destroy', session_id: this.#session }, 2000).catch(() => undefined);
+    this.#ws.close();
+  }
+}
+
+// ---------------------------------------------------------------- the admin API (sessions and handles)
+
+const AdminReply = v.object({
+  janus: v.string(),
+  transaction: v.optional(v.string()),
+  sessions: v.optional(v.array(v.number())),
+  handles: v.optional(v.array(v.number())),
+  info: v.optional(v.object({ plugin: v.optional(v.string()) })),
+  error: v.optional(v.object({ code: v.number(), reason: v.string() })),
+});
+type AdminReply = v.InferOutput<typeof AdminReply>;
+
+/** A handle as the admin API lists it. */
+export interface HandleInfo {
+  session: number;
+  handle: number;
+  plugin: string;
+}
+
+/**
+ * Janus's admin API over WebSocket (on when the launcher runs with FANOUT_JANUS_ADMIN_PORT_OFFSET):
+ * every session and handle of the node, whoever made them, so leaks the VideoRoom's own lists
+ * cannot show (a subscriber handle nobody detached) are counted too. It only reads.
+ */
+export class JanusAdmin {
+  readonly #ws: WebSocket;
+  readonly #secret: string;
+  readonly #pending = new Map<string, (reply: AdminReply) => void>();
+
+  private constructor(ws: WebSocket, secret: string) {
+    this.#ws = ws;
+    this.#secret = secret;
+    ws.on('message', (data) => {
+      const reply = v.parse(AdminReply, JSON.parse(String(data)));
+      if (reply.transaction === undefined) return;
+      this.#pending.get(reply.transaction)?.(reply);
+      this.#pending.delete(reply.transaction);
+    });
+  }
+
+  static async connect(url: string, adminSecret: string): Promise<JanusAdmin> {
+    const ws = new WebSocket(url, 'janus-admin-protocol');
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return new JanusAdmin(ws, adminSecret);
+  }
+
+  #call(msg: Record<string, unknown>, timeoutMs = 5000): Promise<AdminReply> {
+    const transaction = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(transaction);
+        reject(new Error(`janus admin ${String(msg['janus'])}: no reply`));
+      }, timeoutMs);
+      this.#pending.set(transaction, (reply) => {
+        clearTimeout(timer);
+        if (reply.janus !== 'success') reject(new Error(`janus admin ${String(msg['janus'])}: ${reply.error?.code} ${reply.error?.reason}`));
+        else resolve(reply);
+      });
+      this.#ws.send(JSON.stringify({ ...msg, transaction, admin_secret: this.#secret }));
+    });
+  }
+
+  async sessions(): Promise<number[]> {
+    return (await this.#call({ janus: 'list_sessions' })).sessions ?? [];
+  }
+
+  /** Every handle of every session, with its plugin; sessions or handles that go while listing are skipped. */
+  async handles(): Promise<HandleInfo[]> {
+    const out: HandleInfo[] = [];
+    for (const session of await this.sessions()) {
+      let handles: number[];
+      try {
+        handles = (await this.#call({ janus: 'list_handles', session_id: session })).handles ?? [];
+      } catch {
+        continue; // the session ended meanwhile
+      }
+      for (const handle of handles) {
+        try {
+          const info = await this.#call({ janus: 'handle_info', session_id: session, handle_id: handle });
+          out.push({ session, handle, plugin: info.info?.plugin ?? '' });
+        } catch {
+          // detached meanwhile
+        }
+      }
+    }
+    return out;
+  }
+
+  close(): void {
     this.#ws.close();
   }
 }
