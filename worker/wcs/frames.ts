@@ -10,6 +10,7 @@
  */
 import * as v from 'valibot';
 import { MAX_SDP_LENGTH, Sdp, StreamName, type ErrorCode } from '../../bridge/protocol/index.ts';
+import { sdpProblem } from './sdp.ts';
 
 /** Largest client frame accepted (bytes of UTF-8). Larger frames get a `fail`; the session lives on. */
 export const MAX_FRAME_BYTES = 256 * 1024;
@@ -24,6 +25,16 @@ export const MediaSessionId = v.pipe(
   v.string('mediaSessionId must be a string'),
   v.minLength(1, 'mediaSessionId must not be empty'),
   v.maxLength(MAX_MEDIA_SESSION_ID_LENGTH, `mediaSessionId must be at most ${MAX_MEDIA_SESSION_ID_LENGTH} characters`),
+);
+
+/** A client's SDP: the bridge's rules plus a line-level sanity check (./sdp.ts). */
+export const ClientSdp = v.pipe(
+  Sdp,
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const problem = sdpProblem(dataset.value);
+    if (problem !== undefined) addIssue({ message: `sdp is not a valid session description: ${problem}` });
+  }),
 );
 
 const MediaProvider = v.nullish(
@@ -42,7 +53,7 @@ export const ConnectionData = v.object({
 export const PublishData = v.object({
   mediaSessionId: MediaSessionId,
   name: StreamName,
-  sdp: Sdp,
+  sdp: ClientSdp,
   mediaProvider: MediaProvider,
   published: v.nullish(v.boolean('published must be true or false')),
 }, 'must be an object with the stream fields (mediaSessionId, name, sdp)');
@@ -51,7 +62,7 @@ export const PlayData = v.object({
   mediaSessionId: MediaSessionId,
   name: StreamName,
   /** The player's offer (the WebSDK always sends one); absent in Fanout's server-offer flow. */
-  sdp: v.nullish(Sdp),
+  sdp: v.nullish(ClientSdp),
   mediaProvider: MediaProvider,
   published: v.nullish(v.boolean('published must be true or false')),
 }, 'must be an object with the stream fields (mediaSessionId, name)');
@@ -70,7 +81,7 @@ export const ClientFrame = v.variant('message', [
   v.object({ message: v.literal('playStream'), data: v.looseTuple([PlayData], 'data must be [ {stream fields} ]') }),
   v.object({ message: v.literal('unPublishStream'), data: v.looseTuple([StopData], 'data must be [ {mediaSessionId, name} ]') }),
   v.object({ message: v.literal('stopStream'), data: v.looseTuple([StopData], 'data must be [ {mediaSessionId, name} ]') }),
-  v.object({ message: v.literal('setRemoteSDP'), data: v.looseTuple([MediaSessionId, Sdp], 'data must be [mediaSessionId, sdp]') }),
+  v.object({ message: v.literal('setRemoteSDP'), data: v.looseTuple([MediaSessionId, ClientSdp], 'data must be [mediaSessionId, sdp]') }),
   v.object({ message: v.literal('ping'), data: KeepAliveData }),
   v.object({ message: v.literal('pong'), data: KeepAliveData }),
 ]);
@@ -123,6 +134,8 @@ export interface StreamStatusEvent {
   info?: string;
   /** Fanout's error code when the status is a failure (from the one error table). */
   code?: ErrorCode;
+  /** Why a stream got "Restricted access" (which token rule it broke). */
+  reason?: string;
 }
 
 export interface UserData {
@@ -184,6 +197,27 @@ export function describeFrameIssue(issue: v.BaseIssue<unknown> | undefined): str
     return `${path} is required`;
   }
   return path === '' ? issue.message : `${path}: ${issue.message}`;
+}
+
+/**
+ * Whether the JSON text nests arrays/objects deeper than `limit` (brackets inside strings do not
+ * count). Checked before JSON.parse, so a hostile frame never builds a deep structure that a later
+ * JSON.stringify (the getUserData echo) would overflow the stack on.
+ */
+export function exceedsDepth(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 /** UTF-8 length of `text`, computed only when it could exceed `limit`. */
