@@ -30,6 +30,7 @@ describe('writeJanusConfig', () => {
   it('renders an edge node: its ports, interface, secret, log file; only VideoRoom and WebSockets; admin API off', () => {
     const dir = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
     expect(writeJanusConfig(settings, dir).sort()).toEqual([
+      'janus.eventhandler.sampleevh.jcfg',
       'janus.jcfg',
       'janus.plugin.videoroom.jcfg',
       'janus.transport.websockets.jcfg',
@@ -65,6 +66,24 @@ describe('writeJanusConfig', () => {
     expect(ws).toContain('\tadmin_ws_port = 9189\n');
     expect(ws).toContain('\tadmin_ws_ip = "127.0.0.1"');
     expect(readFileSync(join(on, 'janus.jcfg'), 'utf8')).toContain('\tadmin_secret = "s3cret-s3cret-s3cret"');
+  });
+
+  it('with eventsUrl, Janus posts its media events (statistics every STATS_PERIOD s) there with the API secret; without, events are off', () => {
+    const on = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    writeJanusConfig({ ...settings, eventsUrl: 'http://127.0.0.1:8790/janus/events' }, on);
+    const core = readFileSync(join(on, 'janus.jcfg'), 'utf8');
+    expect(core).toContain('\tbroadcast = true\n');
+    expect(core).toContain('\tstats_period = 2\n');
+    const evh = readFileSync(join(on, 'janus.eventhandler.sampleevh.jcfg'), 'utf8');
+    expect(evh).toContain('\tenabled = true\n');
+    expect(evh).toContain('\tevents = "media"\n');
+    expect(evh).toContain('\tbackend = "http://127.0.0.1:8790/janus/events"\n');
+    expect(evh).toContain('\tbackend_pwd = "s3cret-s3cret-s3cret"\n');
+    const off = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    writeJanusConfig(settings, off);
+    expect(readFileSync(join(off, 'janus.jcfg'), 'utf8')).toContain('\tbroadcast = false\n');
+    expect(readFileSync(join(off, 'janus.eventhandler.sampleevh.jcfg'), 'utf8')).toContain('\tenabled = false\n');
+    expect(readFileSync(join(off, 'janus.eventhandler.sampleevh.jcfg'), 'utf8')).toContain('#\tbackend = ""\n');
   });
 
   it('without a media address, leaves interface and ice_enforce_list to Janus (all interfaces)', () => {

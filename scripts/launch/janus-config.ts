@@ -33,6 +33,8 @@ export interface JanusNodeSettings {
   adminWsPort?: number | undefined;
   /** Public address for nat_1_1_mapping, when Janus runs behind NAT. */
   natMapping?: string;
+  /** Where Janus posts its media statistics (the bridge's /janus/events); none when undefined. */
+  eventsUrl?: string | undefined;
   libDir?: string;
   /** Replaces role defaults by name; default: from the environment (see `envOverrides`). */
   overrides?: Readonly<Record<string, string>>;
@@ -113,6 +115,8 @@ export function janusVars(s: JanusNodeSettings, configDir: string): Record<strin
     RTP_PORT_RANGE: s.rtpPortRange,
     WS_PORT: String(s.wsPort),
     WS_IP: s.wsIp,
+    EVENTS: s.eventsUrl === undefined || s.eventsUrl === '' ? 'false' : 'true',
+    EVENTS_BACKEND: s.eventsUrl ?? '',
     ADMIN_WS: s.adminWsPort === undefined ? 'false' : 'true',
     ADMIN_WS_PORT: s.adminWsPort === undefined ? '' : String(s.adminWsPort),
     ADMIN_WS_IP: s.adminWsPort === undefined ? '' : s.wsIp,

@@ -253,6 +253,7 @@ async function main(): Promise<void> {
           rtpPortRange: node.rtpPortRange ?? defaultRtpRange(index),
           logFile: join(logDir, `janus-${node.id}.log`),
           apiSecret: janusApiSecret,
+          eventsUrl: `http://127.0.0.1:${s.bridgePort}/janus/events`,
           adminWsPort: s.janusAdminPortOffset === undefined ? undefined : ep.port + s.janusAdminPortOffset,
         },
         dir,
