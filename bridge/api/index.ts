@@ -1,7 +1,8 @@
 /**
- * The bridge's HTTP face: the authenticated WebSocket API for the worker (`/api`) and the
- * health endpoint (`/health`). Every request is validated, answered once with its id, and
- * everything a connection owned is released when it closes.
+ * The bridge's HTTP face: the authenticated WebSocket API for the worker (`/api`), the health
+ * endpoint (`/health`), and the monitor's routes (`/metrics`, Janus's event posts; see ../metrics).
+ * Every request is validated, answered once with its id, and everything a connection owned is
+ * released when it closes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -43,12 +44,28 @@ export interface MediaService {
   release(owner: Owner): Promise<void>;
 }
 
+/**
+ * The operations side (../metrics): told what every request did and every event the bridge sent,
+ * and asked for the dashboard's view and its own HTTP routes. Optional, so the API runs without it.
+ */
+export interface ApiMonitor {
+  /** A request was answered (`request` undefined: the frame was not a valid request). */
+  requestDone(done: { owner: string; request: BridgeRequest | undefined; startedAt: number; result?: unknown; error?: CdnError }): void;
+  eventSent(owner: string, event: BridgeEvent): void;
+  ownerClosed(owner: string): void;
+  workerReport(owner: string, report: Params<'metrics'>): void;
+  streams(): Result<'streams'>;
+  /** Serves the monitor's own HTTP routes (GET /metrics, Janus's event posts); true when it did. */
+  handleHttp(req: IncomingMessage, res: ServerResponse, url: URL): boolean;
+}
+
 export interface ApiServerOptions {
   topology: Topology;
   nodes: NodeManager;
   media: MediaService;
   secret: string;
   log: Logger;
+  monitor?: ApiMonitor;
   /** Largest accepted WebSocket message (bytes). */
   maxPayload?: number;
   /** WebSocket-level ping period to every worker link; a link silent for a whole period is dropped. */
@@ -136,6 +153,7 @@ export class ApiServer {
       res.end(JSON.stringify(body));
       return;
     }
+    if (this.#opts.monitor?.handleHttp(req, res, url) === true) return;
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${url.pathname}` } }));
   }
@@ -161,6 +179,7 @@ export class ApiServer {
     const owner: Owner = {
       id: ownerId,
       send: (event) => {
+        this.#monitor((m) => m.eventSent(ownerId, event));
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(event));
       },
     };
@@ -176,6 +195,7 @@ export class ApiServer {
     ws.on('close', () => {
       this.#owners.delete(ws);
       log.debug({}, 'worker disconnected; releasing what it owned');
+      this.#monitor((m) => m.ownerClosed(ownerId));
       this.#opts.media.release(owner).catch((err: unknown) => log.error({ err: String(err) }, 'release failed'));
     });
   }
@@ -184,15 +204,19 @@ export class ApiServer {
     const reply = (msg: unknown): void => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
     };
+    const invalid = (id: number, message: string): void => {
+      reply({ id, error: { code: 'INVALID_ARGUMENT', message } });
+      this.#monitor((m) => m.requestDone({ owner: owner.id, request: undefined, startedAt: Date.now(), error: new CdnError('INVALID_ARGUMENT', message) }));
+    };
     if (isBinary || !(data instanceof Buffer)) {
-      reply({ id: -1, error: { code: 'INVALID_ARGUMENT', message: 'binary frames are not accepted' } });
+      invalid(-1, 'binary frames are not accepted');
       return;
     }
     let json: unknown;
     try {
       json = JSON.parse(data.toString('utf8'));
     } catch {
-      reply({ id: -1, error: { code: 'INVALID_ARGUMENT', message: 'the frame is not valid JSON' } });
+      invalid(-1, 'the frame is not valid JSON');
       return;
     }
     const parsed = v.safeParse(BridgeRequest, json);
@@ -200,7 +224,7 @@ export class ApiServer {
       const id = typeof json === 'object' && json !== null && 'id' in json && typeof json.id === 'number' ? json.id : -1;
       const issue = parsed.issues[0];
       const where = issue?.path?.map((p) => String(p.key)).join('.') ?? '';
-      reply({ id, error: { code: 'INVALID_ARGUMENT', message: where ? `${where}: ${issue?.message}` : (issue?.message ?? 'invalid request') } });
+      invalid(id, where ? `${where}: ${issue?.message}` : (issue?.message ?? 'invalid request'));
       return;
     }
     const req = parsed.output;
@@ -208,12 +232,25 @@ export class ApiServer {
     try {
       const result = await this.#dispatch(owner, req);
       reply({ id: req.id, result });
+      this.#monitor((m) => m.requestDone({ owner: owner.id, request: req, startedAt: started, result }));
       log.debug({ method: req.method, ms: Date.now() - started }, 'request done');
     } catch (err) {
       const e = CdnError.from(err);
       if (e.code === 'INTERNAL') log.error({ method: req.method, err: e.message }, 'request failed');
       else log.debug({ method: req.method, code: e.code, err: e.message }, 'request refused');
       reply({ id: req.id, error: e.toWire() });
+      this.#monitor((m) => m.requestDone({ owner: owner.id, request: req, startedAt: started, error: e }));
+    }
+  }
+
+  /** Calls the monitor, if any; a monitor that throws is logged, never fatal to the API. */
+  #monitor(call: (m: ApiMonitor) => void): void {
+    const m = this.#opts.monitor;
+    if (m === undefined) return;
+    try {
+      call(m);
+    } catch (err) {
+      this.#opts.log.error({ err: String(err) }, 'monitor threw');
     }
   }
 
@@ -240,6 +277,12 @@ export class ApiServer {
         return req.params.resource === true ? this.#resources.stop(req.params) : media.stop(owner, req.params);
       case 'trickle':
         return req.params.resource === true ? this.#resources.trickle(req.params) : media.trickle(owner, req.params);
+      case 'streams':
+        if (this.#opts.monitor === undefined) return Promise.reject(new CdnError('UNAVAILABLE', 'the bridge runs without its monitor'));
+        return Promise.resolve(this.#opts.monitor.streams());
+      case 'metrics':
+        this.#monitor((m) => m.workerReport(owner.id, req.params));
+        return Promise.resolve({});
     }
   }
 

@@ -9,8 +9,10 @@
  */
 import * as v from 'valibot';
 import { ERROR_CODE_NAMES } from './errors.ts';
+import { StreamsResult, WorkerReport } from './status.ts';
 
 export * from './errors.ts';
+export * from './status.ts';
 
 /** The path the bridge serves its WebSocket API at. */
 export const BRIDGE_API_PATH = '/api';
@@ -89,6 +91,10 @@ export const RequestParams = {
     resource: Resource,
   }),
   ping: v.strictObject({}),
+  /** Live streams with their nodes, viewers and bitrates, and the viewer history (the dashboard). */
+  streams: v.strictObject({}),
+  /** The worker's counters since its last report (see WorkerReport). */
+  metrics: WorkerReport,
 } as const;
 
 export type Method = keyof typeof RequestParams;
@@ -102,6 +108,8 @@ export const BridgeRequest = v.variant('method', [
   v.strictObject({ id: v.number(), method: v.literal('stop'), params: RequestParams.stop }),
   v.strictObject({ id: v.number(), method: v.literal('trickle'), params: RequestParams.trickle }),
   v.strictObject({ id: v.number(), method: v.literal('ping'), params: RequestParams.ping }),
+  v.strictObject({ id: v.number(), method: v.literal('streams'), params: RequestParams.streams }),
+  v.strictObject({ id: v.number(), method: v.literal('metrics'), params: RequestParams.metrics }),
 ]);
 export type BridgeRequest = v.InferOutput<typeof BridgeRequest>;
 export type Params<M extends Method> = v.InferOutput<(typeof RequestParams)[M]>;
@@ -133,6 +141,8 @@ export const Results = {
   stop: v.object({}),
   trickle: v.object({}),
   ping: v.object({ time: v.number() }),
+  streams: StreamsResult,
+  metrics: v.object({}),
 } as const satisfies Record<Method, v.GenericSchema>;
 export type Result<M extends Method> = v.InferOutput<(typeof Results)[M]>;
 
