@@ -3,7 +3,8 @@
  * `/node/<id>` path prefix (see ./nodes); the node list comes from the Balancer Durable Object.
  *
  *   GET /health                 any host: the bridge's view of every node (200 all up, else 503)
- *   GET /lb[?stream=NAME]       origin: the WCS load-balancer answer {server, ws, wss, url} (CORS)
+ *   GET /lb[?stream=NAME]       origin: the WCS load-balancer answer {server, ws, wss, url} (CORS);
+ *                               with token keys configured it needs a play token (?token= or Bearer)
  *   GET / and /ws  (Upgrade)    a node: the WCS WebSocket API
  *   /node/<id>/, /node/<id>/ws, /node/<id>/lb   the same, for clients that cannot set a Host
  *   anything else (GET/HEAD)    static pages (worker/public)
@@ -11,9 +12,11 @@
 import { Hono, type Context } from 'hono';
 import * as v from 'valibot';
 import { CdnError, StreamName, STREAM_NAME_RULE, type NodeInfo } from '../bridge/protocol/index.ts';
-import { balancerFor, type BridgeView } from './balancer/index.ts';
+import { authFor, denialResponse, permits, tokenOf } from './auth/index.ts';
+import { balancerFor, type BridgeView, type EdgeChoice } from './balancer/index.ts';
 import { readConfig, type Config, type Env } from './env.ts';
 import { errorResponse } from './http.ts';
+import { clientAddress, sessionLimiter } from './limits/index.ts';
 import { createLogger } from './log.ts';
 import { nodeAddress, notANodeMessage, resolveTarget, signallingUrl } from './nodes/index.ts';
 import { acceptWcsSocket } from './wcs/index.ts';
@@ -41,6 +44,7 @@ app.onError((err, c) => {
 
 app.get('/health', async (c) => {
   const config = readConfig(c.env);
+  authFor(config.tokenKeys); // says loudly, once per isolate, when no token key is configured
   const view = await balancerFor(c.env, config.bridgeUrl).view(config.bridgeUrl);
   if (view.bridge === 'up') {
     const allUp = view.nodes.every((n) => n.up);
@@ -84,6 +88,16 @@ async function loadBalancer(c: AppContext, pathNode: string | undefined): Promis
   const stream = c.req.query('stream');
   if (stream !== undefined && !v.is(StreamName, stream)) return fail('INVALID_ARGUMENT', `stream: ${STREAM_NAME_RULE}`);
   const config = readConfig(c.env);
+  const auth = authFor(config.tokenKeys);
+  let pinned: string | undefined;
+  if (auth.required) {
+    const now = Date.now();
+    const verdict = await auth.verify(tokenOf(c.req.raw), now);
+    if (!verdict.ok) return denialResponse(verdict.denial, CORS_HEADERS);
+    const denial = verdict.claims === undefined ? undefined : permits(verdict.claims, { action: 'play', stream }, now);
+    if (denial !== undefined) return denialResponse(denial, CORS_HEADERS);
+    pinned = verdict.claims?.node;
+  }
   const balancer = balancerFor(c.env, config.bridgeUrl);
   const view = await balancer.view(config.bridgeUrl);
   const nodes = nodesOf(view);
@@ -95,7 +109,8 @@ async function loadBalancer(c: AppContext, pathNode: string | undefined): Promis
     const origin = nodes.find((n) => n.role === 'origin');
     return fail('NOT_FOUND', `the load balancer is served by the origin${origin === undefined ? '' : ` (${origin.host}/lb)`}, not by ${target.node.id}`);
   }
-  const choice = await balancer.choose(config.bridgeUrl);
+  const choice = pinned !== undefined && loadBalancingOf(view) ? pinnedChoice(nodes, pinned) : await balancer.choose(config.bridgeUrl);
+  if (!choice.ok && choice.code === 'PERMISSION_DENIED') return denialResponse({ code: 'PERMISSION_DENIED', reason: choice.reason }, CORS_HEADERS);
   if (!choice.ok) return fail(choice.code === 'UNAVAILABLE' || choice.code === 'TIMEOUT' ? 'UNAVAILABLE' : choice.code, choice.reason);
   const node = choice.node;
   const url = signallingUrl(node, { secure: isSecure(c), via: target.via, requestHost: host });
@@ -104,6 +119,14 @@ async function loadBalancer(c: AppContext, pathNode: string | undefined): Promis
     200,
     { ...CORS_HEADERS, 'Cache-Control': 'no-store' },
   );
+}
+
+/** A play token that names an edge sends its player there (when it is up). */
+function pinnedChoice(nodes: readonly NodeInfo[], id: string): EdgeChoice | { ok: true; node: NodeInfo; policy: 'TOKEN' } {
+  const node = nodes.find((n) => n.id === id);
+  if (node === undefined || node.role !== 'edge') return { ok: false, code: 'PERMISSION_DENIED', reason: `the token is for node ${id}, which is not an edge` };
+  if (!node.up) return { ok: false, code: 'UNAVAILABLE', reason: `${id} (the token's node) is down` };
+  return { ok: true, node, policy: 'TOKEN' };
 }
 
 // ---------------------------------------------------------------- WCS WebSocket
@@ -120,6 +143,11 @@ async function signalling(c: AppContext, pathNode: string | undefined, pagesWith
     return errorResponse(new CdnError('INVALID_ARGUMENT', 'this is the WCS WebSocket endpoint: connect with a WebSocket (Upgrade: websocket)'), { Upgrade: 'websocket' }, 426);
   }
   const config = readConfig(c.env);
+  const limit = config.limits.maxSessionsPerMinute;
+  const waitS = sessionLimiter.take(clientAddress(c.req.raw.headers), limit, Date.now());
+  if (waitS !== undefined) {
+    return errorResponse(new CdnError('RESOURCE_EXHAUSTED', `too many new sessions from this address: the limit is ${limit} per minute; retry in ${waitS} s`), { 'Retry-After': String(waitS) });
+  }
   const view = await balancerFor(c.env, config.bridgeUrl).view(config.bridgeUrl);
   const host = requestHost(c);
   const urlContext = { secure: isSecure(c), via: pathNode === undefined ? ('host' as const) : ('path' as const), requestHost: host };

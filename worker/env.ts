@@ -5,8 +5,10 @@
  * needs the bridge (health, routing, streams), so the operator sees it where they look.
  */
 import * as v from 'valibot';
-import { BRIDGE_REQUEST_TIMEOUT_MS, CdnError } from '../bridge/protocol/index.ts';
+import { BRIDGE_REQUEST_TIMEOUT_MS, CdnError, MAX_SDP_LENGTH } from '../bridge/protocol/index.ts';
+import { MAX_KEYS, MIN_KEY_LENGTH } from './auth/token.ts';
 import type { Balancer } from './balancer/durable-object.ts';
+import { DEFAULT_LIMITS, type Limits } from './limits/index.ts';
 
 export interface Env {
   /** The bridge's HTTP base (its API WebSocket is at BRIDGE_URL + "/api"). */
@@ -21,6 +23,18 @@ export interface Env {
   BRIDGE_REQUEST_TIMEOUT_MS?: string;
   /** Extra comma-separated host names that are the worker's own (static pages and /health). */
   WORKER_HOSTS?: string;
+  /**
+   * Token signing keys, comma-separated (a secret, like BRIDGE_SECRET). Unset: publishing and
+   * playing are open to anyone. Two keys during a rotation: tokens signed by either are accepted.
+   */
+  FANOUT_TOKEN_KEYS?: string;
+  /** Limits (see limits/index.ts for the defaults). */
+  WCS_MAX_FRAME_BYTES?: string;
+  WCS_MAX_FRAME_DEPTH?: string;
+  WCS_MAX_SDP_BYTES?: string;
+  WCS_MAX_STREAMS_PER_SESSION?: string;
+  WCS_MAX_MESSAGES_PER_SECOND?: string;
+  WCS_MAX_SESSIONS_PER_MINUTE?: string;
   BALANCER: DurableObjectNamespace<Balancer>;
   ASSETS: Fetcher;
 }
@@ -39,6 +53,9 @@ export interface Config {
   pingTimeoutMs: number;
   bridgeRequestTimeoutMs: number;
   workerHosts: readonly string[];
+  /** Token signing keys; empty: no tokens needed. */
+  tokenKeys: readonly string[];
+  limits: Limits;
 }
 
 const Millis = (name: string, min: number, max: number) =>
@@ -53,6 +70,27 @@ const Millis = (name: string, min: number, max: number) =>
     ),
   );
 
+const Count = (name: string, min: number, max: number) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.trim(),
+      v.regex(/^\d+$/, `${name} must be a whole number`),
+      v.transform(Number),
+      v.minValue(min, `${name} must be at least ${min}`),
+      v.maxValue(max, `${name} must be at most ${max}`),
+    ),
+  );
+
+const TokenKeys = v.optional(
+  v.pipe(
+    v.string(),
+    v.transform((s) => s.split(',').map((k) => k.trim()).filter((k) => k !== '')),
+    v.maxLength(MAX_KEYS, `FANOUT_TOKEN_KEYS holds at most ${MAX_KEYS} comma-separated keys`),
+    v.check((keys) => keys.every((k) => k.length >= MIN_KEY_LENGTH), `FANOUT_TOKEN_KEYS: every key must be at least ${MIN_KEY_LENGTH} characters (npm run token -- --new-key makes one)`),
+  ),
+);
+
 const ConfigVars = v.object({
   BRIDGE_URL: v.pipe(
     v.string('BRIDGE_URL is required: the bridge\'s HTTP base, e.g. "http://127.0.0.1:8790"'),
@@ -64,6 +102,15 @@ const ConfigVars = v.object({
   WCS_PING_TIMEOUT_MS: Millis('WCS_PING_TIMEOUT_MS', 100, 3_600_000),
   BRIDGE_REQUEST_TIMEOUT_MS: Millis('BRIDGE_REQUEST_TIMEOUT_MS', 10, 600_000),
   WORKER_HOSTS: v.optional(v.string()),
+  FANOUT_TOKEN_KEYS: TokenKeys,
+  // workerd refuses WebSocket messages over 1 MiB itself.
+  WCS_MAX_FRAME_BYTES: Count('WCS_MAX_FRAME_BYTES', 1024, 1024 * 1024),
+  WCS_MAX_FRAME_DEPTH: Count('WCS_MAX_FRAME_DEPTH', 4, 1000),
+  // The bridge refuses SDPs over MAX_SDP_LENGTH whatever the worker allows.
+  WCS_MAX_SDP_BYTES: Count('WCS_MAX_SDP_BYTES', 1024, MAX_SDP_LENGTH),
+  WCS_MAX_STREAMS_PER_SESSION: Count('WCS_MAX_STREAMS_PER_SESSION', 1, 10_000),
+  WCS_MAX_MESSAGES_PER_SECOND: Count('WCS_MAX_MESSAGES_PER_SECOND', 1, 1_000_000),
+  WCS_MAX_SESSIONS_PER_MINUTE: Count('WCS_MAX_SESSIONS_PER_MINUTE', 0, 1_000_000_000),
 });
 
 const cache = new WeakMap<object, Config>();
@@ -100,6 +147,15 @@ export function readConfig(env: Env): Config {
         .map((h) => h.trim().toLowerCase())
         .filter((h) => h !== ''),
     ],
+    tokenKeys: vars.FANOUT_TOKEN_KEYS ?? [],
+    limits: {
+      maxFrameBytes: vars.WCS_MAX_FRAME_BYTES ?? DEFAULT_LIMITS.maxFrameBytes,
+      maxFrameDepth: vars.WCS_MAX_FRAME_DEPTH ?? DEFAULT_LIMITS.maxFrameDepth,
+      maxSdpBytes: vars.WCS_MAX_SDP_BYTES ?? DEFAULT_LIMITS.maxSdpBytes,
+      maxStreamsPerSession: vars.WCS_MAX_STREAMS_PER_SESSION ?? DEFAULT_LIMITS.maxStreamsPerSession,
+      maxMessagesPerSecond: vars.WCS_MAX_MESSAGES_PER_SECOND ?? DEFAULT_LIMITS.maxMessagesPerSecond,
+      maxSessionsPerMinute: vars.WCS_MAX_SESSIONS_PER_MINUTE ?? DEFAULT_LIMITS.maxSessionsPerMinute,
+    },
   };
   cache.set(env, config);
   return config;

@@ -34,7 +34,8 @@ const OPEN: Auth = {
   authorize: () => Promise.resolve(undefined),
 };
 
-let warnedOpen = false;
+/** Whether this isolate has said that everything is open (exported for its test). */
+export const openWarning = { given: false };
 const cache = new Map<string, Auth>();
 
 /**
@@ -43,8 +44,8 @@ const cache = new Map<string, Auth>();
  */
 export function authFor(keys: readonly string[], log: Logger = createLogger({ unit: 'auth' })): Auth {
   if (keys.length === 0) {
-    if (!warnedOpen) {
-      warnedOpen = true;
+    if (!openWarning.given) {
+      openWarning.given = true;
       log.warn(
         '!!! FANOUT_TOKEN_KEYS is not set: ANYONE can publish and play any stream. Set it (wrangler secret put FANOUT_TOKEN_KEYS; .dev.vars locally) to require signed tokens. !!!',
       );

@@ -4,6 +4,7 @@
  * Handlers stay synchronous; async work starts inside the session.
  */
 import type { ErrorCode, NodeInfo } from '../../bridge/protocol/index.ts';
+import { authFor } from '../auth/index.ts';
 import { balancerFor } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
 import type { Config, Env } from '../env.ts';
@@ -45,7 +46,8 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
           onClose: handlers.onClose,
           log,
         }),
-      chooseEdge: async (): Promise<EdgeRedirect> => {
+      chooseEdge: async (_stream, pinned): Promise<EdgeRedirect> => {
+        if (pinned !== undefined) return pinnedEdge(env, config, pinned, opts.urlContext);
         const choice = await balancerFor(env, config.bridgeUrl).choose(config.bridgeUrl);
         if (!choice.ok) return { ok: false, code: choice.code, reason: choice.reason };
         const node: NodeInfo = { ...choice.node, load: { ...choice.node.load } };
@@ -61,6 +63,8 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
       originHost: opts.originHost,
       loadBalancing: opts.loadBalancing,
       pingTimeoutMs: config.pingTimeoutMs,
+      auth: authFor(config.tokenKeys, log),
+      limits: config.limits,
     },
   );
 
@@ -85,6 +89,17 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
   });
   server.addEventListener('error', finish);
   return new Response(null, { status: 101, webSocket: client });
+}
+
+/** The edge a token pins a player to, when it is an edge that is up. */
+async function pinnedEdge(env: Env, config: Config, id: string, urlContext: UrlContext): Promise<EdgeRedirect> {
+  const view = await balancerFor(env, config.bridgeUrl).view(config.bridgeUrl);
+  if (view.bridge !== 'up') return { ok: false, code: view.code, reason: `the bridge is unavailable: ${view.reason}` };
+  const found = view.nodes.find((n) => n.id === id);
+  if (found === undefined || found.role !== 'edge') return { ok: false, code: 'PERMISSION_DENIED', reason: `the token is for node ${id}, which is not an edge` };
+  if (!found.up) return { ok: false, code: 'UNAVAILABLE', reason: `${id} (the token's node) is down` };
+  const node: NodeInfo = { ...found, load: { ...found.load } };
+  return { ok: true, node, url: signallingUrl(node, urlContext), ...nodeAddress(node.host) };
 }
 
 /** The size of a binary message: workerd delivers a Blob (its types say ArrayBuffer). */
