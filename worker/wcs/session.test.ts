@@ -171,6 +171,19 @@ describe('WcsSession and its bridge link', () => {
     expect(h.session.streamIds).toEqual([]);
   });
 
+  it('a lost link tells the session itself with a fail frame (the WebSDK WARN), streams or not; the session stays open', async () => {
+    const h = harness();
+    h.send(connect);
+    await h.flush();
+    h.link().lose();
+    await h.flush();
+    expect(h.sent.filter((f) => f.message === 'fail').map((f) => f.data[0])).toEqual([
+      { apiMethod: 'bridge', code: 'UNAVAILABLE', info: 'The connection to the bridge was lost: the streams of this session ended; new requests reconnect' },
+    ]);
+    expect(h.closes).toEqual([]);
+    expect(h.session.closed).toBe(false);
+  });
+
   it('the next publish after a lost link opens a new one', async () => {
     const h = harness();
     h.send(connect);
