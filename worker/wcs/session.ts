@@ -14,21 +14,29 @@
  *
  * The session owns one bridge link (opened after `connection`, reopened on demand); closing the
  * session closes the link, and the bridge releases everything the link owned.
+ *
+ * With tokens required (`auth`), the token of the `connection` frame (`authToken`, else
+ * `custom.token`) is checked before each publish or play: a refusal fails that stream with
+ * "Restricted access" and nothing reaches the bridge (no link is even opened without a valid
+ * token). Limits: frame size and nesting, SDP size, streams per session, and frames per second
+ * (a flood closes the session with 4429).
  */
 import * as v from 'valibot';
 import { CdnError, type BridgeEvent, type ErrorCode, type Method, type NodeInfo, type Params, type Result } from '../../bridge/protocol/index.ts';
+import { permits, type TokenDenial, type TokenRequest, type TokenVerdict } from '../auth/token.ts';
+import { DEFAULT_LIMITS, MessageRate, type Limits } from '../limits/index.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import {
   ClientFrame,
   ConnectionData,
   Envelope,
   HANDLED_MESSAGES,
-  MAX_FRAME_BYTES,
   MAX_STREAMS_PER_SESSION,
   MediaSessionId,
   UNSUPPORTED_MESSAGES,
   describeFrameIssue,
   exceedsBytes,
+  exceedsDepth,
   frames,
   type ClientMessage,
   type ServerFrame,
@@ -44,12 +52,16 @@ export const INFO = {
   FAILED_BY_ERROR: 'Failed by error',
   BRIDGE_LOST: 'Failed by error: the connection to the bridge was lost',
   BRIDGE_LOST_SESSION: 'The connection to the bridge was lost: the streams of this session ended; new requests reconnect',
+  /** WCS's wording for a stream refused for want of rights (a missing, invalid or wrong token). */
+  RESTRICTED_ACCESS: 'Restricted access',
 } as const;
 
 /** WebSocket close codes the worker uses (4000-4999 are the application's). */
 export const CLOSE_CODES = {
   NORMAL: 1000,
   PING_TIMEOUT: 4408,
+  /** The client sent more frames per second than WCS_MAX_MESSAGES_PER_SECOND. */
+  TOO_MANY_MESSAGES: 4429,
 } as const;
 
 /** The session's bridge link (a BridgeClient). */
@@ -76,8 +88,8 @@ export interface SessionDeps {
   close(code: number, reason: string): void;
   /** Opens this session's own bridge link. */
   openBridge(handlers: BridgeHandlers): Promise<BridgeLink>;
-  /** Chooses the edge for a player that asked the origin. */
-  chooseEdge(stream: string): Promise<EdgeRedirect>;
+  /** Chooses the edge for a player that asked the origin (`pinned`: the node its token names). */
+  chooseEdge(stream: string, pinned?: string): Promise<EdgeRedirect>;
   now(): number;
   log?: Logger;
 }
@@ -94,8 +106,21 @@ export interface SessionOptions {
   loadBalancing: boolean;
   /** A session silent (no frame at all) for longer than this is closed by `tick`. */
   pingTimeoutMs: number;
+  /** Overrides limits.maxStreamsPerSession. */
   maxStreams?: number;
+  /** Token checks; absent or not `required`: everything is allowed. */
+  auth?: SessionAuth;
+  /** Limits; DEFAULT_LIMITS for those not given. */
+  limits?: Partial<Limits>;
 }
+
+/** The token check a session uses (worker/auth's Auth). */
+export interface SessionAuth {
+  readonly required: boolean;
+  verify(token: string | undefined, nowMs: number): Promise<TokenVerdict | { ok: true; claims: undefined }>;
+}
+
+type Verdict = Awaited<ReturnType<SessionAuth['verify']>>;
 
 interface StreamEntry {
   readonly mediaSessionId: string;
@@ -111,6 +136,8 @@ interface StreamEntry {
 
 /** How many bridge ids' events are kept while their request is still in flight. */
 const MAX_EARLY_EVENT_IDS = 64;
+/** Longest piece of a client's own text (a message name) repeated in an error. */
+const MAX_ECHO = 64;
 
 export class WcsSession {
   readonly #deps: SessionDeps;
@@ -129,6 +156,10 @@ export class WcsSession {
   #inFlight = 0;
   /** Events for bridge ids whose request has not returned yet. */
   readonly #early = new Map<string, BridgeEvent[]>();
+  readonly #limits: Limits;
+  readonly #rate: MessageRate;
+  /** The `connection` token's verdict (when tokens are required). */
+  #verdict: Promise<Verdict> | undefined;
 
   constructor(deps: SessionDeps, opts: SessionOptions) {
     this.#deps = deps;
@@ -136,6 +167,8 @@ export class WcsSession {
     this.#node = opts.node;
     this.#log = deps.log ?? silentLogger;
     this.#lastSeen = deps.now();
+    this.#limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.#rate = new MessageRate(this.#limits.maxMessagesPerSecond, this.#lastSeen);
   }
 
   get established(): boolean {
@@ -155,9 +188,15 @@ export class WcsSession {
   handleText(text: string): void {
     if (this.#closed) return;
     this.#lastSeen = this.#deps.now();
-    const oversize = exceedsBytes(text, MAX_FRAME_BYTES);
+    if (!this.#rate.take(this.#lastSeen)) return this.#flooded();
+    const maxBytes = this.#limits.maxFrameBytes;
+    const oversize = exceedsBytes(text, maxBytes);
     if (oversize !== undefined) {
-      this.#failSession('frame', 'INVALID_ARGUMENT', `the frame is ${oversize} bytes; the limit is ${MAX_FRAME_BYTES} bytes`);
+      this.#failSession('frame', 'INVALID_ARGUMENT', `the frame is ${oversize} bytes; the limit is ${maxBytes} bytes`);
+      return;
+    }
+    if (exceedsDepth(text, this.#limits.maxFrameDepth)) {
+      this.#failSession('frame', 'INVALID_ARGUMENT', `the frame nests arrays/objects deeper than ${this.#limits.maxFrameDepth} levels`);
       return;
     }
     let json: unknown;
@@ -173,18 +212,25 @@ export class WcsSession {
       return;
     }
     const message = envelope.output.message;
-    const unsupported = UNSUPPORTED_MESSAGES[message];
+    const unsupported = Object.hasOwn(UNSUPPORTED_MESSAGES, message) ? UNSUPPORTED_MESSAGES[message] : undefined;
     if (unsupported !== undefined) {
       this.#failSession(message, 'INVALID_ARGUMENT', `"${message}" is not supported by the CDN (no ${unsupported}); it publishes and plays WebRTC streams only`);
       return;
     }
     if (!isHandled(message)) {
-      this.#failSession(message, 'INVALID_ARGUMENT', `unknown message "${message}"; the CDN understands ${HANDLED_MESSAGES.join(', ')}`);
+      const name = echo(message);
+      this.#failSession(name, 'INVALID_ARGUMENT', `unknown message "${name}"; the CDN understands ${HANDLED_MESSAGES.join(', ')}`);
       return;
     }
     const parsed = v.safeParse(ClientFrame, json);
     if (!parsed.success) {
       this.#rejectFrame(message, envelope.output.data?.[0], 'INVALID_ARGUMENT', `${message}: ${describeFrameIssue(parsed.issues[0])}`);
+      return;
+    }
+    const sdp = sdpOf(parsed.output);
+    const sdpBytes = sdp === undefined ? undefined : exceedsBytes(sdp.text, this.#limits.maxSdpBytes);
+    if (sdp !== undefined && sdpBytes !== undefined) {
+      this.#rejectFrame(message, envelope.output.data?.[0], 'INVALID_ARGUMENT', `${message}: ${sdp.path}: the SDP is ${sdpBytes} bytes; the limit is ${this.#limits.maxSdpBytes} bytes`);
       return;
     }
     try {
@@ -199,8 +245,22 @@ export class WcsSession {
   handleBinary(byteLength: number | undefined): void {
     if (this.#closed) return;
     this.#lastSeen = this.#deps.now();
+    if (!this.#rate.take(this.#lastSeen)) return this.#flooded();
     const size = byteLength === undefined ? '' : ` (got ${byteLength} bytes)`;
     this.#failSession('frame', 'INVALID_ARGUMENT', `binary frames are not accepted${size}; send JSON text frames`);
+  }
+
+  /** More frames per second than allowed: one `fail` saying so, then the session is closed. */
+  #flooded(): void {
+    const limit = this.#limits.maxMessagesPerSecond;
+    this.#log.warn('closing a session that floods', { session: this.#opts.sessionId, limit });
+    this.#failSession('frame', 'RESOURCE_EXHAUSTED', `more than ${limit} messages per second; the session is closed`);
+    try {
+      this.#deps.close(CLOSE_CODES.TOO_MANY_MESSAGES, 'too many messages');
+    } catch {
+      // The socket is already gone; handleClose below is all that is left to do.
+    }
+    this.handleClose();
   }
 
   /** The client's socket closed (or failed): the bridge link goes, and with it the session's streams. */
@@ -286,14 +346,61 @@ export class WcsSession {
       ...(node === undefined ? {} : { node: node.id, role: node.role }),
     };
     this.#send(frames.userData(user));
-    if (node !== undefined) {
-      // Open the link now so the first publish or play does not pay for the handshake.
+    if (node === undefined) return;
+    // Open the link now so the first publish or play does not pay for the handshake; with tokens
+    // required, only for a valid token (a client without one never gets to the bridge).
+    const prewarm = (): void => {
       this.#ensureLink().catch((err: unknown) => {
         // A session closed during the handshake is the expected race, not a problem worth a warning.
         if (this.#closed) return;
         this.#log.warn('bridge link not available yet', { session: this.#opts.sessionId, err: CdnError.from(err).message });
       });
+    };
+    const auth = this.#opts.auth;
+    if (auth === undefined || !auth.required) return prewarm();
+    const verdict = auth.verify(tokenOf(d), this.#deps.now()).catch(
+      (err: unknown): Verdict => ({ ok: false, denial: { code: 'UNAUTHENTICATED', reason: `the token could not be checked (${err instanceof Error ? err.message : String(err)})` } }),
+    );
+    this.#verdict = verdict;
+    void verdict.then((result) => {
+      if (result.ok && !this.#closed) prewarm();
+    });
+  }
+
+  /** Why the session's token does not allow `want`, or undefined when it does (or none is needed). */
+  async #denial(want: TokenRequest): Promise<TokenDenial | undefined> {
+    const auth = this.#opts.auth;
+    if (auth === undefined || !auth.required) return undefined;
+    const verdict = await (this.#verdict ?? auth.verify(undefined, this.#deps.now()));
+    if (!verdict.ok) return verdict.denial;
+    return verdict.claims === undefined ? undefined : permits(verdict.claims, want, this.#deps.now());
+  }
+
+  /** The node the session's token pins players to, if any. */
+  async #pinnedNode(): Promise<string | undefined> {
+    const verdict = await this.#verdict;
+    return verdict?.ok === true ? verdict.claims?.node : undefined;
+  }
+
+  /**
+   * Checks the token for a stream about to start. On a refusal the stream FAILS with "Restricted
+   * access" and false is returned; also false when the stream went away while the check ran.
+   */
+  async #permitted(entry: StreamEntry, want: TokenRequest): Promise<boolean> {
+    const auth = this.#opts.auth;
+    if (auth === undefined || !auth.required) return true;
+    const denial = await this.#denial(want);
+    if (this.#closed || this.#streams.get(entry.mediaSessionId) !== entry) return false;
+    if (entry.stopRequested) {
+      this.#drop(entry);
+      this.#sendStatus(entry, entry.kind === 'publish' ? 'UNPUBLISHED' : 'STOPPED');
+      return false;
     }
+    if (denial === undefined) return true;
+    this.#log.info('stream refused', { session: this.#opts.sessionId, stream: entry.name, kind: entry.kind, code: denial.code, reason: denial.reason });
+    this.#drop(entry);
+    this.#sendStatus(entry, 'FAILED', { info: INFO.RESTRICTED_ACCESS, code: denial.code, reason: denial.reason });
+    return false;
   }
 
   #publish(d: { mediaSessionId: string; name: string; sdp: string }): void {
@@ -305,7 +412,7 @@ export class WcsSession {
       const where = this.#opts.originHost === undefined ? 'the origin' : `the origin (${this.#opts.originHost})`;
       return this.#failEntry(entry, 'FAILED_PRECONDITION', `Publishing is accepted only on ${where}; ${node.id} is an edge`);
     }
-    void this.#run(entry, async (link) => {
+    void this.#run(entry, { action: 'publish', stream: d.name, node: node.id }, async (link) => {
       const result = await link.request('publish', { node: node.id, stream: d.name, sdp: d.sdp });
       return { bridgeId: result.publishId, sdp: result.sdp, awaitingAnswer: false };
     });
@@ -321,7 +428,7 @@ export class WcsSession {
       return;
     }
     const offer = d.sdp ?? undefined;
-    void this.#run(entry, async (link) => {
+    void this.#run(entry, { action: 'play', stream: d.name, node: node.id }, async (link) => {
       const result = await link.request('play', offer === undefined ? { node: node.id, stream: d.name } : { node: node.id, stream: d.name, sdp: offer });
       const expected = offer === undefined ? 'offer' : 'answer';
       if (result.type !== expected) {
@@ -334,9 +441,15 @@ export class WcsSession {
 
   /** The origin sends a player to an edge: the `redirect` extension, then FAILED naming the edge. */
   async #redirect(entry: StreamEntry): Promise<void> {
+    // The node does not matter here (the edge checks it); a token that names one pins the choice.
+    let pinned: string | undefined;
+    if (this.#opts.auth?.required === true) {
+      if (!(await this.#permitted(entry, { action: 'play', stream: entry.name }))) return;
+      pinned = await this.#pinnedNode();
+    }
     let choice: EdgeRedirect;
     try {
-      choice = await this.#deps.chooseEdge(entry.name);
+      choice = await (pinned === undefined ? this.#deps.chooseEdge(entry.name) : this.#deps.chooseEdge(entry.name, pinned));
     } catch (err) {
       const e = CdnError.from(err);
       choice = { ok: false, code: e.code, reason: e.message };
@@ -369,8 +482,10 @@ export class WcsSession {
   /** Runs a publish or play on the bridge and wires its result into the entry. */
   async #run(
     entry: StreamEntry,
+    want: TokenRequest,
     start: (link: BridgeLink) => Promise<{ bridgeId: string; sdp: string; awaitingAnswer: boolean }>,
   ): Promise<void> {
+    if (this.#opts.auth?.required === true && !(await this.#permitted(entry, want))) return;
     this.#inFlight++;
     let link: BridgeLink;
     let started: { bridgeId: string; sdp: string; awaitingAnswer: boolean };
@@ -562,7 +677,7 @@ export class WcsSession {
       return undefined;
     }
     const entry: StreamEntry = { mediaSessionId, name, kind, bridgeId: undefined, stopRequested: false, awaitingAnswer: false };
-    const max = this.#opts.maxStreams ?? MAX_STREAMS_PER_SESSION;
+    const max = this.#opts.maxStreams ?? this.#opts.limits?.maxStreamsPerSession ?? MAX_STREAMS_PER_SESSION;
     if (this.#streams.size >= max) {
       this.#sendStatus(entry, 'FAILED', { info: `Too many streams on one session (the limit is ${max})`, code: 'RESOURCE_EXHAUSTED' });
       return undefined;
@@ -595,7 +710,7 @@ export class WcsSession {
     }
   }
 
-  #sendStatus(entry: StreamEntry, status: StreamStatus, extra: { info?: string; code?: ErrorCode } = {}): void {
+  #sendStatus(entry: StreamEntry, status: StreamStatus, extra: { info?: string; code?: ErrorCode; reason?: string } = {}): void {
     this.#send(
       frames.status({
         mediaSessionId: entry.mediaSessionId,
@@ -655,6 +770,32 @@ export class WcsSession {
 
 function isHandled(message: string): message is ClientMessage {
   return HANDLED_MESSAGES.some((m) => m === message);
+}
+
+/** A client's text, cut to MAX_ECHO characters, for repeating it in an error. */
+function echo(text: string): string {
+  return text.length <= MAX_ECHO ? text : `${text.slice(0, MAX_ECHO)}...`;
+}
+
+/** The token a `connection` frame carries: `authToken`, else `custom.token` (WCS puts app data in custom). */
+function tokenOf(d: v.InferOutput<typeof ConnectionData>): string | undefined {
+  if (typeof d.authToken === 'string' && d.authToken !== '') return d.authToken;
+  const custom = field(d.custom, 'token');
+  return typeof custom === 'string' && custom !== '' ? custom : undefined;
+}
+
+/** The SDP a frame carries and where, for the size limit. */
+function sdpOf(frame: ClientFrame): { text: string; path: string } | undefined {
+  switch (frame.message) {
+    case 'publishStream':
+      return { text: frame.data[0].sdp, path: 'data[0].sdp' };
+    case 'playStream':
+      return typeof frame.data[0].sdp === 'string' ? { text: frame.data[0].sdp, path: 'data[0].sdp' } : undefined;
+    case 'setRemoteSDP':
+      return { text: frame.data[1], path: 'data[1]' };
+    default:
+      return undefined;
+  }
 }
 
 function field(obj: unknown, key: string): unknown {
