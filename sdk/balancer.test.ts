@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nodeUrl, resolveServer, type FetchLike } from './balancer.ts';
+import { nodeUrl, resolveServer, withToken, type FetchLike } from './balancer.ts';
 
 describe('nodeUrl', () => {
   it('uses the full url when it has the current scheme', () => {
@@ -43,5 +43,16 @@ describe('resolveServer', () => {
     const r = await resolveServer('ws://origin/', 'http://origin/lb', never, 100);
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(r).toEqual({ url: 'ws://origin/', fallback: 'the load balancer failed: no answer within 100 ms' });
+  });
+});
+
+describe('withToken', () => {
+  it('adds ?token= (or &token=), encoded, before any fragment', () => {
+    expect(withToken('http://o/lb', 'a.b')).toBe('http://o/lb?token=a.b');
+    expect(withToken('http://o/lb?stream=cam1#x', 'a+b')).toBe('http://o/lb?stream=cam1&token=a%2Bb#x');
+  });
+  it('leaves the URL alone without a token or when it already has one', () => {
+    expect(withToken('http://o/lb', undefined)).toBe('http://o/lb');
+    expect(withToken('http://o/lb?token=mine', 'other')).toBe('http://o/lb?token=mine');
   });
 });

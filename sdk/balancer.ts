@@ -56,6 +56,22 @@ export function nodeUrl(current: string, address: NodeAddress): string | undefin
   return isWsUrl(url) ? url : undefined;
 }
 
+/**
+ * `lbUrl` with the session's token as `?token=` (the load balancer checks it when the CDN requires
+ * tokens), unless the URL already carries one.
+ *
+ * @example
+ * withToken('https://origin.cdn.example.com/lb?stream=cam1', 'eyJ2Ijox...');
+ * // 'https://origin.cdn.example.com/lb?stream=cam1&token=eyJ2Ijox...'
+ */
+export function withToken(lbUrl: string, token: string | undefined): string {
+  if (token === undefined || token === '' || /[?&]token=/.test(lbUrl)) return lbUrl;
+  const hash = lbUrl.indexOf('#');
+  const base = hash < 0 ? lbUrl : lbUrl.slice(0, hash);
+  const fragment = hash < 0 ? '' : lbUrl.slice(hash);
+  return `${base}${base.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}${fragment}`;
+}
+
 export type FetchLike = (url: string, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<{
   ok: boolean;
   status: number;

@@ -241,6 +241,23 @@ describe('Session', () => {
       await edge.waitFor('connection');
     });
 
+    it('sends the authToken to the load balancer as ?token= and in the connection frame', async () => {
+      const edge = await server();
+      const port = (edge.wss.address() as AddressInfo).port;
+      const urls: string[] = [];
+      const http: Server = createServer((req, res) => {
+        urls.push(req.url ?? '');
+        res.end(JSON.stringify({ server: '127.0.0.1', ws: port, wss: 443 }));
+      });
+      cleanup.push(() => new Promise<void>((r) => http.close(() => r())));
+      await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+      const lbUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}/lb?stream=cam1`;
+      const s = session({ urlServer: 'ws://127.0.0.1:1/', lbUrl, authToken: 'tok.en' });
+      await established(s);
+      expect(urls).toEqual(['/lb?stream=cam1&token=tok.en']);
+      expect(first(await edge.waitFor('connection'))).toMatchObject({ authToken: 'tok.en' });
+    });
+
     it('falls back to urlServer when the load balancer answers an error', async () => {
       const origin = await server();
       const lbUrl = await lb((res) => {

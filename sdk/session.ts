@@ -3,7 +3,7 @@
  * given `lbUrl`, keeps the WebSocket, routes the server's frames to its streams, and holds the
  * extra connections to edges that its players were redirected to.
  */
-import { resolveServer, type FetchLike } from './balancer.ts';
+import { resolveServer, withToken, type FetchLike } from './balancer.ts';
 import { WcsConnection, type CloseInfo, type SocketFactory } from './connection.ts';
 import { SESSION_STATUS, type SessionStatus } from './constants.ts';
 import { Emitter, type Listener } from './emitter.ts';
@@ -23,7 +23,10 @@ export interface SessionOptions {
   lbUrl?: string;
   /** The WCS application key. Default "defaultApp". */
   appKey?: string;
-  /** A token the server checks. */
+  /**
+   * A token the server checks (Fanout: a publish/play token from `npm run token`). Sent in the
+   * `connection` frame, to every edge a player is sent to, and as `?token=` to `lbUrl`.
+   */
   authToken?: string;
   /** Free-form data sent with the `connection` frame. */
   custom?: Record<string, unknown>;
@@ -240,7 +243,7 @@ export class Session {
 
   async #start(): Promise<void> {
     if (this.#opts.lbUrl !== undefined) {
-      const r = await resolveServer(this.#opts.urlServer, this.#opts.lbUrl, this.#rt.fetch);
+      const r = await resolveServer(this.#opts.urlServer, withToken(this.#opts.lbUrl, this.#opts.authToken), this.#rt.fetch);
       if (r.fallback !== undefined) console.warn(`Fanout: ${r.fallback}; connecting to ${this.#opts.urlServer}`);
       this.#url = r.url;
     }
