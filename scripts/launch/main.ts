@@ -13,6 +13,7 @@
  *   FANOUT_JANUS_ADMIN_PORT_OFFSET  turn on each local node's Janus admin API (loopback, the API
  *                          secret) at its API port + this offset; unset: off (the test suites use it)
  *   FANOUT_LOG_LEVEL       bridge log level (default info)
+ *   FANOUT_TOKEN_KEYS, WCS_*  passed to the worker (token keys; limits and timers, see worker/README.md)
  *
  * Flags:
  *   --no-worker            run the Janus nodes and the bridge only (the worker runs elsewhere)
@@ -105,8 +106,19 @@ function loadSecrets(stateDir: string): { bridgeSecret: string; janusApiSecret: 
       { mode: 0o600 },
     );
   }
-  writeFileSync(join(stateDir, 'worker.env'), `BRIDGE_SECRET=${bridgeSecret}\n`, { mode: 0o600 });
+  writeFileSync(join(stateDir, 'worker.env'), `BRIDGE_SECRET=${bridgeSecret}\n${workerPassThrough()}`, { mode: 0o600 });
   return { bridgeSecret, janusApiSecret };
+}
+
+/** FANOUT_TOKEN_KEYS and the WCS_* settings of this environment, as lines for the worker's env file. */
+function workerPassThrough(): string {
+  return Object.entries(process.env)
+    .filter(([name, value]) => (name === 'FANOUT_TOKEN_KEYS' || /^WCS_[A-Z_]+$/.test(name)) && value !== undefined && value !== '')
+    .map(([name, value]) => {
+      if (/[\r\n]/.test(value ?? '')) throw new StartError(`${name} must be one line`);
+      return `${name}=${value}\n`;
+    })
+    .join('');
 }
 
 function portFree(host: string, port: number): Promise<boolean> {
@@ -323,6 +335,10 @@ async function main(): Promise<void> {
             `    Two Way Streaming  http://origin.localhost:${s.workerPort}/two-way-streaming.html`,
             `    Embed Player       http://origin.localhost:${s.workerPort}/embed-player.html`,
             `    CDN status         http://127.0.0.1:${s.workerPort}/status.html`,
+            '',
+            process.env['FANOUT_TOKEN_KEYS']
+              ? '  Access: signed tokens required (npm run token -- --publish NAME; --play NAME)'
+              : '  Access: OPEN to anyone (set FANOUT_TOKEN_KEYS to require signed tokens)',
             '',
           ]),
       '  Health:',
