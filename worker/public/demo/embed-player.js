@@ -9,12 +9,15 @@
   const ui = {
     player: $('player'), screen: $('screen'), playBtn: $('playBtn'), stopBtn: $('stopBtn'), muteBtn: $('muteBtn'),
     name: $('playerName'), state: $('playerState'), streamName: $('streamName'), testBtn: $('testBtn'), embedCode: $('embedCode'),
+    tokenField: $('tokenField'),
   };
   const params = new URLSearchParams(location.search);
   const serverUrl = defaultServerUrl();
   const embedded = params.get('stream') !== null;
 
   let streamName = params.get('stream') || '';
+  // A play token (?token=, or the field on the page), for a CDN that requires one.
+  let token = params.get('token') || '';
   let session = null;
   let stream = null;
 
@@ -23,15 +26,17 @@
     ui.state.textContent = text;
   }
 
-  function load(name) {
+  function load(name, newToken) {
     stop();
     streamName = name;
+    if (newToken !== undefined) token = newToken;
     ui.name.textContent = name || 'No stream selected';
     show('NEW', name ? 'Ready' : '');
     ui.playBtn.disabled = !name;
     const src = new URL('/embed-player.html', location.href);
     src.searchParams.set('stream', name || 'NAME');
     if (params.get('server')) src.searchParams.set('server', params.get('server'));
+    if (token) src.searchParams.set('token', token);
     if (ui.embedCode) {
       ui.embedCode.value = `<iframe src="${src.href}" width="640" height="360" frameborder="0" allow="autoplay; fullscreen" allowfullscreen></iframe>`;
     }
@@ -43,7 +48,7 @@
     const name = streamName;
     let s;
     try {
-      s = createSession({ urlServer: serverUrl });
+      s = createSession({ urlServer: serverUrl, ...(token ? { authToken: token } : {}) });
     } catch (err) {
       show('FAILED', err instanceof Error ? err.message : String(err));
       return;
@@ -95,9 +100,11 @@
     refreshMute();
   });
   if (ui.testBtn) {
-    ui.testBtn.addEventListener('click', () => load(ui.streamName.value.trim()));
-    ui.streamName.addEventListener('keydown', (e) => e.key === 'Enter' && load(ui.streamName.value.trim()));
+    const test = () => load(ui.streamName.value.trim(), ui.tokenField ? ui.tokenField.value.trim() : undefined);
+    ui.testBtn.addEventListener('click', test);
+    ui.streamName.addEventListener('keydown', (e) => e.key === 'Enter' && test());
     ui.streamName.value = streamName;
+    if (ui.tokenField) ui.tokenField.value = token;
   }
   window.addEventListener('pagehide', () => session && session.disconnect());
 

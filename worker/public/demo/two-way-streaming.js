@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
 
   const ui = {
-    url: $('url'), connectBtn: $('connectBtn'), connectStatus: $('connectStatus'),
+    url: $('url'), token: $('token'), connectBtn: $('connectBtn'), connectStatus: $('connectStatus'),
     publishName: $('publishStream'), codec: $('codec'), publishBtn: $('publishBtn'), publishStatus: $('publishStatus'),
     localVideo: $('localVideo'), publishBadge: $('publishBadge'),
     playName: $('playStream'), playBtn: $('playBtn'), playStatus: $('playStatus'),
@@ -21,6 +21,7 @@
 
   const params = new URLSearchParams(location.search);
   ui.url.value = defaultServerUrl();
+  ui.token.value = params.get('token') || '';
   ui.publishName.value = params.get('stream') || randomName('stream');
   ui.playName.value = ui.publishName.value;
   if (params.get('codec')) ui.codec.value = params.get('codec').toUpperCase();
@@ -41,7 +42,7 @@
   function refreshButtons() {
     ui.connectBtn.textContent = session === null ? 'Connect' : 'Disconnect';
     ui.connectBtn.classList.toggle('stop', session !== null);
-    ui.url.disabled = session !== null;
+    ui.url.disabled = ui.token.disabled = session !== null;
     ui.publishBtn.disabled = !established() && publishing === null;
     ui.publishBtn.textContent = publishing === null ? 'Publish' : 'Stop';
     ui.publishBtn.classList.toggle('stop', publishing !== null);
@@ -56,8 +57,10 @@
 
   function connect() {
     const urlServer = ui.url.value.trim();
+    const authToken = ui.token.value.trim();
     try {
-      session = createSession({ urlServer });
+      // The token goes in the connection frame, and to every edge a player is sent to.
+      session = createSession({ urlServer, ...(authToken ? { authToken } : {}) });
     } catch (err) {
       setStatus(ui.connectStatus, 'FAILED', err instanceof Error ? err.message : String(err));
       return;
