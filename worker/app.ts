@@ -3,6 +3,7 @@
  * `/node/<id>` path prefix (see ./nodes); the node list comes from the Balancer Durable Object.
  *
  *   GET /health                 any host: the bridge's view of every node (200 all up, else 503)
+ *   GET /status.json            any host: /health plus live streams, viewers, bitrates, viewer history (the dashboard)
  *   GET /lb[?stream=NAME]       origin: the WCS load-balancer answer {server, ws, wss, url} (CORS);
  *                               with token keys configured it needs a play token (?token= or Bearer)
  *   GET / and /ws  (Upgrade)    a node: the WCS WebSocket API
@@ -19,6 +20,7 @@ import { errorResponse } from './http.ts';
 import { clientAddress, sessionLimiter } from './limits/index.ts';
 import { createLogger } from './log.ts';
 import { nodeAddress, notANodeMessage, resolveTarget, signallingUrl } from './nodes/index.ts';
+import { cdnStatus } from './status/index.ts';
 import { acceptWcsSocket } from './wcs/index.ts';
 
 type AppContext = Context<{ Bindings: Env }>;
@@ -69,6 +71,11 @@ app.get('/health', async (c) => {
     503,
     { 'Cache-Control': 'no-store', 'Retry-After': '5' },
   );
+});
+
+app.get('/status.json', async (c) => {
+  const { body, httpStatus } = await cdnStatus(c.env, readConfig(c.env));
+  return c.json(body, httpStatus === 200 ? 200 : 503, { 'Cache-Control': 'no-store', ...(httpStatus === 200 ? {} : { 'Retry-After': '5' }) });
 });
 
 function healthNode(n: NodeInfo): Pick<NodeInfo, 'id' | 'role' | 'host' | 'up' | 'since' | 'load'> {
@@ -166,6 +173,7 @@ async function signalling(c: AppContext, pathNode: string | undefined, pagesWith
       originHost: undefined,
       loadBalancing: false,
       urlContext,
+      waitUntil: waitUntilOf(c),
     });
   }
   const target = resolveTarget({ host, pathNode, nodes, workerHosts: config.workerHosts });
@@ -177,6 +185,7 @@ async function signalling(c: AppContext, pathNode: string | undefined, pagesWith
     originHost: nodes.find((n) => n.role === 'origin')?.host,
     loadBalancing: loadBalancingOf(view),
     urlContext,
+    waitUntil: waitUntilOf(c),
   });
 }
 
@@ -195,6 +204,16 @@ function nodesOf(view: BridgeView): NodeInfo[] | undefined {
 
 function loadBalancingOf(view: BridgeView): boolean {
   return view.bridge === 'up' ? view.loadBalancing : (view.lastKnown?.loadBalancing ?? false);
+}
+
+/** The request's waitUntil, where the runtime gives one (Hono throws when there is no execution context). */
+function waitUntilOf(c: AppContext): ((promise: Promise<unknown>) => void) | undefined {
+  try {
+    const ctx = c.executionCtx;
+    return (promise) => ctx.waitUntil(promise);
+  } catch {
+    return undefined;
+  }
 }
 
 function requestHost(c: AppContext): string {

@@ -7,7 +7,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { inject } from 'vitest';
 import * as v from 'valibot';
-import type { BridgeEvent, BridgeRequest, NodeInfo } from '../bridge/protocol/index.ts';
+import { WorkerReport, type BridgeEvent, type BridgeRequest, type NodeInfo, type StreamInfo } from '../bridge/protocol/index.ts';
 import type { Env } from './env.ts';
 import worker from './index.ts';
 
@@ -41,7 +41,7 @@ export class Scenario {
     return { ...env, BRIDGE_URL: this.url, ...overrides };
   }
 
-  async configure(cfg: { mode?: string; loadBalancing?: boolean; nodes?: NodeInfo[] }): Promise<void> {
+  async configure(cfg: { mode?: string; loadBalancing?: boolean; nodes?: NodeInfo[]; streams?: StreamInfo[] }): Promise<void> {
     const resp = await fetch(`${this.url}/config`, { method: 'POST', body: JSON.stringify(cfg) });
     if (!resp.ok) throw new Error(`stand-in config failed: ${await resp.text()}`);
   }
@@ -70,6 +70,7 @@ export class Scenario {
 
 const StandInLogSchema = v.object({
   requests: v.array(v.object({ id: v.number(), method: v.string(), params: v.unknown() })),
+  reports: v.array(WorkerReport),
   invalid: v.array(v.unknown()),
   connections: v.number(),
   closed: v.number(),

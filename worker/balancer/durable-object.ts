@@ -7,7 +7,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import * as v from 'valibot';
-import { CdnError, Results, type ErrorCode, type NodeInfo } from '../../bridge/protocol/index.ts';
+import { CdnError, Results, type ErrorCode, type NodeInfo, type StreamsResult, type WorkerReport } from '../../bridge/protocol/index.ts';
 import { connectBridge, errorText, type BridgeClient } from '../bridge-client/index.ts';
 import { readConfig, type Env } from '../env.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -17,6 +17,8 @@ import { healthyEdges, noEdgeReason, pickEdge, type BalancingPolicy } from './po
 export const SNAPSHOT_MAX_AGE_MS = 10_000;
 /** After a failed connection, callers get the same error for this long instead of a new attempt. */
 export const RETRY_AFTER_FAILURE_MS = 1_000;
+/** Dashboards polling at once share one `streams` answer this fresh. */
+export const STREAMS_MAX_AGE_MS = 1_000;
 
 export interface NodesSnapshot {
   mode: BalancingPolicy;
@@ -47,6 +49,7 @@ export class Balancer extends DurableObject<Env> {
   #snapshot: NodesSnapshot | undefined;
   #refreshing: Promise<NodesSnapshot> | undefined;
   #lastFailure: { at: number; error: CdnError } | undefined;
+  #streams: { at: number; pending: Promise<StreamsResult> } | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -85,6 +88,35 @@ export class Balancer extends DurableObject<Env> {
     if (healthyEdges(snap.nodes).length === 0) return { ok: false, code: 'UNAVAILABLE', reason: noEdgeReason(snap.nodes) };
     const picked = pickEdge({ policy: snap.mode, nodes: snap.nodes, tick: this.#nextTick(), random: Math.random });
     return picked.ok ? { ok: true, node: picked.node, policy: snap.mode } : { ok: false, code: 'UNAVAILABLE', reason: picked.reason };
+  }
+
+  /**
+   * The live streams with their nodes, viewers and bitrates, and the viewer history (the
+   * dashboard), shared by every caller for STREAMS_MAX_AGE_MS.
+   * @throws CdnError when the bridge cannot be reached
+   */
+  async streams(bridgeUrl: string): Promise<StreamsResult> {
+    const cached = this.#streams;
+    if (cached !== undefined && this.#bridgeUrl === bridgeUrl && Date.now() - cached.at < STREAMS_MAX_AGE_MS) return cached.pending;
+    const pending = this.#fresh(bridgeUrl).then(() => this.#liveLink().request('streams', {}));
+    this.#streams = { at: Date.now(), pending };
+    pending.catch(() => {
+      if (this.#streams?.pending === pending) this.#streams = undefined;
+    });
+    return pending;
+  }
+
+  /** Passes a worker counters report on to the bridge (sessions that never had a link of their own). */
+  async report(bridgeUrl: string, report: WorkerReport): Promise<void> {
+    await this.#fresh(bridgeUrl);
+    await this.#liveLink().request('metrics', report);
+  }
+
+  /** The open bridge link (`#fresh` has just made sure there is one). */
+  #liveLink(): BridgeClient {
+    const link = this.#link;
+    if (link === undefined || link.closed) throw new CdnError('UNAVAILABLE', 'the bridge link closed');
+    return link;
   }
 
   /** The shared position: 0, 1, 2, ... across every caller and every restart. */

@@ -156,6 +156,8 @@ export class BridgeClient {
       return;
     }
     const pending = this.#pending.get(msg.id);
+    // A reply that crossed our own close (the session's last counters report) is expected.
+    if (pending === undefined && this.#closed !== undefined) return;
     if (pending === undefined) {
       // A reply after its timeout, or the bridge refusing a frame it could not parse (id -1).
       this.#log.warn('bridge reply for no pending request', { id: msg.id, ...('error' in msg ? { err: msg.error.message } : {}) });

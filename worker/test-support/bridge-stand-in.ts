@@ -7,7 +7,7 @@
  * Scenarios isolate tests from each other: `<base>/s/<scenario>` is a bridge URL of its own (its API
  * at `/s/<scenario>/api`) with its own node list, request log and connections. Plain `<base>` is the
  * scenario "default". Control endpoints (JSON):
- *   POST /s/<scenario>/config  {mode?, loadBalancing?, nodes?}   replace the scenario's node list
+ *   POST /s/<scenario>/config  {mode?, loadBalancing?, nodes?, streams?}   replace the scenario's node list / streams view
  *   POST /s/<scenario>/event   <BridgeEvent>                      push an event to its connections
  *   POST /s/<scenario>/drop                                       close its connections (1012)
  *   GET  /s/<scenario>/log                                        what it received (see ScenarioLog)
@@ -18,9 +18,15 @@
  *            early*       -> PUBLISHING pushed before the result
  *            failing*     -> result, then a FAILED event ("Failed by ICE timeout")
  *            anything else-> result, then PUBLISHING after 20 ms
+ *            badsdp*      -> INVALID_ARGUMENT (as Janus refusing the offer)
  *   play     missing*     -> NOT_FOUND               wrongtype*   -> the other SDP type
  *            with sdp     -> answer, then PLAYING;  without sdp -> offer, PLAYING after `answer`
  *   unpublish/stop of an unknown id -> NOT_FOUND
+ *   resource: true (WHIP/WHEP)  publish/play ids belong to the scenario, not the connection: they
+ *            survive it, and unpublish/stop/trickle with resource: true act on them from any link
+ *   trickle  unknown id -> NOT_FOUND; for a resource, a ufrag other than its offer's -> FAILED_PRECONDITION
+ *   streams  -> the configured streams, one history sample
+ *   metrics  -> {}; the report goes to the log's `reports`, not `requests` (tests of the rest stay as they were)
  *
  * Run by hand: `npx tsx worker/test-support/bridge-stand-in.ts [port]` (BRIDGE_SECRET from the env).
  */
@@ -34,6 +40,7 @@ import {
   BridgeEvent,
   BridgeRequest,
   NodeInfo,
+  StreamInfo,
   secretsEqual,
   type BridgeRequest as BridgeRequestT,
   type NodeInfo as NodeInfoT,
@@ -54,11 +61,14 @@ const ScenarioConfig = v.object({
   mode: v.optional(BalancingMode),
   loadBalancing: v.optional(v.boolean()),
   nodes: v.optional(v.array(NodeInfo)),
+  streams: v.optional(v.array(StreamInfo)),
 });
 
 export interface ScenarioLog {
-  /** Every valid request, in order. */
+  /** Every valid request, in order (but `metrics`). */
   requests: BridgeRequestT[];
+  /** The worker's counters reports (`metrics` requests' params), in order. */
+  reports: unknown[];
   /** Frames that failed validation (they got INVALID_ARGUMENT). */
   invalid: unknown[];
   connections: number;
@@ -75,9 +85,12 @@ interface Scenario {
   mode: v.InferOutput<typeof BalancingMode>;
   loadBalancing: boolean;
   nodes: NodeInfoT[];
+  streams: v.InferOutput<typeof StreamInfo>[];
   sockets: Set<WebSocket>;
   log: Omit<ScenarioLog, 'open'>;
   owned: Map<WebSocket, Set<string>>;
+  /** Resource-owned ids (WHIP/WHEP), with the ice-ufrag of their offer. */
+  resources: Map<string, string | undefined>;
 }
 
 export interface StandIn {
@@ -98,9 +111,11 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
         mode: 'FEWESTCALLS',
         loadBalancing: true,
         nodes: defaultNodes(),
+        streams: [],
         sockets: new Set(),
-        log: { requests: [], invalid: [], connections: 0, closed: 0, unauthorized: 0, released: [] },
+        log: { requests: [], reports: [], invalid: [], connections: 0, closed: 0, unauthorized: 0, released: [] },
         owned: new Map(),
+        resources: new Map(),
       };
       scenarios.set(name, s);
     }
@@ -152,6 +167,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
             if (cfg.output.mode !== undefined) s.mode = cfg.output.mode;
             if (cfg.output.loadBalancing !== undefined) s.loadBalancing = cfg.output.loadBalancing;
             if (cfg.output.nodes !== undefined) s.nodes = [...cfg.output.nodes];
+            if (cfg.output.streams !== undefined) s.streams = [...cfg.output.streams];
             json(200, { ok: true });
             return;
           }
@@ -218,7 +234,8 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
         return reply({ id: -1, error: { code: 'INVALID_ARGUMENT', message: parsed.issues[0]?.message ?? 'invalid' } });
       }
       const req = parsed.output;
-      s.log.requests.push(req);
+      if (req.method === 'metrics') s.log.reports.push(req.params);
+      else s.log.requests.push(req);
       const owned = s.owned.get(ws) ?? new Set<string>();
       const ok = (result: unknown): void => reply({ id: req.id, result });
       const err = (code: string, message: string): void => reply({ id: req.id, error: { code, message } });
@@ -233,8 +250,10 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
           if (stream.startsWith('unavailable')) return err('UNAVAILABLE', `node ${req.params.node} is down`);
           if (stream.startsWith('hang')) return;
           if (stream.startsWith('badresult')) return ok({ publishId: 5 });
+          if (stream.startsWith('badsdp')) return err('INVALID_ARGUMENT', 'sdp: Janus error 465: the offer could not be parsed');
           const publishId = `pub-${nextId++}`;
-          owned.add(publishId);
+          if (req.params.resource === true) s.resources.set(publishId, ufragOf(req.params.sdp));
+          else owned.add(publishId);
           if (stream.startsWith('early')) reply({ event: 'publisher', publishId, stream, status: 'PUBLISHING' });
           ok({ publishId, sdp: STAND_IN_ANSWER_SDP });
           if (stream.startsWith('failing')) later(20, { event: 'publisher', publishId, stream, status: 'FAILED', info: 'Failed by ICE timeout' });
@@ -245,7 +264,8 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
           const stream = req.params.stream;
           if (stream.startsWith('missing')) return err('NOT_FOUND', `stream "${stream}" is not published`);
           const playId = `play-${nextId++}`;
-          owned.add(playId);
+          if (req.params.resource === true) s.resources.set(playId, ufragOf(req.params.sdp ?? ''));
+          else owned.add(playId);
           const clientOffer = req.params.sdp !== undefined;
           const type = stream.startsWith('wrongtype') ? (clientOffer ? 'offer' : 'answer') : clientOffer ? 'answer' : 'offer';
           ok({ playId, sdp: type === 'answer' ? STAND_IN_ANSWER_SDP : STAND_IN_OFFER_SDP, type });
@@ -259,10 +279,25 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
           return;
         }
         case 'unpublish':
-          if (!owned.delete(req.params.publishId)) return err('NOT_FOUND', `no publisher ${req.params.publishId}`);
+          if (!(req.params.resource === true ? s.resources : owned).delete(req.params.publishId)) return err('NOT_FOUND', `no publisher ${req.params.publishId}`);
           return ok({});
         case 'stop':
-          if (!owned.delete(req.params.playId)) return err('NOT_FOUND', `no player ${req.params.playId}`);
+          if (!(req.params.resource === true ? s.resources : owned).delete(req.params.playId)) return err('NOT_FOUND', `no player ${req.params.playId}`);
+          return ok({});
+        case 'trickle': {
+          const { id, ufrag } = req.params;
+          if (req.params.resource !== true) return owned.has(id) ? ok({}) : err('NOT_FOUND', `no publisher or player ${id}`);
+          if (!s.resources.has(id)) return err('NOT_FOUND', `unknown resource publishId or playId "${id}"`);
+          const own = s.resources.get(id);
+          if (ufrag !== undefined && own !== undefined && ufrag !== own) return err('FAILED_PRECONDITION', `ufrag: "${ufrag}" is not this session's: an ICE restart`);
+          return ok({});
+        }
+        case 'streams': {
+          const now = Date.now();
+          const viewers = s.streams.reduce((n, x) => n + x.viewers, 0);
+          return ok({ at: now, streams: s.streams, history: [{ t: now, viewers, streams: s.streams.length }], historyPeriodMs: 2000 });
+        }
+        case 'metrics':
           return ok({});
       }
     });
@@ -287,6 +322,10 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+function ufragOf(sdp: string): string | undefined {
+  return /^a=ice-ufrag:(\S+)/m.exec(sdp)?.[1];
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -1,6 +1,6 @@
 /**
  * The workerd side of a WCS session: a WebSocketPair, the ping timer, the session's own bridge
- * link and the Balancer for redirects. Everything else lives in the runtime-free `WcsSession`.
+ * link, the Balancer for redirects, and the session's counters for the bridge's /metrics. Everything else lives in the runtime-free `WcsSession`.
  * Handlers stay synchronous; async work starts inside the session.
  */
 import type { ErrorCode, NodeInfo } from '../../bridge/protocol/index.ts';
@@ -9,6 +9,7 @@ import { balancerFor } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
 import type { Config, Env } from '../env.ts';
 import { createLogger } from '../log.ts';
+import { SessionReporter } from '../metrics/index.ts';
 import { nodeAddress, signallingUrl, type UrlContext } from '../nodes/index.ts';
 import { CLOSE_CODES, WcsSession, type EdgeRedirect } from './session.ts';
 
@@ -21,6 +22,8 @@ export interface WcsSocketOptions {
   loadBalancing: boolean;
   /** How the client reached the worker (for the redirect URL's style). */
   urlContext: UrlContext;
+  /** Keeps the request alive for work that outlives the socket (the last counters report). */
+  waitUntil?: ((promise: Promise<unknown>) => void) | undefined;
 }
 
 /** Accepts a WCS WebSocket and returns the 101 response. */
@@ -32,10 +35,20 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
   server.accept();
   const sessionId = crypto.randomUUID();
   const log = createLogger({ unit: 'wcs', session: sessionId, node: opts.node?.id });
+  // Counters go over the session's bridge link; a session that never had one reports via the Balancer.
+  const reporter = new SessionReporter((report) => {
+    const sent = balancerFor(env, config.bridgeUrl)
+      .report(config.bridgeUrl, report)
+      .catch((err: unknown) => log.debug('counters report dropped', { err: err instanceof Error ? err.message : String(err) }));
+    opts.waitUntil?.(sent);
+  });
 
   const session = new WcsSession(
     {
-      send: (frame) => server.send(JSON.stringify(frame)),
+      send: (frame) => {
+        reporter.counters.frameOut(frame);
+        server.send(JSON.stringify(frame));
+      },
       close: (code, reason) => server.close(code, reason),
       openBridge: (handlers) =>
         connectBridge({
@@ -45,6 +58,9 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
           onEvent: handlers.onEvent,
           onClose: handlers.onClose,
           log,
+        }).then((link) => {
+          reporter.linkOpened(link);
+          return link;
         }),
       chooseEdge: async (_stream, pinned): Promise<EdgeRedirect> => {
         if (pinned !== undefined) return pinnedEdge(env, config, pinned, opts.urlContext);
@@ -68,12 +84,17 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
     },
   );
 
-  const timer = setInterval(() => session.tick(), config.pingIntervalMs);
+  const timer = setInterval(() => {
+    session.tick();
+    reporter.flush();
+  }, config.pingIntervalMs);
   const finish = (): void => {
     clearInterval(timer);
+    reporter.finish();
     session.handleClose();
   };
   server.addEventListener('message', (ev) => {
+    reporter.counters.frameIn();
     const data: unknown = ev.data;
     if (typeof data === 'string') session.handleText(data);
     else session.handleBinary(binarySize(data));

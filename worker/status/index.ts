@@ -1,0 +1,72 @@
+/**
+ * GET /status.json: the live dashboard's data (worker/public/status.html). The bridge's view of
+ * every node (health, load, player counts) and of every live stream (its edges, viewers per node,
+ * bitrates from Janus's own statistics) with a short history of viewers, read through the
+ * Balancer Durable Object, which shares one answer among dashboards polling at once.
+ */
+import { CdnError, type NodeInfo, type StreamInfo, type ViewerSample } from '../../bridge/protocol/index.ts';
+import { balancerFor } from '../balancer/index.ts';
+import type { Config, Env } from '../env.ts';
+
+export interface CdnStatus {
+  status: 'ok' | 'degraded' | 'down';
+  bridge: 'up' | 'down';
+  reason?: string;
+  mode: string | null;
+  loadBalancing: boolean | null;
+  nodes: NodeInfo[];
+  streams: StreamInfo[];
+  history: ViewerSample[];
+  historyPeriodMs: number;
+  /** Epoch ms of the bridge's answer (the worker's clock when the bridge is away). */
+  at: number;
+}
+
+/** The dashboard's view; `httpStatus` is 200 when every node is up, else 503 (as /health). */
+export async function cdnStatus(env: Env, config: Config): Promise<{ body: CdnStatus; httpStatus: number }> {
+  const balancer = balancerFor(env, config.bridgeUrl);
+  const view = await balancer.view(config.bridgeUrl);
+  // With the bridge away there is nothing to ask; otherwise the same link answers at once.
+  const streams =
+    view.bridge === 'down'
+      ? new CdnError(view.code, view.reason)
+      : await balancer.streams(config.bridgeUrl).then(
+          (r) => r,
+          (err: unknown) => CdnError.from(err),
+        );
+  if (view.bridge === 'down' || streams instanceof CdnError) {
+    const last = view.bridge === 'up' ? view : view.lastKnown;
+    const reason = view.bridge === 'down' ? view.reason : streams instanceof CdnError ? streams.message : '';
+    return {
+      httpStatus: 503,
+      body: {
+        status: 'down',
+        bridge: view.bridge,
+        reason: `the bridge is unavailable: ${reason}`,
+        mode: last?.mode ?? null,
+        loadBalancing: last?.loadBalancing ?? null,
+        nodes: (last?.nodes ?? []).map((n) => ({ ...n, up: view.bridge === 'up' && n.up })),
+        streams: [],
+        history: [],
+        historyPeriodMs: 0,
+        at: Date.now(),
+      },
+    };
+  }
+  const down = view.nodes.filter((n) => !n.up).map((n) => n.id);
+  return {
+    httpStatus: down.length === 0 ? 200 : 503,
+    body: {
+      status: down.length === 0 ? 'ok' : 'degraded',
+      bridge: 'up',
+      ...(down.length === 0 ? {} : { reason: `down: ${down.join(', ')}` }),
+      mode: view.mode,
+      loadBalancing: view.loadBalancing,
+      nodes: view.nodes,
+      streams: streams.streams,
+      history: streams.history,
+      historyPeriodMs: streams.historyPeriodMs,
+      at: streams.at,
+    },
+  };
+}
