@@ -8,6 +8,7 @@
  *                               with token keys configured it needs a play token (?token= or Bearer)
  *   GET / and /ws  (Upgrade)    a node: the WCS WebSocket API
  *   /node/<id>/, /node/<id>/ws, /node/<id>/lb   the same, for clients that cannot set a Host
+ *   /whip/{stream}[/{id}], /whep/{stream}[/{id}] (and under /node/<id>)   WHIP and WHEP (./whip)
  *   anything else (GET/HEAD)    static pages (worker/public)
  */
 import { Hono, type Context } from 'hono';
@@ -22,6 +23,7 @@ import { createLogger } from './log.ts';
 import { nodeAddress, notANodeMessage, resolveTarget, signallingUrl } from './nodes/index.ts';
 import { cdnStatus } from './status/index.ts';
 import { acceptWcsSocket } from './wcs/index.ts';
+import { whipWhepRoutes } from './whip/index.ts';
 
 type AppContext = Context<{ Bindings: Env }>;
 
@@ -188,6 +190,10 @@ async function signalling(c: AppContext, pathNode: string | undefined, pagesWith
     waitUntil: waitUntilOf(c),
   });
 }
+
+// ---------------------------------------------------------------- WHIP and WHEP (./whip)
+
+app.route('/', whipWhepRoutes);
 
 // ---------------------------------------------------------------- static pages
 

@@ -8,6 +8,7 @@ import * as v from 'valibot';
 import { BRIDGE_REQUEST_TIMEOUT_MS, CdnError, MAX_SDP_LENGTH } from '../bridge/protocol/index.ts';
 import { MAX_KEYS, MIN_KEY_LENGTH } from './auth/token.ts';
 import type { Balancer } from './balancer/durable-object.ts';
+import { IceServersVar, type IceServer } from './whip/ice-servers.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits/index.ts';
 
 export interface Env {
@@ -23,6 +24,11 @@ export interface Env {
   BRIDGE_REQUEST_TIMEOUT_MS?: string;
   /** Extra comma-separated host names that are the worker's own (static pages and /health). */
   WORKER_HOSTS?: string;
+  /**
+   * STUN/TURN servers for WHIP/WHEP clients, sent as `Link: rel="ice-server"` headers: JSON, the
+   * RTCIceServer shape (see whip/ice-servers.ts). With TURN credentials, make it a secret.
+   */
+  ICE_SERVERS?: string;
   /**
    * Token signing keys, comma-separated (a secret, like BRIDGE_SECRET). Unset: publishing and
    * playing are open to anyone. Two keys during a rotation: tokens signed by either are accepted.
@@ -53,6 +59,8 @@ export interface Config {
   pingTimeoutMs: number;
   bridgeRequestTimeoutMs: number;
   workerHosts: readonly string[];
+  /** STUN/TURN servers announced to WHIP/WHEP clients (none by default). */
+  iceServers: readonly IceServer[];
   /** Token signing keys; empty: no tokens needed. */
   tokenKeys: readonly string[];
   limits: Limits;
@@ -102,6 +110,7 @@ const ConfigVars = v.object({
   WCS_PING_TIMEOUT_MS: Millis('WCS_PING_TIMEOUT_MS', 100, 3_600_000),
   BRIDGE_REQUEST_TIMEOUT_MS: Millis('BRIDGE_REQUEST_TIMEOUT_MS', 10, 600_000),
   WORKER_HOSTS: v.optional(v.string()),
+  ICE_SERVERS: IceServersVar,
   FANOUT_TOKEN_KEYS: TokenKeys,
   // workerd refuses WebSocket messages over 1 MiB itself.
   WCS_MAX_FRAME_BYTES: Count('WCS_MAX_FRAME_BYTES', 1024, 1024 * 1024),
@@ -140,6 +149,7 @@ export function readConfig(env: Env): Config {
     pingIntervalMs,
     pingTimeoutMs: vars.WCS_PING_TIMEOUT_MS ?? pingIntervalMs * MISSED_PINGS_BEFORE_CLOSE,
     bridgeRequestTimeoutMs: vars.BRIDGE_REQUEST_TIMEOUT_MS ?? BRIDGE_REQUEST_TIMEOUT_MS,
+    iceServers: vars.ICE_SERVERS ?? [],
     workerHosts: [
       ...BUILTIN_WORKER_HOSTS,
       ...(vars.WORKER_HOSTS ?? '')
