@@ -44,6 +44,22 @@ export interface StreamOptions {
   custom?: Record<string, unknown>;
   /** Loss detection for NOT_ENOUGH_BANDWIDTH; `false` turns it off. */
   bandwidthMonitor?: BandwidthMonitorOptions | false;
+  /**
+   * Playing: when the stream fails after it played (its edge went down, the connection to the edge
+   * broke, ICE failed), ask the session's server again instead of ending: through an origin with
+   * load balancing that is another, healthy edge. The stream goes back to PENDING (`getInfo()` says
+   * why) and on to PLAYING; FAILED only when every attempt failed. A stream that ended (STOPPED) or
+   * that the server no longer has is not replayed. Default false (off).
+   */
+  replayOnFailure?: boolean | ReplayOptions;
+}
+
+/** How `replayOnFailure` retries. */
+export interface ReplayOptions {
+  /** Attempts in a row (a PLAYING starts the count again). Default 3. */
+  attempts?: number;
+  /** Wait before the first attempt (ms), doubled for each further one. Default 500. */
+  delayMs?: number;
 }
 
 /**
@@ -113,6 +129,11 @@ export class Stream {
   #local: MediaStream | undefined;
   #remote: MediaStream | undefined;
   #redirects = 0;
+  /** PLAYING was reached at least once (replay only re-plays streams that played). */
+  #played = false;
+  /** Replays in a row since the last PLAYING. */
+  #replays = 0;
+  #replayTimer: ReturnType<typeof setTimeout> | undefined;
   /** The request is on the wire: `stop()` must tell the server. */
   #requested = false;
   #stopTimer: ReturnType<typeof setTimeout> | undefined;
@@ -321,6 +342,12 @@ export class Stream {
     if (this.#host.main() === undefined) throw new Error('Fanout: the session is not established');
     this.#published = published;
     this.#setStatus(STREAM_STATUS.PENDING, undefined);
+    this.#armPendingTimer();
+  }
+
+  /** A request left PENDING for too long fails (or, for a replay, tries again). */
+  #armPendingTimer(): void {
+    clearTimeout(this.#pendingTimer);
     this.#pendingTimer = setTimeout(() => {
       if (this.#status === STREAM_STATUS.PENDING) {
         this.#tellServerStop();
@@ -511,6 +538,10 @@ export class Stream {
       case STREAM_STATUS.PLAYING:
         if (this.#status === ev.status) return;
         clearTimeout(this.#pendingTimer);
+        if (ev.status === STREAM_STATUS.PLAYING) {
+          this.#played = true;
+          this.#replays = 0;
+        }
         this.#setStatus(ev.status, info);
         this.#startMonitor();
         return;
@@ -519,7 +550,8 @@ export class Stream {
         this.#finish(ev.status, info);
         return;
       case STREAM_STATUS.FAILED:
-        this.#failed(info ?? 'failed');
+        // A stream the server does not have any more is not worth asking for again.
+        this.#failed(info ?? 'failed', ev['code'] !== 'NOT_FOUND' && !/stream not found/i.test(info ?? ''));
         return;
       case STREAM_STATUS.NOT_ENOUGH_BANDWIDTH: {
         const figures: Record<string, number> = {};
@@ -575,8 +607,55 @@ export class Stream {
     else conn.send({ message: 'stopStream', data: [{ mediaSessionId: this.#id, name: this.#opts.name, published: false }] });
   }
 
-  #failed(info: string): void {
-    this.#finish(STREAM_STATUS.FAILED, info);
+  #failed(info: string, replayable = true): void {
+    if (replayable && this.#mayReplay()) this.#replay(info);
+    else this.#finish(STREAM_STATUS.FAILED, info);
+  }
+
+  #replayOptions(): Required<ReplayOptions> | undefined {
+    const o = this.#opts.replayOnFailure;
+    if (o === undefined || o === false) return undefined;
+    const given = o === true ? {} : o;
+    return { attempts: Math.max(0, Math.floor(given.attempts ?? 3)), delayMs: Math.max(0, given.delayMs ?? 500) };
+  }
+
+  #mayReplay(): boolean {
+    const o = this.#replayOptions();
+    return o !== undefined && !this.#published && this.#played && !this.#final() && this.#replays < o.attempts && this.#host.main() !== undefined;
+  }
+
+  /**
+   * Releases this attempt (peer connection, edge connection) and plays again through the session's
+   * own server after a delay. The display keeps its video element: the picture comes back in place.
+   */
+  #replay(info: string): void {
+    const o = this.#replayOptions();
+    if (o === undefined) return;
+    const attempt = ++this.#replays;
+    clearTimeout(this.#pendingTimer);
+    clearTimeout(this.#stopTimer);
+    this.#stopTimer = undefined;
+    clearInterval(this.#monitor);
+    this.#monitor = undefined;
+    this.#pc?.close();
+    this.#pc = undefined;
+    this.#remote = undefined;
+    this.#detach();
+    this.#requested = false;
+    this.#redirects = 0;
+    this.#setStatus(STREAM_STATUS.PENDING, `replaying (attempt ${attempt} of ${o.attempts}) after: ${info}`);
+    this.#replayTimer = setTimeout(() => {
+      this.#replayTimer = undefined;
+      if (this.#final()) return;
+      const main = this.#host.main();
+      if (main === undefined) {
+        this.#finish(STREAM_STATUS.FAILED, `${info} (not replayed: the session is closed)`);
+        return;
+      }
+      this.#armPendingTimer();
+      this.#attach(main, false);
+      this.#sendRequest();
+    }, o.delayMs * 2 ** (attempt - 1));
   }
 
   #setStatus(status: StreamStatus, info: string | undefined): void {
@@ -608,6 +687,7 @@ export class Stream {
     if (this.#final()) return;
     clearTimeout(this.#stopTimer);
     clearTimeout(this.#pendingTimer);
+    clearTimeout(this.#replayTimer);
     clearInterval(this.#monitor);
     this.#monitor = undefined;
     this.#pc?.close();

@@ -1,0 +1,227 @@
+/**
+ * `replayOnFailure`: a played stream that fails after it played asks the origin again and plays
+ * from the edge it is sent to next, against scripted WCS servers in Node (an origin that redirects
+ * and two edges). The media side (a real edge killed under a Chromium player) is in
+ * test/integration/faults.test.ts.
+ */
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { SESSION_STATUS, STREAM_STATUS } from './constants.ts';
+import { Session } from './session.ts';
+import type { Stream, StreamOptions } from './stream.ts';
+
+interface Frame {
+  message: string;
+  data: unknown[];
+}
+
+function isFrame(x: unknown): x is Frame {
+  return typeof x === 'object' && x !== null && 'message' in x && typeof x.message === 'string' && 'data' in x && Array.isArray(x.data);
+}
+
+/** A WCS server that establishes every session and records what it receives. */
+class Server {
+  readonly wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  readonly received: Array<{ ws: WebSocket; frame: Frame }> = [];
+  readonly listening = new Promise<void>((r) => this.wss.once('listening', () => r()));
+  closedSockets = 0;
+
+  constructor() {
+    this.wss.on('connection', (ws) => {
+      ws.on('close', () => this.closedSockets++);
+      ws.on('message', (raw) => {
+        const frame: unknown = JSON.parse(raw.toString());
+        if (!isFrame(frame)) return;
+        this.received.push({ ws, frame });
+        if (frame.message === 'connection') ws.send(JSON.stringify({ message: 'getUserData', data: [{ sessionId: 'x' }] }));
+      });
+    });
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${(this.wss.address() as AddressInfo).port}/`;
+  }
+
+  /** The `n`-th (1-based) frame named `message`, and the socket it came on. */
+  async nth(message: string, n = 1): Promise<{ ws: WebSocket; frame: Frame }> {
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const hits = this.received.filter((r) => r.frame.message === message);
+      if (hits.length >= n) return hits[n - 1]!;
+      if (Date.now() > deadline) throw new Error(`no ${message} #${n}; got ${this.received.map((r) => r.frame.message).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  count(message: string): number {
+    return this.received.filter((r) => r.frame.message === message).length;
+  }
+
+  close(): Promise<void> {
+    for (const c of this.wss.clients) c.terminate();
+    return new Promise((r) => this.wss.close(() => r()));
+  }
+}
+
+function send(ws: WebSocket, message: string, data: unknown[]): void {
+  ws.send(JSON.stringify({ message, data }));
+}
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+async function servers(): Promise<{ origin: Server; a: Server; b: Server }> {
+  const [origin, a, b] = [new Server(), new Server(), new Server()];
+  for (const s of [origin, a, b]) {
+    cleanup.push(() => s.close());
+    await s.listening;
+  }
+  return { origin, a, b };
+}
+
+async function established(origin: Server): Promise<Session> {
+  const s = new Session({ urlServer: origin.url }, { socketFactory: (url) => new WebSocket(url) });
+  cleanup.push(() => s.disconnect());
+  await new Promise<void>((resolve, reject) => {
+    s.on(SESSION_STATUS.ESTABLISHED, () => resolve());
+    s.on(SESSION_STATUS.FAILED, (_, info) => reject(new Error(info)));
+  });
+  return s;
+}
+
+/** Plays `name` and records every status (FAILED with its info). */
+function playing(s: Session, opts: Partial<StreamOptions> = {}): { stream: Stream; seen: string[] } {
+  const seen: string[] = [];
+  const stream = s.createStream({ name: 'cam1', ...opts });
+  for (const st of [STREAM_STATUS.PENDING, STREAM_STATUS.PLAYING, STREAM_STATUS.STOPPED] as const) stream.on(st, () => seen.push(st));
+  stream.on(STREAM_STATUS.FAILED, (_, info) => seen.push(`FAILED ${info}`));
+  stream.play();
+  return { stream, seen };
+}
+
+/** The origin's `n`-th playStream is redirected to `edge`, whose next playStream gets PLAYING. */
+async function redirectAndPlay(origin: Server, n: number, edge: Server, edgeN: number, id: string): Promise<WebSocket> {
+  const play = await origin.nth('playStream', n);
+  expect((play.frame.data[0] as Record<string, unknown>)['mediaSessionId']).toBe(id);
+  send(play.ws, 'redirect', [{ mediaSessionId: id, name: 'cam1', url: edge.url }]);
+  send(play.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', status: 'FAILED', info: 'Play from edge' }]);
+  const onEdge = await edge.nth('playStream', edgeN);
+  send(onEdge.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', status: 'PLAYING' }]);
+  return onEdge.ws;
+}
+
+async function until(what: string, check: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('replayOnFailure', () => {
+  it('a played stream whose edge reports FAILED asks the origin again and plays from the next edge: PENDING, PLAYING, PENDING, PLAYING', async () => {
+    const { origin, a, b } = await servers();
+    const s = await established(origin);
+    const { stream, seen } = playing(s, { replayOnFailure: { delayMs: 10 } });
+    const edgeA = await redirectAndPlay(origin, 1, a, 1, stream.id());
+    await until('PLAYING', () => seen.includes('PLAYING'));
+    expect(stream.getServerUrl()).toBe(a.url);
+
+    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', status: 'FAILED', info: 'node "edge-1" went down' }]);
+    await until('PENDING again', () => seen.length === 3);
+    expect(stream.status()).toBe(STREAM_STATUS.PENDING);
+    expect(stream.getInfo()).toBe('replaying (attempt 1 of 3) after: node "edge-1" went down');
+    await redirectAndPlay(origin, 2, b, 1, stream.id());
+    await until('PLAYING again', () => seen.length === 4);
+    expect(seen).toEqual(['PENDING', 'PLAYING', 'PENDING', 'PLAYING']);
+    expect(stream.getServerUrl()).toBe(b.url);
+    // The failed edge's connection had no other stream: it is closed.
+    await until('edge A closed', () => a.closedSockets === 1);
+  });
+
+  it('off by default: the same failure is FAILED with the server info, and nothing is asked again', async () => {
+    const { origin, a } = await servers();
+    const s = await established(origin);
+    const { stream, seen } = playing(s);
+    const edgeA = await redirectAndPlay(origin, 1, a, 1, stream.id());
+    await until('PLAYING', () => seen.includes('PLAYING'));
+    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', status: 'FAILED', info: 'node "edge-1" went down' }]);
+    await until('FAILED', () => seen.length === 3);
+    expect(seen).toEqual(['PENDING', 'PLAYING', 'FAILED node "edge-1" went down']);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(origin.count('playStream')).toBe(1);
+  });
+
+  it('a dropped edge connection is replayed too', async () => {
+    const { origin, a, b } = await servers();
+    const s = await established(origin);
+    const { stream, seen } = playing(s, { replayOnFailure: { delayMs: 10 } });
+    const edgeA = await redirectAndPlay(origin, 1, a, 1, stream.id());
+    await until('PLAYING', () => seen.includes('PLAYING'));
+    edgeA.terminate();
+    await redirectAndPlay(origin, 2, b, 1, stream.id());
+    await until('PLAYING again', () => seen.length === 4);
+    expect(seen).toEqual(['PENDING', 'PLAYING', 'PENDING', 'PLAYING']);
+  });
+
+  it('gives up after the attempts in a row: FAILED with the last reason', async () => {
+    const { origin, a } = await servers();
+    const s = await established(origin);
+    const { stream, seen } = playing(s, { replayOnFailure: { attempts: 2, delayMs: 10 } });
+    const edgeA = await redirectAndPlay(origin, 1, a, 1, stream.id());
+    await until('PLAYING', () => seen.includes('PLAYING'));
+    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', status: 'FAILED', info: 'node "edge-1" went down' }]);
+    for (const n of [2, 3]) {
+      const again = await origin.nth('playStream', n);
+      send(again.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', status: 'FAILED', info: `No edge can play "cam1": no healthy edge (${n})` }]);
+    }
+    await until('FAILED', () => stream.status() === STREAM_STATUS.FAILED);
+    expect(seen).toEqual(['PENDING', 'PLAYING', 'PENDING', 'PENDING', 'FAILED No edge can play "cam1": no healthy edge (3)']);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(origin.count('playStream')).toBe(3);
+  });
+
+  it('is not used for streams that ended (STOPPED), that the server no longer has, or that never played', async () => {
+    const { origin, a } = await servers();
+    const s = await established(origin);
+    const ended = playing(s, { replayOnFailure: { delayMs: 10 } });
+    const edgeA = await redirectAndPlay(origin, 1, a, 1, ended.stream.id());
+    await until('PLAYING', () => ended.seen.includes('PLAYING'));
+    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: ended.stream.id(), name: 'cam1', status: 'STOPPED', info: 'the stream ended' }]);
+    await until('STOPPED', () => ended.seen.includes('STOPPED'));
+
+    const gone = playing(s, { replayOnFailure: { delayMs: 10 } });
+    const edgeA2 = await redirectAndPlay(origin, 2, a, 2, gone.stream.id());
+    await until('PLAYING', () => gone.seen.includes('PLAYING'));
+    send(edgeA2, 'notifyStreamStatusEvent', [{ mediaSessionId: gone.stream.id(), name: 'cam1', status: 'FAILED', info: 'CDN stream not found', code: 'NOT_FOUND' }]);
+    await until('FAILED', () => gone.stream.status() === STREAM_STATUS.FAILED);
+
+    const never = playing(s, { replayOnFailure: { delayMs: 10 } });
+    const play = await origin.nth('playStream', 3);
+    send(play.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: never.stream.id(), name: 'cam1', status: 'FAILED', info: 'No edge can play "cam1"' }]);
+    await until('FAILED', () => never.stream.status() === STREAM_STATUS.FAILED);
+
+    await new Promise((r) => setTimeout(r, 100));
+    expect(origin.count('playStream')).toBe(3);
+    expect(ended.seen).toEqual(['PENDING', 'PLAYING', 'STOPPED']);
+    expect(gone.seen).toEqual(['PENDING', 'PLAYING', 'FAILED CDN stream not found']);
+    expect(never.seen).toEqual(['PENDING', 'FAILED No edge can play "cam1"']);
+  });
+
+  it('stop() while a replay waits ends the stream (STOPPED) and asks nothing more', async () => {
+    const { origin, a } = await servers();
+    const s = await established(origin);
+    const { stream, seen } = playing(s, { replayOnFailure: { delayMs: 200 } });
+    const edgeA = await redirectAndPlay(origin, 1, a, 1, stream.id());
+    await until('PLAYING', () => seen.includes('PLAYING'));
+    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', status: 'FAILED', info: 'node "edge-1" went down' }]);
+    await until('PENDING again', () => seen.length === 3);
+    stream.stop();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(seen).toEqual(['PENDING', 'PLAYING', 'PENDING', 'STOPPED']);
+    expect(origin.count('playStream')).toBe(1);
+  });
+});
