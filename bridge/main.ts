@@ -8,7 +8,7 @@
  *   BRIDGE_SECRET        shared secret the worker must present (required)
  *   JANUS_API_SECRET     Janus api_secret, also the VideoRoom admin_key (optional; the launcher always sets one)
  *   FANOUT_LOG_LEVEL     debug | info | warn | error (default info)
- *   FANOUT_NO_MEDIA_TIMEOUT_MS  end a publisher that sends no media for this long (default 15000; 0: never)
+ *   FANOUT_NO_MEDIA_TIMEOUT_MS  end a publisher whose media stopped (Janus reports it ~2 s after the last packet) for this long more (default 1000; 0: never)
  *   FANOUT_METRICS_TOKEN when set, GET /metrics needs `Authorization: Bearer <token>` (optional)
  *
  * Janus nodes post their events (bitrates) to /janus/events with basic auth whose password is

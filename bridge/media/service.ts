@@ -90,7 +90,15 @@ export interface MediaOptions {
   onCascadeReady?: (stream: string, ms: number) => void;
 }
 
-export const DEFAULT_NO_MEDIA_TIMEOUT_MS = 15_000;
+/**
+ * How long every stream of a publisher may stay without media, after Janus reported it stopped
+ * (its `no_media_timer`, 1 s in Fanout's config, checked once a second), before the publisher is
+ * ended. A PeerConnection that vanishes without a DTLS alert (a crashed tab, a lost network) is
+ * noticed only this way, and its players must hear within 5 s: Janus reports about 2 s after the
+ * last packet (2.1 s measured), then this, so players hear after about 3.1 s. A live WebRTC sender
+ * is never silent on every stream for 3 s (a muted track still sends silence or black frames).
+ */
+export const DEFAULT_NO_MEDIA_TIMEOUT_MS = 1_000;
 
 /** The media service, plus what the bridge itself needs. */
 export interface Media extends MediaService {
@@ -354,7 +362,7 @@ export class MediaController implements Media {
   /**
    * Janus reports, per stream, when media starts and when it has stopped for its no-media timer.
    * A publisher whose every stream stopped for `noMediaTimeoutMs` is gone (a PeerConnection that
-   * vanished without a DTLS alert is not noticed otherwise while ICE keepalives are off).
+   * vanished without a DTLS alert is not noticed otherwise in time: ICE consent checks take ~30 s).
    */
   #publisherMedia(rec: StreamRecord, e: vr.MediaEvent): void {
     rec.flowing.set(e.mid ?? e.type, e.receiving);
@@ -367,6 +375,7 @@ export class MediaController implements Media {
     }
     if (this.#noMediaTimeoutMs <= 0 || rec.noMediaTimer !== undefined || [...rec.flowing.values()].some((f) => f)) return;
     rec.noMediaTimer = setTimeout(() => {
+      this.#log.info({ stream: rec.name, publishId: rec.publishId, ms: this.#noMediaTimeoutMs }, 'publisher media stopped; ending the stream');
       void this.#endStream(rec, { status: 'FAILED', info: `no media from the publisher for ${this.#noMediaTimeoutMs} ms`, notifyOwner: true });
     }, this.#noMediaTimeoutMs);
     rec.noMediaTimer.unref();
