@@ -76,3 +76,9 @@ declare module 'janode/plugins/videoroom' {
   const VideoRoomPlugin: JanodePlugin<JanodeHandle>;
   export default VideoRoomPlugin;
 }
+
+declare module 'janode/plugins/streaming' {
+  import type { JanodePlugin, JanodeHandle } from 'janode';
+  const StreamingPlugin: JanodePlugin<JanodeHandle>;
+  export default StreamingPlugin;
+}

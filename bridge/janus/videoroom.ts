@@ -12,34 +12,13 @@
  * but not in its docs or in Janode: see janus.md in the shared notes for what was measured.
  */
 import * as v from 'valibot';
-import type { Jsep } from 'janode';
 import { CdnError } from '../protocol/errors.ts';
-import { toCdnError } from './errors.ts';
+import { JanusId, Port, request, requireJsep, type JanusHandle, type RequestOptions } from './request.ts';
 
-/** The part of a Janode handle the bridge uses (a JanodeHandle satisfies it). */
-export interface JanusHandle {
-  readonly id: number;
-  message(body: Record<string, unknown>, jsep?: Jsep): Promise<unknown>;
-  detach(): Promise<void>;
-  on(event: string, listener: (data: unknown) => void): unknown;
-  off(event: string, listener: (data: unknown) => void): unknown;
-}
-
-/** Per-request settings. */
-export interface RequestOptions {
-  /** How long to wait for Janus's reply. */
-  timeoutMs: number;
-}
-
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+export type { JanusHandle, RequestOptions } from './request.ts';
+export { DEFAULT_REQUEST_TIMEOUT_MS } from './request.ts';
 
 // ---------------------------------------------------------------- schemas of Janus replies
-
-/** Janus ids: positive integers that are safe in JavaScript (Janus generates 53-bit ones). */
-const JanusId = v.pipe(v.number(), v.safeInteger(), v.minValue(1));
-const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
-
-const JsepSchema = v.object({ type: v.picklist(['offer', 'answer']), sdp: v.string() });
 
 const MediaType = v.picklist(['audio', 'video', 'data']);
 
@@ -121,45 +100,6 @@ const Attached = v.object({
 });
 const Started = v.object({ videoroom: v.literal('event'), started: v.literal('ok') });
 const Left = v.object({ videoroom: v.literal('event') });
-
-// ---------------------------------------------------------------- the request helper
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CdnError('TIMEOUT', `${what}: Janus did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Sends one VideoRoom request and validates the reply's plugin data (and JSEP, when expected). */
-async function request<S extends v.GenericSchema>(
-  h: JanusHandle,
-  what: string,
-  body: Record<string, unknown>,
-  schema: S,
-  opts: RequestOptions,
-  jsep?: Jsep,
-): Promise<{ data: v.InferOutput<S>; jsep: Jsep | undefined }> {
-  let reply: unknown;
-  try {
-    reply = await withTimeout(h.message(body, jsep), opts.timeoutMs, what);
-  } catch (err) {
-    throw toCdnError(err, what);
-  }
-  const parsed = v.safeParse(v.object({ plugindata: v.object({ data: schema }), jsep: v.optional(JsepSchema) }), reply);
-  if (!parsed.success) {
-    const issue = parsed.issues[0];
-    const where = issue?.path?.map((p) => String(p.key)).join('.') ?? '';
-    throw new CdnError('INTERNAL', `${what}: unexpected reply from Janus (${where}: ${issue?.message ?? 'invalid'})`);
-  }
-  return { data: parsed.output.plugindata.data, jsep: parsed.output.jsep };
-}
-
-function requireJsep(jsep: Jsep | undefined, type: Jsep['type'], what: string): string {
-  if (jsep === undefined || jsep.type !== type) throw new CdnError('INTERNAL', `${what}: Janus sent no ${type}`);
-  return jsep.sdp;
-}
 
 // ---------------------------------------------------------------- rooms (control handle)
 
@@ -326,6 +266,64 @@ export async function listRemotes(h: JanusHandle, p: { room: number; publisherId
     opts,
   );
   return data.list;
+}
+
+// ---------------------------------------------------------------- RTP forwarders (to a node's own Streaming mountpoints)
+
+const Forwarded = v.object({
+  videoroom: v.literal('rtp_forward'),
+  forwarders: v.array(v.object({ stream_id: JanusId, type: MediaType, port: Port })),
+});
+export type Forwarder = v.InferOutput<typeof Forwarded>['forwarders'][number];
+
+const ForwardStopped = v.object({ videoroom: v.literal('stop_rtp_forward') });
+
+/** One stream of an RTP forwarder: the publisher stream's mid, where it goes, and where keyframe requests come from. */
+export interface ForwardSpec {
+  mid: string;
+  port: number;
+  /** The recipient's RTCP port: its keyframe requests reach the publisher through it. */
+  rtcpPort?: number | undefined;
+}
+
+/**
+ * Forwards a publisher's streams (local, or remote on an edge) as plain RTP to `host`. Janus skips
+ * a mid it does not know without failing, so a reply with fewer forwarders than asked is refused
+ * here (and what was created is stopped).
+ */
+export async function rtpForward(
+  h: JanusHandle,
+  p: { room: number; publisherId: number; host: string; streams: readonly ForwardSpec[]; adminKey: string | undefined },
+  opts: RequestOptions,
+): Promise<Forwarder[]> {
+  const what = `forward ${p.publisherId} in room ${p.room} to ${p.host}`;
+  const body: Record<string, unknown> = {
+    request: 'rtp_forward',
+    room: p.room,
+    publisher_id: p.publisherId,
+    host: p.host,
+    streams: p.streams.map((s) => (s.rtcpPort === undefined ? { mid: s.mid, port: s.port } : { mid: s.mid, port: s.port, rtcp_port: s.rtcpPort })),
+  };
+  if (p.adminKey !== undefined) body['admin_key'] = p.adminKey;
+  const { data } = await request(h, what, body, Forwarded, opts);
+  if (data.forwarders.length !== p.streams.length) {
+    await Promise.all(
+      data.forwarders.map((f) => stopRtpForward(h, { room: p.room, publisherId: p.publisherId, streamId: f.stream_id, adminKey: p.adminKey }, opts).catch(() => undefined)),
+    );
+    const mids = p.streams.map((s) => s.mid).join(', ');
+    throw new CdnError('INTERNAL', `${what}: Janus made ${data.forwarders.length} forwarders for mids ${mids}`);
+  }
+  return data.forwarders;
+}
+
+export async function stopRtpForward(
+  h: JanusHandle,
+  p: { room: number; publisherId: number; streamId: number; adminKey: string | undefined },
+  opts: RequestOptions,
+): Promise<void> {
+  const body: Record<string, unknown> = { request: 'stop_rtp_forward', room: p.room, publisher_id: p.publisherId, stream_id: p.streamId };
+  if (p.adminKey !== undefined) body['admin_key'] = p.adminKey;
+  await request(h, `stop forwarder ${p.streamId} of ${p.publisherId}`, body, ForwardStopped, opts);
 }
 
 // ---------------------------------------------------------------- subscribers

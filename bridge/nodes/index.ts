@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import Janode from 'janode';
 import type { JanodeConnection, JanodeHandle, JanodeSession } from 'janode';
+import StreamingPlugin from 'janode/plugins/streaming';
 import VideoRoomPlugin from 'janode/plugins/videoroom';
 import type { NodeInfo } from '../protocol/index.ts';
 import { CdnError } from '../protocol/errors.ts';
@@ -39,6 +40,7 @@ export class JanusNode {
   #connection: JanodeConnection | undefined;
   #session: JanodeSession | undefined;
   #control: JanodeHandle | undefined;
+  #streamingControl: JanodeHandle | undefined;
   readonly load = { publishers: 0, subscribers: 0 };
   /** Bumped on every (re)connection, so work started on an old session can tell it is stale. */
   generation = 0;
@@ -66,13 +68,28 @@ export class JanusNode {
     return this.#control;
   }
 
-  /** Attaches a new VideoRoom handle (a publisher or a subscriber) on this node's session. */
+  /** A long-lived Streaming handle for mountpoint management (create, destroy, list). */
+  get streamingControl(): JanodeHandle {
+    if (!this.#up || this.#streamingControl === undefined) throw this.unavailable();
+    return this.#streamingControl;
+  }
+
+  /** Attaches a new VideoRoom handle (a publisher) on this node's session. */
   async attach(): Promise<JanodeHandle> {
+    return this.#attach(VideoRoomPlugin, 'VideoRoom');
+  }
+
+  /** Attaches a new Streaming handle (a viewer of a mountpoint) on this node's session. */
+  async attachStreaming(): Promise<JanodeHandle> {
+    return this.#attach(StreamingPlugin, 'Streaming');
+  }
+
+  async #attach(plugin: typeof VideoRoomPlugin, name: string): Promise<JanodeHandle> {
     if (!this.#up || this.#session === undefined) throw this.unavailable();
     try {
-      return await this.#session.attach(VideoRoomPlugin);
+      return await this.#session.attach(plugin);
     } catch (err) {
-      throw toCdnError(err, `attach on node ${this.id}`);
+      throw toCdnError(err, `attach ${name} on node ${this.id}`);
     }
   }
 
@@ -92,10 +109,11 @@ export class JanusNode {
   }
 
   /** @internal NodeManager only. */
-  setConnected(connection: JanodeConnection, session: JanodeSession, control: JanodeHandle): void {
+  setConnected(connection: JanodeConnection, session: JanodeSession, control: JanodeHandle, streamingControl: JanodeHandle): void {
     this.#connection = connection;
     this.#session = session;
     this.#control = control;
+    this.#streamingControl = streamingControl;
     this.#up = true;
     this.#since = Date.now();
     this.generation++;
@@ -108,6 +126,7 @@ export class JanusNode {
     this.#connection = undefined;
     this.#session = undefined;
     this.#control = undefined;
+    this.#streamingControl = undefined;
     this.#up = false;
     if (wasUp) this.#since = Date.now();
     this.load.publishers = 0;
@@ -204,6 +223,7 @@ export class NodeManager extends EventEmitter<NodeEvents> {
       });
       const session = await connection.create(15);
       const control = await session.attach(VideoRoomPlugin);
+      const streamingControl = await session.attach(StreamingPlugin);
       if (this.#closed) {
         await connection.close().catch(() => undefined);
         return;
@@ -212,7 +232,7 @@ export class NodeManager extends EventEmitter<NodeEvents> {
       connection.once(Janode.EVENT.CONNECTION_CLOSED, () => onLost('connection closed'));
       connection.once(Janode.EVENT.CONNECTION_ERROR, (e: unknown) => onLost(`connection error: ${String(e)}`));
       session.once(Janode.EVENT.SESSION_DESTROYED, () => onLost('session destroyed'));
-      node.setConnected(connection, session, control);
+      node.setConnected(connection, session, control, streamingControl);
       log.info({ node: node.id, url: node.config.janusUrl }, 'janus node up');
       this.#safeEmit('up', node);
       this.#safeEmit('changed', node);

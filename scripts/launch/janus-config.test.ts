@@ -27,11 +27,12 @@ describe('renderTemplate', () => {
 });
 
 describe('writeJanusConfig', () => {
-  it('renders an edge node: its ports, interface, secret, log file; only VideoRoom and WebSockets; admin API off', () => {
+  it('renders an edge node: its ports, interface, secret, log file; only VideoRoom, Streaming and WebSockets; admin API off', () => {
     const dir = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
     expect(writeJanusConfig(settings, dir).sort()).toEqual([
       'janus.eventhandler.sampleevh.jcfg',
       'janus.jcfg',
+      'janus.plugin.streaming.jcfg',
       'janus.plugin.videoroom.jcfg',
       'janus.transport.websockets.jcfg',
     ]);
@@ -43,7 +44,8 @@ describe('writeJanusConfig', () => {
     expect(core).toContain('\tice_enforce_list = "127.0.0.2"');
     expect(core).toContain('rtp_port_range = "21000-21999"');
     expect(core).toContain('#\tnat_1_1_mapping = ""');
-    expect(core).toMatch(/disable = "[^"]*libjanus_streaming\.so[^"]*"/);
+    expect(core).toMatch(/disable = "[^"]*libjanus_sip\.so[^"]*"/);
+    expect(core).not.toMatch(/disable = "[^"]*libjanus_streaming\.so/);
     expect(core).not.toMatch(/disable = "[^"]*libjanus_videoroom\.so/);
     expect(core).not.toMatch(/disable = "[^"]*libjanus_websockets\.so/);
     const ws = readFileSync(join(dir, 'janus.transport.websockets.jcfg'), 'utf8');
@@ -52,6 +54,9 @@ describe('writeJanusConfig', () => {
     expect(ws).toContain('admin_ws = false');
     expect(ws).toContain('wss = false');
     expect(readFileSync(join(dir, 'janus.plugin.videoroom.jcfg'), 'utf8')).toContain('admin_key = "s3cret-s3cret-s3cret"');
+    const streaming = readFileSync(join(dir, 'janus.plugin.streaming.jcfg'), 'utf8');
+    expect(streaming).toContain('admin_key = "s3cret-s3cret-s3cret"');
+    expect(streaming).toMatch(/rtp_port_range = "\d+-\d+"/);
   });
 
   it('the admin API is off (no port, no admin_secret) unless adminWsPort is given; then on that port of wsIp with the API secret', () => {
