@@ -9,7 +9,8 @@ import { checkNode, ensureDebianPackages, ensureNodeModules, root } from './boot
 
 checkNode();
 ensureNodeModules();
-ensureDebianPackages({ janus: 'janus', chromium: 'chromium', ip: 'iproute2', unshare: 'util-linux', nft: 'nftables' });
+// docker-compose and shellcheck: the Docker files are validated without an engine (test/integration/docker-config.test.ts).
+ensureDebianPackages({ janus: 'janus', chromium: 'chromium', ip: 'iproute2', unshare: 'util-linux', nft: 'nftables', 'docker-compose': 'docker-compose', shellcheck: 'shellcheck' });
 
 const out = join(root, '.fanout', 'test-results');
 rmSync(out, { recursive: true, force: true });
