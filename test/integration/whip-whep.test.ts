@@ -1,0 +1,290 @@
+/**
+ * WHIP and WHEP with real third-party clients in headless Chromium (fake camera), against the whole
+ * local CDN (Janus origin + 2 edges, the bridge, wrangler dev) in the test's network namespace:
+ * `@eyevinn/whip-web-client` publishes to the origin, `@eyevinn/webrtc-player` plays over WHEP
+ * after following the origin's 307 to an edge, and both interoperate with the WCS WebSocket API
+ * (Fanout's SDK on the Embed Player and Two Way Streaming pages). Both clients are bundled for the
+ * page with esbuild from node_modules. One stack and one browser; the tests run in order.
+ */
+import { spawnSync } from 'node:child_process';
+import { build } from 'esbuild';
+import type { Frame, Page } from 'playwright-core';
+import * as v from 'valibot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Browser } from '../harness/browser.ts';
+import { ROOT, Stack } from '../harness/stack.ts';
+
+const BASE = 'http://origin.localhost:8787';
+/** The worker's own address, for requests from Node (which does not resolve *.localhost). */
+const WORKER = 'http://127.0.0.1:8787';
+const WAIT_MS = 20_000;
+
+// ---------------------------------------------------------------- in-page instrumentation
+
+interface Fetched {
+  method: string;
+  url: string;
+  status: number;
+  /** The URL that answered, after redirects. */
+  finalUrl: string;
+}
+
+interface Instrumentation {
+  pcs: RTCPeerConnection[];
+  fetches: Fetched[];
+}
+
+declare global {
+  interface Window {
+    __whip?: Instrumentation;
+    /** The esbuild bundle of the two clients (see `clientBundle`). */
+    Eyevinn: typeof import('../harness/eyevinn-clients.ts');
+    /** Handles the tests keep in the page. */
+    __clients?: Record<string, { destroy?: () => Promise<void>; resource?: () => Promise<string>; video?: HTMLVideoElement }>;
+  }
+}
+
+/** Runs before the page's scripts: tracks peer connections and every fetch with its status. */
+function instrument(): void {
+  const state: Instrumentation = { pcs: [], fetches: [] };
+  window.__whip = state;
+  const Original = window.RTCPeerConnection;
+  class Tracked extends Original {
+    constructor(config?: RTCConfiguration) {
+      super(config);
+      state.pcs.push(this);
+    }
+  }
+  window.RTCPeerConnection = Tracked;
+  const original = window.fetch.bind(window);
+  window.fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+    const url = input instanceof Request ? input.url : String(input);
+    const resp = await original(input, init);
+    state.fetches.push({ method, url, status: resp.status, finalUrl: resp.url });
+    return resp;
+  };
+}
+
+interface MediaSample {
+  videoWidth: number;
+  framesDecoded: number;
+  bytesSent: number;
+  connected: number;
+}
+
+/** A video element's size and the media statistics of every open peer connection of the page. */
+async function sample(frame: Frame, videoSelector: string): Promise<MediaSample> {
+  return frame.evaluate(async (selector) => {
+    const video = document.querySelector<HTMLVideoElement>(selector);
+    const out = { videoWidth: video?.videoWidth ?? 0, framesDecoded: 0, bytesSent: 0, connected: 0 };
+    for (const pc of window.__whip?.pcs ?? []) {
+      if (pc.connectionState === 'closed') continue;
+      if (pc.connectionState === 'connected') out.connected++;
+      const report = await pc.getStats();
+      report.forEach((s: Record<string, unknown>) => {
+        if (s['type'] === 'inbound-rtp' && s['kind'] === 'video' && typeof s['framesDecoded'] === 'number') out.framesDecoded += s['framesDecoded'];
+        if (s['type'] === 'outbound-rtp' && typeof s['bytesSent'] === 'number') out.bytesSent += s['bytesSent'];
+      });
+    }
+    return out;
+  }, videoSelector);
+}
+
+/** Frames decoded and growing, the video sized: two samples a second apart. */
+async function expectDecoding(frame: Frame, videoSelector: string): Promise<void> {
+  await frame.waitForFunction((sel) => (document.querySelector<HTMLVideoElement>(sel)?.videoWidth ?? 0) > 0, videoSelector, { timeout: WAIT_MS });
+  const a = await sample(frame, videoSelector);
+  await new Promise((r) => setTimeout(r, 1000));
+  const b = await sample(frame, videoSelector);
+  expect(b.videoWidth, 'videoWidth').toBeGreaterThan(0);
+  expect(b.framesDecoded, 'framesDecoded increasing').toBeGreaterThan(a.framesDecoded);
+}
+
+async function fetches(page: Page): Promise<Fetched[]> {
+  return page.evaluate(() => [...(window.__whip?.fetches ?? [])]);
+}
+
+// ---------------------------------------------------------------- the stack and the clients
+
+const Health = v.object({
+  nodes: v.array(v.object({ id: v.string(), load: v.object({ publishers: v.number(), subscribers: v.number() }) })),
+});
+type NodeLoad = Record<string, { publishers: number; subscribers: number }>;
+
+let stack: Stack | undefined;
+let browser: Browser | undefined;
+let bundle = '';
+
+async function loads(): Promise<NodeLoad> {
+  if (stack === undefined) throw new Error('no stack');
+  const res = await fetch(`${stack.info().bridgeUrl}/health`);
+  const body = v.parse(Health, await res.json());
+  return Object.fromEntries(body.nodes.map((n) => [n.id, n.load]));
+}
+
+async function until<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last = await probe();
+  while (!ok(last)) {
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last)} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+    last = await probe();
+  }
+  return last;
+}
+
+/** The two npm clients as one browser script defining `window.Eyevinn`. */
+async function clientBundle(): Promise<string> {
+  const out = await build({
+    entryPoints: [new URL('../harness/eyevinn-clients.ts', import.meta.url).pathname],
+    bundle: true,
+    format: 'iife',
+    globalName: 'Eyevinn',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  const file = out.outputFiles[0];
+  if (file === undefined) throw new Error('esbuild produced nothing');
+  return file.text;
+}
+
+/** A page on the origin's host (so the WHIP/WHEP endpoints are same-origin) with the clients loaded. */
+async function clientPage(): Promise<Page> {
+  if (browser === undefined) throw new Error('no browser');
+  const page = await browser.newPage();
+  await page.addInitScript(instrument);
+  await page.goto(`${BASE}/`);
+  await page.addScriptTag({ content: bundle });
+  return page;
+}
+
+function diagnostics(page: Page): string {
+  const log = browser?.log(page);
+  return log === undefined ? '' : `\npage errors: ${log.errors.join(' | ')}\nconsole:\n${log.lines.slice(-40).join('\n')}`;
+}
+
+/** Publishes the fake camera with @eyevinn/whip-web-client; resolves with the session URL. */
+async function whipPublish(page: Page, stream: string): Promise<string> {
+  return page.evaluate(
+    async ({ endpoint, key }) => {
+      const media = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
+      const client = new window.Eyevinn.WHIPClient({ endpoint, opts: { iceServers: [], debug: true } });
+      await client.ingest(media);
+      window.__clients = { ...window.__clients, [key]: { destroy: () => client.destroy(), resource: () => client.getResourceUrl() } };
+      return client.getResourceUrl();
+    },
+    { endpoint: `${BASE}/whip/${stream}`, key: stream },
+  );
+}
+
+/** Plays over WHEP with @eyevinn/webrtc-player, asking the origin (which redirects to an edge). */
+async function whepPlay(page: Page, stream: string): Promise<void> {
+  await page.evaluate(
+    async ({ url, key }) => {
+      const video = document.createElement('video');
+      video.id = `whep-${key}`;
+      video.muted = true;
+      video.autoplay = true;
+      video.playsInline = true;
+      document.body.append(video);
+      const player = new window.Eyevinn.WebRTCPlayer({ video, type: 'whep', iceServers: [], debug: true });
+      await player.load(new URL(url));
+      window.__clients = { ...window.__clients, [`whep-${key}`]: { destroy: () => Promise.resolve(player.destroy()), video } };
+    },
+    { url: `${BASE}/whep/${stream}`, key: stream },
+  );
+}
+
+// ---------------------------------------------------------------- the suite
+
+const whipStream = `whip-${Date.now().toString(36)}`;
+const sdkStream = `sdk-${Date.now().toString(36)}`;
+const pages: { whip?: Page; embed?: Page; whep?: Page; sdk?: Page; whepOfSdk?: Page } = {};
+let whipSession = '';
+
+beforeAll(async () => {
+  // The demo pages load the SDK bundle the worker serves; build it from this checkout first.
+  const built = spawnSync(process.execPath, [`${ROOT}/scripts/build-sdk.mjs`, '--browser'], { cwd: ROOT, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`the SDK bundle did not build:\n${built.stdout}${built.stderr}`);
+  const [s, b, js] = await Promise.all([Stack.start(), Browser.launch(), clientBundle()]);
+  stack = s;
+  browser = b;
+  bundle = js;
+}, 150_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+describe('WHIP and WHEP with real clients in Chromium', () => {
+  it('@eyevinn/whip-web-client publishes to the origin over WHIP, trickling its candidates by PATCH', async () => {
+    const page = await clientPage();
+    pages.whip = page;
+    try {
+      whipSession = await whipPublish(page, whipStream);
+    } catch (err) {
+      throw new Error(`WHIP publish failed${diagnostics(page)}`, { cause: err });
+    }
+    expect(whipSession).toMatch(new RegExp(`^${BASE}/whip/${whipStream}/pub_[A-Za-z0-9_-]+$`));
+    // Connected and sending.
+    await until('the WHIP peer connected and sending', () => sample(page.mainFrame(), 'video'), (s) => s.connected === 1 && s.bytesSent > 10_000, WAIT_MS);
+    const calls = await fetches(page);
+    expect(calls.find((f) => f.method === 'OPTIONS')?.status).toBe(204);
+    expect(calls.find((f) => f.method === 'POST')?.status).toBe(201);
+    const patches = calls.filter((f) => f.method === 'PATCH');
+    expect(patches.length, 'trickle PATCHes').toBeGreaterThan(0);
+    expect(patches.every((f) => f.status === 204 && f.url === whipSession), JSON.stringify(patches)).toBe(true);
+    expect((await loads())['origin']?.publishers).toBe(1);
+  });
+
+  it('the WHIP stream plays through the WCS WebSocket API with Fanout\'s SDK (Embed Player, from an edge)', async () => {
+    if (browser === undefined) throw new Error('no browser');
+    const page = await browser.newPage();
+    await page.addInitScript(instrument);
+    pages.embed = page;
+    await page.goto(`${BASE}/embed-player.html`);
+    await page.fill('#streamName', whipStream);
+    await page.click('#testBtn');
+    await page.click('#playBtn');
+    try {
+      await page.waitForSelector('#player[data-status="PLAYING"]', { timeout: WAIT_MS });
+    } catch (err) {
+      throw new Error(`Embed Player: ${await page.textContent('#playerState')}${diagnostics(page)}`, { cause: err });
+    }
+    expect(await page.getAttribute('#player', 'data-node')).toMatch(/^edge-[12]$/);
+    await expectDecoding(page.mainFrame(), '#screen video');
+  });
+
+  it('POST /whep for a stream that is not live follows the 307 and gets 409 with Retry-After', async () => {
+    const offer = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=recvonly\r\na=rtpmap:96 VP8/90000\r\n';
+    // Node cannot resolve *.localhost: the path style on the worker's own address.
+    const resp = await fetch(`${WORKER}/node/origin/whep/not-live-${Date.now().toString(36)}`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: offer });
+    expect(resp.status).toBe(409);
+    expect(resp.redirected).toBe(true);
+    expect(resp.url).toMatch(/^http:\/\/127\.0\.0\.1:8787\/node\/edge-[12]\/whep\//);
+    expect(resp.headers.get('retry-after')).toBe('5');
+  });
+
+  it('DELETE of the WHIP session unpublishes: the WCS player is told (STOPPED) and the origin has no publisher', async () => {
+    const { whip, embed } = pages;
+    if (whip === undefined || embed === undefined) throw new Error('missing pages');
+    const before = (await loads())['origin']?.publishers ?? 0;
+    await whip.evaluate((key) => window.__clients?.[key]?.destroy?.(), whipStream);
+    const calls = await fetches(whip);
+    try {
+      await embed.waitForSelector('#player[data-status="STOPPED"], #player[data-status="UNPUBLISHED"]', { state: 'attached', timeout: WAIT_MS });
+    } catch (err) {
+      const status = await embed.getAttribute('#player', 'data-status');
+      throw new Error(`the Embed Player is ${status} (${await embed.textContent('#playerState')}); WHIP calls: ${JSON.stringify(calls)}${diagnostics(embed)}`, { cause: err });
+    }
+    expect(calls.find((f) => f.method === 'DELETE')).toMatchObject({ url: whipSession, status: 200 });
+    await until('one publisher fewer on the origin', loads, (x) => x['origin']?.publishers === before - 1);
+    // The session is gone: a second DELETE is 404 (sessions are the bridge's: any node's URL reaches them).
+    const id = whipSession.split('/').pop() ?? '';
+    expect((await fetch(`${WORKER}/node/origin/whip/${whipStream}/${id}`, { method: 'DELETE' })).status).toBe(404);
+  });
+});
