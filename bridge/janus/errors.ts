@@ -21,6 +21,12 @@ export const JANUS_VIDEOROOM_ERROR = {
   INVALID_SDP: 437,
 } as const;
 
+/** Janus Streaming error codes the bridge reacts to (janus_streaming.c, 1.1.2). */
+export const JANUS_STREAMING_ERROR = {
+  NO_SUCH_MOUNTPOINT: 455,
+  CANT_CREATE: 456,
+} as const;
+
 /** Janus core error codes the bridge reacts to (apierror.h). */
 export const JANUS_CORE_ERROR = {
   SESSION_NOT_FOUND: 458,
@@ -78,5 +84,6 @@ export function isBenignTeardownError(err: unknown): boolean {
   const e = toCdnError(err, 'teardown');
   if (e.code === 'UNAVAILABLE') return true;
   if (e.janusCode === JANUS_VIDEOROOM_ERROR.NO_SUCH_ROOM || e.janusCode === JANUS_VIDEOROOM_ERROR.NO_SUCH_FEED) return true;
+  if (e.janusCode === JANUS_STREAMING_ERROR.NO_SUCH_MOUNTPOINT) return true;
   return e.janusCode === JANUS_CORE_ERROR.SESSION_NOT_FOUND || e.janusCode === JANUS_CORE_ERROR.HANDLE_NOT_FOUND;
 }

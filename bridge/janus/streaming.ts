@@ -11,12 +11,6 @@
 import * as v from 'valibot';
 import { JanusId, Port, request, requireJsep, type JanusHandle, type RequestOptions } from './request.ts';
 
-/** Janus Streaming error codes the bridge reacts to (janus_streaming.c, 1.1.2). */
-export const JANUS_STREAMING_ERROR = {
-  NO_SUCH_MOUNTPOINT: 455,
-  CANT_CREATE: 456,
-} as const;
-
 // ---------------------------------------------------------------- schemas of Janus replies
 
 const MediaType = v.picklist(['audio', 'video', 'data']);

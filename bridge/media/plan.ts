@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { PublisherStream, RemoteStreamSpec } from '../janus/videoroom.ts';
+import type { SourceTrack } from '../sdp/index.ts';
 
 /** What every Fanout room allows: a publisher may use either video codec. */
 export const ROOM_AUDIO_CODECS = 'opus';
@@ -48,6 +49,27 @@ export function remotePublisherStreams(streams: readonly PublisherStream[]): Rem
 /** The H264 profile of a publisher's video, if it sends H264 (e.g. "42e01f"). */
 export function h264Profile(streams: readonly PublisherStream[]): string | undefined {
   return usableStreams(streams).find((s) => s.type === 'video' && s.codec === 'h264' && s.h264_profile !== undefined)?.h264_profile;
+}
+
+/**
+ * The tracks a stream's mountpoints carry, one per usable publisher stream in mindex order. The
+ * mountpoint mid is the publisher's own (Chromium's "0", "1"), which is also what the Flashphoner
+ * WebSDK's players use, so their sdes:mid header extension can be kept.
+ */
+export function sourceTracks(streams: readonly PublisherStream[]): SourceTrack[] {
+  return usableStreams(streams).flatMap((s) =>
+    (s.type === 'audio' || s.type === 'video') && s.codec !== undefined ? [{ type: s.type, codec: s.codec, h264Profile: s.h264_profile, mid: s.mid }] : [],
+  );
+}
+
+/**
+ * The mid of a publisher stream in the room of a node: the origin publisher's own; on an edge the
+ * remote publisher numbers its streams by position, which remotePublisherStreams makes the mindex.
+ */
+export function feedMid(streams: readonly PublisherStream[], mid: string, onOrigin: boolean): string | undefined {
+  const s = streams.find((x) => x.mid === mid);
+  if (s === undefined) return undefined;
+  return onOrigin ? s.mid : String(s.mindex);
 }
 
 /** A short summary of a publish for logs and errors, e.g. "audio opus + video vp8". */

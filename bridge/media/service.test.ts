@@ -1,9 +1,11 @@
 /**
- * The media layer against an in-memory VideoRoom, for what real Janus cannot be made to show on
- * demand: a node refusing one cascade step, a room id already taken, timers that take 30 s by
- * default, and the exact order of teardown requests. The integration suite covers the real thing.
+ * The media layer against an in-memory VideoRoom and Streaming plugin, for what real Janus cannot be
+ * made to show on demand: a node refusing one cascade step, a room id already taken, timers that
+ * take 30 s by default, and the exact order of teardown requests. The integration suite covers the
+ * real thing. Viewers' offers from Janus are a real one captured from Janus 1.1.2.
  */
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Jsep } from 'janode';
 import type { Owner } from '../api/index.ts';
@@ -16,8 +18,13 @@ type Body = Record<string, unknown>;
 
 interface Room {
   description: string;
-  participants: Map<number, { remote: boolean; handle: FakeHandle | undefined; remotes: Set<string> }>;
+  participants: Map<number, { remote: boolean; handle: FakeHandle | undefined; remotes: Set<string>; forwarders: Set<number> }>;
 }
+
+const FIXTURES = new URL('../../test/fixtures/sdp/', import.meta.url).pathname;
+const fixture = (name: string): string => readFileSync(`${FIXTURES}${name}.sdp`, 'utf8');
+/** What Janus 1.1.2 offers a viewer of a VP8+opus mountpoint with the default payload types (mids 0 and 1). */
+const JANUS_VIEWER_OFFER = fixture('janus-mountpoint-vp8-opus');
 
 /** One fake Janus node: rooms, publishers, remote publishers, and a log of every request. */
 class FakeNode implements MediaNode {
@@ -25,7 +32,9 @@ class FakeNode implements MediaNode {
   readonly config: { janusUrl: string };
   readonly rooms = new Map<number, Room>();
   readonly handles = new Set<FakeHandle>();
+  readonly mountpoints = new Map<number, { description: string; media: Array<{ type: string; mid: string; pt: number }> }>();
   readonly control: FakeHandle;
+  readonly streamingControl: FakeHandle;
   up = true;
   generation = 1;
   nextId = 1000;
@@ -37,11 +46,19 @@ class FakeNode implements MediaNode {
   ) {
     this.config = { janusUrl: `ws://127.0.0.1:${role === 'origin' ? 8188 : 8189}` };
     this.control = new FakeHandle(this);
+    this.streamingControl = new FakeHandle(this, 'streaming');
   }
 
   attach(): Promise<JanusHandle> {
     if (!this.up) return Promise.reject(this.unavailable());
     const h = new FakeHandle(this);
+    this.handles.add(h);
+    return Promise.resolve(h);
+  }
+
+  attachStreaming(): Promise<JanusHandle> {
+    if (!this.up) return Promise.reject(this.unavailable());
+    const h = new FakeHandle(this, 'streaming');
     this.handles.add(h);
     return Promise.resolve(h);
   }
@@ -55,17 +72,24 @@ class FakeHandle extends EventEmitter implements JanusHandle {
   static next = 1;
   readonly id = FakeHandle.next++;
   joined: { room: number; id: number } | undefined;
-  constructor(readonly node: FakeNode) {
+  /** A Streaming viewer: the mountpoint it watches, and the answer it was started with. */
+  watching: number | undefined;
+  answer: string | undefined;
+  constructor(
+    readonly node: FakeNode,
+    readonly plugin: 'videoroom' | 'streaming' = 'videoroom',
+  ) {
     super();
   }
 
   async message(body: Body, jsep?: Jsep): Promise<unknown> {
     const node = this.node;
     const request = String(body['request']);
-    node.world.log.push(`${node.id} ${request}`);
+    node.world.log.push(this.plugin === 'streaming' ? `${node.id} streaming ${request}` : `${node.id} ${request}`);
     if (!node.up) throw new Error('connection closed');
     const injected = node.world.fail(node, body);
     if (injected !== undefined) throw injected;
+    if (this.plugin === 'streaming') return this.#streaming(request, body, jsep);
     const reply = (data: Body, j?: Jsep): unknown => ({ janus: 'success', plugindata: { plugin: 'janus.plugin.videoroom', data }, jsep: j });
     const roomId = Number(body['room']);
     const room = node.rooms.get(roomId);
@@ -92,7 +116,7 @@ class FakeHandle extends EventEmitter implements JanusHandle {
         });
       case 'joinandconfigure': {
         const id = node.nextId++;
-        needRoom().participants.set(id, { remote: false, handle: this, remotes: new Set() });
+        needRoom().participants.set(id, { remote: false, handle: this, remotes: new Set(), forwarders: new Set() });
         this.joined = { room: roomId, id };
         const streams = [
           { type: 'audio', mindex: 0, mid: '0', codec: 'opus' },
@@ -103,7 +127,7 @@ class FakeHandle extends EventEmitter implements JanusHandle {
       }
       case 'add_remote_publisher': {
         const id = node.nextId++;
-        needRoom().participants.set(id, { remote: true, handle: undefined, remotes: new Set() });
+        needRoom().participants.set(id, { remote: true, handle: undefined, remotes: new Set(), forwarders: new Set() });
         node.world.remoteStreams.push(body['streams']);
         return reply({ videoroom: 'success', room: roomId, id, port: 10000 + id, rtcp_port: 20000 + id });
       }
@@ -126,14 +150,59 @@ class FakeHandle extends EventEmitter implements JanusHandle {
         if (p === undefined || !p.remotes.delete(String(body['remote_id']))) throw new Error('428 No such remotization');
         return reply({ videoroom: 'success', room: roomId, id: body['publisher_id'] });
       }
-      case 'join':
-        needRoom();
-        return reply({ videoroom: 'attached', room: roomId, streams: [] }, { type: 'offer', sdp: 'v=0\r\noffer\r\n' });
-      case 'start':
-        return reply({ videoroom: 'event', started: 'ok' });
+      case 'rtp_forward': {
+        expect(body['admin_key']).toBe('admin');
+        const p = needRoom().participants.get(Number(body['publisher_id']));
+        if (p === undefined) throw new Error('428 No such feed');
+        const streams = Array.isArray(body['streams']) ? body['streams'] : [];
+        const forwarders = streams.map((x: { mid: string; port: number; rtcp_port?: number }) => {
+          const streamId = node.nextId++;
+          p.forwarders.add(streamId);
+          node.world.forwards.push({ node: node.id, mid: x.mid, port: x.port, rtcpPort: x.rtcp_port });
+          return { stream_id: streamId, type: x.mid === '0' ? 'audio' : 'video', host: body['host'], port: x.port };
+        });
+        return reply({ videoroom: 'rtp_forward', room: roomId, publisher_id: body['publisher_id'], forwarders });
+      }
+      case 'stop_rtp_forward': {
+        const p = needRoom().participants.get(Number(body['publisher_id']));
+        if (p === undefined) throw new Error('428 No such feed');
+        if (!p.forwarders.delete(Number(body['stream_id']))) throw new Error(`428 No such stream (${String(body['stream_id'])})`);
+        return reply({ videoroom: 'stop_rtp_forward', room: roomId, publisher_id: body['publisher_id'], stream_id: body['stream_id'] });
+      }
       case 'leave':
         if (this.joined !== undefined) node.rooms.get(this.joined.room)?.participants.delete(this.joined.id);
         return reply({ videoroom: 'event', leaving: 'ok' });
+      default:
+        throw new Error(`453 unknown request ${request}`);
+    }
+  }
+
+  #streaming(request: string, body: Body, jsep: Jsep | undefined): unknown {
+    const node = this.node;
+    const reply = (data: Body, j?: Jsep): unknown => ({ janus: 'success', plugindata: { plugin: 'janus.plugin.streaming', data }, jsep: j });
+    const id = Number(body['id']);
+    switch (request) {
+      case 'create': {
+        expect(body['admin_key']).toBe('admin');
+        const mid = node.nextId++;
+        const media = Array.isArray(body['media']) ? (body['media'] as Array<{ type: string; mid: string; pt: number }>) : [];
+        node.mountpoints.set(mid, { description: String(body['description']), media: media.map((m) => ({ type: m.type, mid: m.mid, pt: m.pt })) });
+        const ports = media.map((m, i) => ({ type: m.type, mid: m.mid, port: 40000 + 4 * i, rtcp_port: 40001 + 4 * i }));
+        return reply({ streaming: 'created', created: body['description'], permanent: false, stream: { id: mid, type: 'live', description: body['description'], is_private: false, ports } });
+      }
+      case 'destroy':
+        if (!node.mountpoints.delete(id)) throw new Error(`455 No such mountpoint/stream ${id}`);
+        return reply({ streaming: 'destroyed', destroyed: id });
+      case 'list':
+        return reply({ streaming: 'list', list: [...node.mountpoints].map(([i, m]) => ({ id: i, description: m.description })) });
+      case 'watch':
+        if (!node.mountpoints.has(id)) throw new Error(`455 No such mountpoint/stream ${id}`);
+        this.watching = id;
+        return reply({ streaming: 'event', result: { status: 'preparing' } }, { type: 'offer', sdp: JANUS_VIEWER_OFFER });
+      case 'start':
+        expect(jsep?.type).toBe('answer');
+        this.answer = jsep?.sdp;
+        return reply({ streaming: 'event', result: { status: 'starting' } });
       default:
         throw new Error(`453 unknown request ${request}`);
     }
@@ -152,6 +221,7 @@ class FakeHandle extends EventEmitter implements JanusHandle {
 class World extends EventEmitter implements MediaNodes {
   readonly log: string[] = [];
   readonly remoteStreams: unknown[] = [];
+  readonly forwards: Array<{ node: string; mid: string; port: number; rtcpPort: number | undefined }> = [];
   readonly origin: FakeNode;
   readonly edges: FakeNode[];
   fail: (node: FakeNode, body: Body) => Error | undefined = () => undefined;
@@ -169,6 +239,14 @@ class World extends EventEmitter implements MediaNodes {
   loadChanged(): void {}
   node(id: string): FakeNode {
     return this.get(id);
+  }
+  /** Every mountpoint left anywhere: "<node>:<description>". */
+  mountpoints(): string[] {
+    return [this.origin, ...this.edges].flatMap((n) => [...n.mountpoints.values()].map((m) => `${n.id}:${m.description}`));
+  }
+  /** Every forwarder left anywhere. */
+  forwarders(): number {
+    return [this.origin, ...this.edges].reduce((sum, n) => sum + [...n.rooms.values()].reduce((a, r) => a + [...r.participants.values()].reduce((b, p) => b + p.forwarders.size, 0), 0), 0);
   }
   /** Every Fanout room left anywhere. */
   rooms(): string[] {
@@ -239,6 +317,9 @@ describe('media layer (fake VideoRoom)', () => {
     }
     expect(world.log.indexOf('origin leave')).toBeLessThan(world.log.lastIndexOf('origin destroy'));
     expect(world.rooms()).toEqual([]);
+    expect(world.mountpoints()).toEqual([]);
+    expect(world.forwarders()).toBe(0);
+    expect(world.log.indexOf('edge-1 stop_rtp_forward')).toBeLessThan(world.log.indexOf('edge-1 remove_remote_publisher'));
     expect([world.origin.load, world.node('edge-1').load]).toEqual([
       { publishers: 0, subscribers: 0 },
       { publishers: 0, subscribers: 0 },
@@ -325,6 +406,8 @@ describe('media layer (fake VideoRoom)', () => {
     world.emit('up', edge);
     await settle();
     expect(world.log.filter((l) => l.startsWith('edge-1'))).toEqual([
+      'edge-1 streaming list',
+      'edge-1 streaming destroy',
       'edge-1 list',
       'edge-1 listparticipants',
       'edge-1 remove_remote_publisher',
@@ -405,15 +488,104 @@ describe('media layer (fake VideoRoom)', () => {
     await expect(playing).resolves.toMatchObject({ type: 'offer' });
   });
 
-  it('play with a client offer is refused clearly (the seam for a later issue); an unknown stream is "stream not found"', async () => {
-    const { media } = setup();
+  it('a client offer gets an answer from a mountpoint made with its payload types, fed from the edge\'s remote publisher with RTCP for video', async () => {
+    const { world, media } = setup();
     await media.publish(owner(), { node: 'origin', stream: 'cam', sdp: OFFER });
-    await expect(media.play(owner(), { node: 'edge-1', stream: 'cam', sdp: OFFER })).rejects.toMatchObject({
-      code: 'FAILED_PRECONDITION',
-      message: expect.stringContaining('client offers are not supported yet'),
+    await settle();
+    const viewer = owner('v');
+    const r = await media.play(viewer, { node: 'edge-1', stream: 'cam', sdp: fixture('chromium-websdk-legacy') });
+    expect(r.type).toBe('answer');
+    const edge = world.node('edge-1');
+    expect([...edge.mountpoints.values()]).toEqual([
+      {
+        description: 'fanout:cam',
+        media: [
+          { type: 'audio', mid: '0', pt: 111 },
+          { type: 'video', mid: '1', pt: 96 },
+        ],
+      },
+    ]);
+    // The remote publisher numbers its streams by mindex; RTCP (keyframe requests) for video only.
+    expect(world.forwards).toEqual([
+      { node: 'edge-1', mid: '0', port: 40000, rtcpPort: undefined },
+      { node: 'edge-1', mid: '1', port: 40004, rtcpPort: 40005 },
+    ]);
+    expect(r.sdp).toMatch(/a=group:BUNDLE 0 1\r\n/);
+    expect(r.sdp).toMatch(/a=setup:active\r\n/);
+    expect(r.sdp).toMatch(/a=msid:fanout fanout-video-1\r\n/);
+    expect(r.sdp).toMatch(/\r\na=candidate:1 1 udp 2015363327 127\.0\.0\.2 \d+ typ host\r\n/);
+    const viewerHandle = [...edge.handles].find((h) => h.plugin === 'streaming');
+    expect(viewerHandle?.answer).toMatch(/a=setup:passive\r\n/);
+    expect(viewerHandle?.answer).toMatch(/a=ice-ufrag:cWxf\r\n/);
+    expect(edge.load.subscribers).toBe(1);
+    // Started on its behalf: there is nothing for the client to answer.
+    await expect(media.answer(viewer, { playId: r.playId, sdp: 'v=0\r\n' })).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
+  });
+
+  it('players of one profile share a mountpoint, a server-offer player takes it too, and it goes with its forwarders when the last one leaves', async () => {
+    const { world, media } = setup();
+    await media.publish(owner(), { node: 'origin', stream: 'cam', sdp: OFFER });
+    await settle();
+    const edge = world.node('edge-2');
+    const a = await media.play(owner('a'), { node: 'edge-2', stream: 'cam', sdp: fixture('chromium-websdk-legacy') });
+    const b = await media.play(owner('b'), { node: 'edge-2', stream: 'cam', sdp: fixture('chromium-transceivers-av') });
+    const c = await media.play(owner('c'), { node: 'edge-2', stream: 'cam' });
+    expect(c.type).toBe('offer');
+    expect(world.log.filter((l) => l === 'edge-2 streaming create')).toHaveLength(1);
+    expect(edge.load.subscribers).toBe(3);
+    await media.stop(owner('a'), { playId: a.playId });
+    await media.stop(owner('b'), { playId: b.playId });
+    await settle();
+    expect(world.mountpoints()).toEqual(['edge-2:fanout:cam']);
+    await media.stop(owner('c'), { playId: c.playId });
+    await settle();
+    expect(world.mountpoints()).toEqual([]);
+    expect(world.forwarders()).toBe(0);
+    expect(edge.load.subscribers).toBe(0);
+    expect(edge.handles.size).toBe(0);
+  });
+
+  it('a player on the origin watches a mountpoint fed from the publisher itself, by its own mids', async () => {
+    const { world, media } = setup();
+    await media.publish(owner(), { node: 'origin', stream: 'cam', sdp: OFFER });
+    const [pubHandle] = [...world.origin.handles];
+    pubHandle!.emit('handle_webrtcup', {});
+    const r = await media.play(owner('v'), { node: 'origin', stream: 'cam', sdp: fixture('chromium-websdk-legacy') });
+    expect(r.type).toBe('answer');
+    expect(world.forwards.filter((f) => f.node === 'origin').map((f) => f.mid)).toEqual(['0', '1']);
+    expect(world.origin.mountpoints.size).toBe(1);
+  });
+
+  it('a bad client offer is INVALID_ARGUMENT naming the rule and leaves nothing; an unknown stream is "stream not found"', async () => {
+    const { world, media } = setup();
+    await media.publish(owner(), { node: 'origin', stream: 'cam', sdp: OFFER });
+    await settle();
+    await expect(media.play(owner(), { node: 'edge-1', stream: 'cam', sdp: 'v=0\r\ngarbage\r\n' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: 'sdp: the offer has no media (no m= line)',
     });
+    // Audio only, and the player offers video only.
+    await expect(media.play(owner(), { node: 'edge-1', stream: 'cam', sdp: fixture('chromium-h264-only').replace(/m=audio[\s\S]*?(?=m=video)/, '') })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('sdp: no m-line of the offer can receive this stream (it sends audio opus + video vp8'),
+    });
+    expect(world.mountpoints()).toEqual([]);
+    expect(world.node('edge-1').handles.size).toBe(0);
+    expect(world.node('edge-1').load.subscribers).toBe(0);
     await expect(media.play(owner(), { node: 'edge-1', stream: 'nope', sdp: OFFER })).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'stream not found: "nope"' });
     await expect(media.play(owner(), { node: 'edge-1', stream: 'nope' })).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'stream not found: "nope"' });
+  });
+
+  it('a forwarder Janus refuses fails the play and takes its new mountpoint with it', async () => {
+    const { world, media } = setup();
+    await media.publish(owner(), { node: 'origin', stream: 'cam', sdp: OFFER });
+    await settle();
+    world.fail = (node, body) => (node.id === 'edge-1' && body['request'] === 'rtp_forward' ? new Error('433 Unauthorized (wrong admin_key)') : undefined);
+    await expect(media.play(owner(), { node: 'edge-1', stream: 'cam' })).rejects.toMatchObject({ code: 'JANUS', janusCode: 433 });
+    expect(world.mountpoints()).toEqual([]);
+    expect(world.node('edge-1').load.subscribers).toBe(0);
+    world.fail = () => undefined;
+    await expect(media.play(owner(), { node: 'edge-1', stream: 'cam' })).resolves.toMatchObject({ type: 'offer' });
   });
 
   it('release ends the streams and players of one connection only', async () => {

@@ -10,20 +10,34 @@
  *
  * Per stream: the origin publisher (joinandconfigure with the client's offer); per healthy edge a
  * remote publisher whose streams mirror the origin publisher's mindexes, fed by `publish_remotely`
- * with `rtcp_port` (keyframe requests from edge viewers must reach the publisher); per player a
- * subscriber on its node. Changes to one stream's Janus state run one at a time (its Serial), and
- * every record has one cleanup path (`#endStream`, `#closePlayer`, `#dropCascade`) that is safe to
- * call twice and tolerates what is already gone.
+ * with `rtcp_port` (keyframe requests from edge viewers must reach the publisher).
+ *
+ * Players, on any node, watch a Streaming mountpoint ("fanout:<stream>" too) that the node's
+ * VideoRoom feeds with `rtp_forward` from the stream's publisher there (the origin's own, an edge's
+ * remote one), with the mountpoint's RTCP port as the forwarder's `rtcp_port` so keyframe requests
+ * travel back. A mountpoint sends the payload types it was made with, so one mountpoint serves every
+ * player of one payload-type profile: a player that offers (WebSDK, WHEP) gets one made with its own
+ * numbers (../sdp joins its offer to Janus's); a player that answers (Fanout's SDK) takes any
+ * mountpoint of the stream on its node. Mountpoints keep the last keyframe for the next viewer, so
+ * viewers that join together do not wait for the publisher's next keyframe. A mountpoint and its
+ * forwarders go when its last player leaves, the stream ends, or its node goes down.
+ *
+ * Changes to one stream's Janus state run one at a time (its Serial), and every record has one
+ * cleanup path (`#endStream`, `#closePlayer`, `#dropCascade`, `#dropMount`) that is safe to call
+ * twice and tolerates what is already gone.
  */
 import type { MediaService, Owner } from '../api/index.ts';
 import { CdnError, type BridgeEvent, type Params, type Result } from '../protocol/index.ts';
 import { isBenignTeardownError, JANUS_VIDEOROOM_ERROR, sdpError, toCdnError } from '../janus/errors.ts';
 import { canTrickle, trickle as trickleCandidates } from '../janus/trickle.ts';
+import * as st from '../janus/streaming.ts';
 import * as vr from '../janus/videoroom.ts';
 import type { JanusHandle, PublisherStream } from '../janus/videoroom.ts';
 import type { Logger } from '../log.ts';
+import { mountProfile, planPlayback, profileKey, readOffer, reconcile, watchedMids, type Description, type MountTrack, type PlaybackPlan } from '../sdp/index.ts';
 import {
   describeStreams,
+  feedMid,
   h264Profile,
   newId,
   newRoomId,
@@ -34,6 +48,7 @@ import {
   ROOM_VIDEO_CODECS,
   Serial,
   signal,
+  sourceTracks,
   usableStreams,
   within,
   type Signal,
@@ -52,7 +67,12 @@ export interface MediaNode {
   readonly config: { readonly janusUrl: string };
   /** A long-lived handle for room management; throws UNAVAILABLE when the node is down. */
   readonly control: JanusHandle;
+  /** A long-lived Streaming handle for mountpoint management; throws UNAVAILABLE when the node is down. */
+  readonly streamingControl: JanusHandle;
+  /** A new VideoRoom handle (a publisher). */
   attach(): Promise<JanusHandle>;
+  /** A new Streaming handle (a player). */
+  attachStreaming(): Promise<JanusHandle>;
   unavailable(): CdnError;
 }
 
@@ -150,10 +170,36 @@ class Cascade {
   }
 }
 
+/** Where mountpoints take their RTP: the forwarder is the same Janus process, so loopback. */
+const MOUNT_HOST = '127.0.0.1';
+
+/** One Streaming mountpoint of a stream on a node, shared by the players of one payload-type profile. */
+class Mount {
+  readonly generation: number;
+  readonly key: string;
+  readonly players = new Set<PlayerRecord>();
+  /** The mountpoint's id once created. */
+  id: number | undefined;
+  /** The VideoRoom forwarders feeding it (their stream_ids). */
+  forwarders: number[] = [];
+  closing = false;
+
+  constructor(
+    readonly node: MediaNode,
+    readonly profile: readonly MountTrack[],
+    /** The publisher it is fed from on `node`: the origin's own, or the edge's remote one. */
+    readonly feed: number,
+  ) {
+    this.generation = node.generation;
+    this.key = profileKey(profile);
+  }
+}
+
 class StreamRecord {
   readonly serial = new Serial();
   readonly cascades = new Map<string, Cascade>();
   readonly players = new Set<PlayerRecord>();
+  readonly mounts = new Set<Mount>();
   readonly generation: number;
   state: 'starting' | 'live' | 'closing' = 'starting';
   ending: Promise<void> | undefined;
@@ -193,6 +239,8 @@ class PlayerRecord {
   state: 'joining' | 'offered' | 'starting' | 'started' | 'closing' = 'joining';
   closing: Promise<void> | undefined;
   handle: JanusHandle | undefined;
+  /** The mountpoint it watches. */
+  mount: Mount | undefined;
   unwatch: () => void = () => undefined;
   playingSent = false;
   answerTimer: NodeJS.Timeout | undefined;
@@ -207,11 +255,11 @@ class PlayerRecord {
   }
 }
 
-/**
- * How a player's session is negotiated once its subscriber handle exists. The Janus-offers flow is
- * the only one today; the client-offer flow (a later issue) is another function of this type.
- */
-type Negotiate = (handle: JanusHandle, room: number, feed: number) => Promise<{ sdp: string; type: 'offer' | 'answer' }>;
+/** A player that sends its own offer: the offer as read, and which of its m-lines gets which track. */
+interface ClientOffer {
+  offer: Description;
+  plan: PlaybackPlan;
+}
 
 // ---------------------------------------------------------------- the service
 
@@ -512,38 +560,21 @@ export class MediaController implements Media {
 
   async play(owner: Owner, params: Params<'play'>): Promise<Result<'play'>> {
     this.#checkNotClosed();
-    if (params.sdp !== undefined) return this.#playClientOffer(owner, params);
-    return this.#openPlayer(owner, params.node, params.stream, async (handle, room, feed) => {
-      const collector = new vr.CandidateCollector(handle);
-      try {
-        const { offer } = await vr.joinSubscriber(handle, { room, feed }, this.#rq);
-        return { sdp: await collector.complete(offer, this.#candidateWaitMs), type: 'offer' };
-      } finally {
-        collector.dispose();
-      }
-    });
+    return this.#openPlayer(owner, params.node, params.stream, params.sdp);
   }
 
   /**
-   * The seam for the client-offer flow (Flashphoner WebSDK, WHEP): the client sends a recvonly
-   * offer. A VideoRoom subscriber in Janus 1.1.2 only ever offers, so this needs the reconciliation
-   * described in the shared notes (client-offer-play.md); a later issue implements it as another
-   * `Negotiate` passed to `#openPlayer`, which already does the rest (records, load, teardown).
-   * Until then it is refused clearly, after the checks every play gets, before anything is created.
+   * A player on `nodeId`: a mountpoint of the stream there (found or made, see #acquireMount), a
+   * Streaming handle watching it, and then either Janus's offer for the client to answer (no `offer`),
+   * or, for a client that offered, Janus's offer answered on its behalf and the client's answered
+   * from Janus's (../sdp).
    */
-  async #playClientOffer(_owner: Owner, params: Params<'play'>): Promise<Result<'play'>> {
-    this.#nodes.get(params.node);
-    this.#liveStream(params.stream);
-    throw new CdnError(
-      'FAILED_PRECONDITION',
-      'client offers are not supported yet: play without "sdp", then send the client\'s answer to Janus\'s offer with "answer"',
-    );
-  }
-
-  async #openPlayer(owner: Owner, nodeId: string, streamName: string, negotiate: Negotiate): Promise<Result<'play'>> {
+  async #openPlayer(owner: Owner, nodeId: string, streamName: string, sdp: string | undefined): Promise<Result<'play'>> {
     const node = this.#nodes.get(nodeId);
     const rec = this.#liveStream(streamName);
     if (!node.up) throw node.unavailable();
+    // A client's offer is checked before anything is made, so a bad one leaves nothing behind.
+    const client = sdp === undefined ? undefined : this.#clientOffer(sdp, rec);
     const feed = await this.#feedOn(rec, node);
     if (rec.state !== 'live') throw this.#streamNotFound(streamName);
 
@@ -552,25 +583,38 @@ export class MediaController implements Media {
     rec.players.add(player);
     try {
       return await player.serial.run(async () => {
-        const handle = await this.#attach(node);
+        const mount = await this.#acquireMount(rec, player, feed, client?.plan);
+        this.#checkPlayer(player);
+        const handle = await this.#attach(node, () => node.attachStreaming());
         player.handle = handle;
         player.unwatch = this.#watchPlayer(player, handle);
         this.#recount(node);
         this.#checkPlayer(player);
-        const r = await negotiate(handle, rec.room, feed);
+        const collector = new vr.CandidateCollector(handle);
+        let janusOffer: string;
+        try {
+          const mids = client === undefined ? undefined : watchedMids(client.plan);
+          janusOffer = await collector.complete(await st.watch(handle, { id: mount.id ?? 0, mids }, this.#rq), this.#candidateWaitMs);
+        } finally {
+          collector.dispose();
+        }
         this.#checkPlayer(player);
-        if (r.type === 'offer') {
+        if (client === undefined) {
           player.state = 'offered';
           player.answerTimer = setTimeout(
             () => void this.#closePlayer(player, { status: 'FAILED', info: `no answer to the offer within ${this.#answerTimeoutMs} ms` }),
             this.#answerTimeoutMs,
           );
           player.answerTimer.unref();
-        } else {
-          player.state = 'started';
+          this.#log.info({ stream: rec.name, node: node.id, playId: player.playId, mount: mount.key }, 'player joined');
+          return { playId: player.playId, sdp: janusOffer, type: 'offer' };
         }
-        this.#log.info({ stream: rec.name, node: node.id, playId: player.playId }, 'player joined');
-        return { playId: player.playId, sdp: r.sdp, type: r.type };
+        const answers = reconcile(client.offer, janusOffer, client.plan);
+        player.state = 'starting';
+        await st.start(handle, answers.toJanus, this.#rq);
+        player.state = 'started';
+        this.#log.info({ stream: rec.name, node: node.id, playId: player.playId, mount: mount.key }, 'player joined with its own offer');
+        return { playId: player.playId, sdp: answers.toPlayer, type: 'answer' };
       });
     } catch (err) {
       const streamEnded = rec.ending !== undefined;
@@ -578,6 +622,116 @@ export class MediaController implements Media {
       if (streamEnded) throw new CdnError('NOT_FOUND', `stream not found: "${streamName}" (it ended while the player was joining)`);
       throw sdpError(toCdnError(err, `play "${streamName}" on ${node.id}`));
     }
+  }
+
+  #clientOffer(sdp: string, rec: StreamRecord): ClientOffer {
+    const offer = readOffer(sdp);
+    return { offer, plan: planPlayback(offer, sourceTracks(rec.streams)) };
+  }
+
+  /**
+   * The mountpoint a player watches, with the player counted on it. A player with a plan needs the
+   * mountpoint of its payload-type profile; one without takes the stream's busiest mountpoint on its
+   * node, or one with default payload types. Runs in the stream's Serial, like every change to the
+   * stream's Janus state, so two players of one profile never make two mountpoints.
+   */
+  #acquireMount(rec: StreamRecord, player: PlayerRecord, feed: number, plan: PlaybackPlan | undefined): Promise<Mount> {
+    const node = player.node;
+    return rec.serial.run(async () => {
+      if (rec.state !== 'live') throw this.#streamNotFound(rec.name);
+      this.#checkPlayer(player);
+      const current = [...rec.mounts].filter((m) => m.node === node && m.generation === node.generation && !m.closing && m.feed === feed);
+      const tracks = sourceTracks(rec.streams);
+      const wanted = plan === undefined ? undefined : mountProfile(tracks, plan);
+      let mount =
+        wanted === undefined
+          ? current.sort((a, b) => b.players.size - a.players.size)[0]
+          : current.find((m) => m.key === profileKey(wanted));
+      if (mount === undefined) {
+        mount = new Mount(node, wanted ?? mountProfile(tracks), feed);
+        await this.#openMount(rec, mount);
+      }
+      mount.players.add(player);
+      player.mount = mount;
+      return mount;
+    });
+  }
+
+  /** Creates a mountpoint and the forwarders that feed it; on failure undoes what it made, and throws. */
+  async #openMount(rec: StreamRecord, m: Mount): Promise<void> {
+    const node = m.node;
+    rec.mounts.add(m);
+    try {
+      const created = await st.createMountpoint(
+        node.streamingControl,
+        {
+          description: roomDescription(rec.name),
+          adminKey: this.#adminKey,
+          iface: MOUNT_HOST,
+          media: m.profile.map((t) => ({
+            type: t.type,
+            mid: t.mid,
+            pt: t.pt,
+            codec: t.codec,
+            fmtp: t.fmtp,
+            msid: `fanout fanout-${t.type}-${t.mid}`,
+            bufferkf: t.type === 'video',
+          })),
+        },
+        this.#rq,
+      );
+      m.id = created.id;
+      if (m.closing || rec.state !== 'live' || !node.up || node.generation !== m.generation) {
+        throw new CdnError('UNAVAILABLE', `the stream ended or ${node.id} changed while its mountpoint was made`);
+      }
+      const onOrigin = node === rec.node;
+      const streams = created.media.map((port) => {
+        const mid = feedMid(rec.streams, port.mid, onOrigin);
+        if (mid === undefined) throw new CdnError('INTERNAL', `mountpoint ${created.id} has a stream (mid ${port.mid}) the publisher does not`);
+        return { mid, port: port.port, rtcpPort: port.type === 'video' ? port.rtcp_port : undefined };
+      });
+      const forwarders = await vr.rtpForward(
+        node.control,
+        { room: rec.room, publisherId: m.feed, host: MOUNT_HOST, streams, adminKey: this.#adminKey },
+        this.#rq,
+      );
+      m.forwarders = forwarders.map((f) => f.stream_id);
+      this.#log.debug({ stream: rec.name, node: node.id, mountpoint: m.id, profile: m.key }, 'mountpoint ready');
+    } catch (err) {
+      await this.#dropMount(rec, m);
+      throw err;
+    }
+  }
+
+  /** Stops a mountpoint's forwarders and destroys it, as far as they exist. Runs in the stream's Serial. */
+  async #dropMount(rec: StreamRecord, m: Mount): Promise<void> {
+    if (m.closing) return;
+    m.closing = true;
+    rec.mounts.delete(m);
+    const node = m.node;
+    if (!node.up || node.generation !== m.generation) return;
+    for (const streamId of m.forwarders.splice(0)) {
+      await this.#quietly(
+        vr.stopRtpForward(node.control, { room: rec.room, publisherId: m.feed, streamId, adminKey: this.#adminKey }, this.#rq),
+        `stop forwarder ${streamId} on ${node.id}`,
+      );
+    }
+    if (m.id !== undefined) await this.#quietly(st.destroyMountpoint(node.streamingControl, m.id, this.#adminKey, this.#rq), `destroy mountpoint ${m.id} on ${node.id}`);
+    this.#log.debug({ stream: rec.name, node: node.id, mountpoint: m.id, profile: m.key }, 'mountpoint removed');
+  }
+
+  /** A player left its mountpoint: the mountpoint goes when it was the last one. */
+  #leaveMount(player: PlayerRecord): void {
+    const m = player.mount;
+    player.mount = undefined;
+    if (m === undefined) return;
+    m.players.delete(player);
+    if (m.players.size > 0 || m.closing) return;
+    const rec = player.stream;
+    // Queued behind any play that is taking this mountpoint right now: it is dropped only if still unused.
+    void rec.serial.run(async () => {
+      if (m.players.size === 0) await this.#dropMount(rec, m);
+    });
   }
 
   #watchPlayer(player: PlayerRecord, handle: JanusHandle): () => void {
@@ -639,7 +793,7 @@ export class MediaController implements Media {
       player.state = 'starting';
       clearTimeout(player.answerTimer);
       try {
-        await vr.startSubscriber(player.handle, params.sdp, this.#rq);
+        await st.start(player.handle, params.sdp, this.#rq);
         player.state = 'started';
       } catch (err) {
         failure = sdpError(toCdnError(err, `answer for play "${params.playId}"`));
@@ -724,6 +878,8 @@ export class MediaController implements Media {
 
   async #cleanupStream(rec: StreamRecord): Promise<void> {
     rec.unwatch();
+    // Mountpoints first: their forwarders hang off the publishers the cascades and the origin remove.
+    for (const m of [...rec.mounts]) await this.#dropMount(rec, m);
     const cascades = [...rec.cascades.values()];
     rec.cascades.clear();
     await Promise.all(cascades.map((c) => this.#dropCascade(rec, c)));
@@ -761,6 +917,7 @@ export class MediaController implements Media {
           await this.#quietly(player.handle.detach(), `detach player ${player.playId}`);
         }
         player.handle = undefined;
+        this.#leaveMount(player);
         this.#recount(node);
         if (wasUp) this.#log.info({ stream: player.stream.name, node: node.id, playId: player.playId, info: ending?.info ?? 'stopped' }, 'player ended');
       })
@@ -780,6 +937,8 @@ export class MediaController implements Media {
     }
     for (const rec of [...this.#records]) {
       for (const p of [...rec.players]) if (p.node === node) void this.#closePlayer(p, { status: 'FAILED', info: `node "${node.id}" went down` });
+      // Its mountpoints went with it (or are swept when it is back): forget them.
+      for (const m of [...rec.mounts]) if (m.node === node) void rec.serial.run(() => this.#dropMount(rec, m));
       const c = rec.cascades.get(node.id);
       if (c === undefined) continue;
       rec.cascades.delete(node.id);
@@ -810,6 +969,7 @@ export class MediaController implements Media {
    */
   async #sweep(node: MediaNode): Promise<void> {
     const generation = node.generation;
+    await this.#sweepMountpoints(node);
     let rooms: vr.RoomInfo[];
     try {
       rooms = await vr.listRooms(node.control, this.#adminKey, this.#rq);
@@ -834,6 +994,26 @@ export class MediaController implements Media {
       swept++;
     }
     if (swept > 0) this.#log.info({ node: node.id, rooms: swept }, 'removed rooms no stream uses');
+  }
+
+  /** Removes Fanout mountpoints on `node` that no current stream uses (their forwarders go with their rooms). */
+  async #sweepMountpoints(node: MediaNode): Promise<void> {
+    let mountpoints: st.MountpointInfo[];
+    try {
+      mountpoints = await st.listMountpoints(node.streamingControl, this.#adminKey, this.#rq);
+    } catch (err) {
+      this.#log.warn({ node: node.id, err: toCdnError(err, 'list mountpoints').message }, 'cannot list mountpoints to sweep');
+      return;
+    }
+    const inUse = new Set<number>();
+    for (const rec of this.#records) for (const m of rec.mounts) if (m.node === node && m.generation === node.generation && m.id !== undefined) inUse.add(m.id);
+    let swept = 0;
+    for (const mp of mountpoints) {
+      if (!mp.description.startsWith(ROOM_PREFIX) || inUse.has(mp.id)) continue;
+      await this.#quietly(st.destroyMountpoint(node.streamingControl, mp.id, this.#adminKey, this.#rq), 'sweep mountpoint');
+      swept++;
+    }
+    if (swept > 0) this.#log.info({ node: node.id, mountpoints: swept }, 'removed mountpoints no stream uses');
   }
 
   #roomInUse(node: MediaNode, room: number): boolean {
@@ -885,8 +1065,8 @@ export class MediaController implements Media {
   }
 
   /** Attaches a VideoRoom handle, with the request timeout; a handle that arrives too late is detached. */
-  async #attach(node: MediaNode): Promise<JanusHandle> {
-    const pending = node.attach();
+  async #attach(node: MediaNode, attach: () => Promise<JanusHandle> = () => node.attach()): Promise<JanusHandle> {
+    const pending = attach();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new CdnError('TIMEOUT', `attach on ${node.id}: Janus did not answer within ${this.#rq.timeoutMs} ms`)), this.#rq.timeoutMs);

@@ -297,9 +297,12 @@ describe('bad input', () => {
     expect(malformed.message).toContain('stream');
     expect(await client.rawText('not json').catch((e: unknown) => e)).toMatchObject({ code: 'INVALID_ARGUMENT' });
 
+    // A player's offer that cannot receive anything (a publisher's sendonly one) is refused before Janus is asked.
     const clientOffer = await refusal(client.request('play', { node: 'edge-1', stream: 'steady', sdp: offer }));
-    expect(clientOffer.code).toBe('FAILED_PRECONDITION');
-    expect(clientOffer.message).toContain('client offers are not supported yet');
+    expect(clientOffer.code).toBe('INVALID_ARGUMENT');
+    expect(clientOffer.message).toContain('sdp: no m-line of the offer can receive this stream');
+    const noMedia = await refusal(client.request('play', { node: 'edge-1', stream: 'steady', sdp: 'v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n' }));
+    expect([noMedia.code, noMedia.reason]).toEqual(['INVALID_ARGUMENT', 'sdp: the offer has no media (no m= line)']);
 
     for (const [method, params] of [
       ['answer', { playId: 'play_nope', sdp: 'v=0\r\n' }],
