@@ -20,7 +20,7 @@ import {
   type Result,
 } from '../protocol/index.ts';
 import type { NodeManager } from '../nodes/index.ts';
-import { Resources } from './resources.ts';
+import { RESOURCE_OWNER_ID, Resources } from './resources.ts';
 import type { Topology } from '../topology/index.ts';
 import type { Logger } from '../log.ts';
 
@@ -87,7 +87,7 @@ export class ApiServer {
 
   constructor(opts: ApiServerOptions) {
     this.#opts = opts;
-    this.#resources = new Resources({ media: opts.media, log: opts.log });
+    this.#resources = new Resources({ media: opts.media, log: opts.log, onEvent: (event) => this.#monitor((m) => m.eventSent(RESOURCE_OWNER_ID, event)) });
     this.#http = createServer((req, res) => this.#onHttp(req, res));
     this.#wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 256 * 1024 });
     this.#http.on('upgrade', (req, socket, head) => this.#onUpgrade(req, socket, head));

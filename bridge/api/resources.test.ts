@@ -114,6 +114,20 @@ describe('Resources', () => {
     expect(res.size).toBe(1);
   });
 
+  it('every resource event also reaches onEvent (the monitor), and a throwing listener changes nothing', async () => {
+    const media = new ScriptedMedia();
+    const seen: string[] = [];
+    resources = new Resources({ media, log: createLogger('silent'), onEvent: (e) => seen.push(e.event === 'publisher' ? e.status : e.event) });
+    const { publishId } = await resources.publish({ node: 'origin', stream: 's', sdp: OFFER });
+    resources.owner.send({ event: 'publisher', publishId, stream: 's', status: 'PUBLISHING' });
+    expect(seen).toEqual(['PUBLISHING']);
+    const throwing = new Resources({ media, log: createLogger('silent'), onEvent: () => { throw new Error('boom'); } });
+    const other = await throwing.publish({ node: 'origin', stream: 't', sdp: OFFER });
+    throwing.owner.send({ event: 'publisher', publishId: other.publishId, stream: 't', status: 'UNPUBLISHED' });
+    expect(throwing.size).toBe(0);
+    throwing.close();
+  });
+
   it('a trickle the media layer no longer knows forgets the session', async () => {
     const { media, res } = setup();
     const { playId } = await res.play({ node: 'edge-1', stream: 's', sdp: OFFER });

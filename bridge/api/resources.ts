@@ -32,6 +32,8 @@ export interface ResourcesOptions {
   media: MediaService;
   log: Logger;
   startTimeoutMs?: number;
+  /** Also told every event of a resource (the API's monitor, which times PUBLISHING and PLAYING). */
+  onEvent?: (event: BridgeEvent) => void;
 }
 
 export class Resources {
@@ -39,13 +41,15 @@ export class Resources {
   readonly #media: MediaService;
   readonly #log: Logger;
   readonly #startTimeoutMs: number;
+  readonly #onEvent: ((event: BridgeEvent) => void) | undefined;
   readonly #entries = new Map<string, Entry>();
 
   constructor(opts: ResourcesOptions) {
     this.#media = opts.media;
     this.#log = opts.log.child({ owner: RESOURCE_OWNER_ID });
     this.#startTimeoutMs = opts.startTimeoutMs ?? RESOURCE_START_TIMEOUT_MS;
-    this.owner = { id: RESOURCE_OWNER_ID, send: (event) => this.#onEvent(event) };
+    this.#onEvent = opts.onEvent;
+    this.owner = { id: RESOURCE_OWNER_ID, send: (event) => this.#received(event) };
   }
 
   /** How many resources are live (for tests and health). */
@@ -130,8 +134,13 @@ export class Resources {
     this.#entries.delete(id);
   }
 
-  /** Events to resources reach no client: they only keep the registry current. */
-  #onEvent(event: BridgeEvent): void {
+  /** Events to resources reach no client: they keep the registry current (and tell `onEvent`). */
+  #received(event: BridgeEvent): void {
+    try {
+      this.#onEvent?.(event);
+    } catch (err) {
+      this.#log.warn({ err: String(err) }, 'resource event listener threw');
+    }
     if (event.event === 'publisher' && event.status !== 'PUBLISHING') {
       if (this.#entries.has(event.publishId)) this.#log.info({ stream: event.stream, publishId: event.publishId, status: event.status, info: event.info }, 'resource publish ended');
       this.#forget(event.publishId);
