@@ -129,5 +129,10 @@ describe('the CDN status dashboard', () => {
     expect(browser.log(page).errors).toEqual([]);
     mkdirSync(join(ROOT, '.fanout/screenshots'), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    // And on a phone: nothing may overflow the width.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForFunction(() => document.getElementById('chart')?.querySelector('svg')?.getAttribute('width') === String(document.getElementById('chart')?.clientWidth), undefined, { timeout: WAIT_MS });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: SCREENSHOT.replace(/\.png$/, '-phone.png'), fullPage: true });
   });
 });

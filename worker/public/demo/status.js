@@ -119,12 +119,17 @@
       const tr = document.createElement('tr');
       tr.dataset.node = n.id;
       tr.appendChild(cell(n.id)).style.fontWeight = '600';
-      tr.appendChild(cell(n.role));
+      tr.appendChild(cell(n.role, 'col-host'));
       tr.appendChild(cell(n.host, 'muted col-host'));
       const health = document.createElement('td');
       health.appendChild(pill(n.up ? 'up' : 'down', n.up ? 'up' : 'down'));
       const since = ago(n.since);
-      if (since) health.appendChild(document.createTextNode(` for ${since}`));
+      if (since) {
+        const span = document.createElement('span');
+        span.className = 'col-host';
+        span.textContent = ` for ${since}`;
+        health.appendChild(span);
+      }
       tr.appendChild(health);
       tr.appendChild(cell(String(n.publishers), 'num publishers'));
       tr.appendChild(cell(String(n.subscribers), 'num players'));
@@ -150,10 +155,11 @@
       name.appendChild(document.createTextNode(' '));
       name.appendChild(pill(s.publishing ? 'live' : 'starting', s.publishing ? 'up' : 'pending'));
       tr.appendChild(name);
-      tr.appendChild(cell(ago(s.since) || '—', 'muted'));
+      tr.appendChild(cell(ago(s.since) || '—', 'muted col-host'));
       const ingest = cell(rate(total(s.bitrateIn)), 'num ingest');
       if (s.bitrateIn) ingest.title = `video ${rate(s.bitrateIn.video)}, audio ${rate(s.bitrateIn.audio)}`;
       tr.appendChild(ingest);
+      tr.appendChild(cell(String(s.viewers), 'num viewers'));
       const where = document.createElement('td');
       where.className = 'relays';
       for (const n of s.nodes) {
@@ -170,7 +176,6 @@
         where.appendChild(chip);
       }
       tr.appendChild(where);
-      tr.appendChild(cell(String(s.viewers), 'num viewers'));
       tr.appendChild(cell(s.cascadeReadyMs === undefined ? '—' : `${s.cascadeReadyMs} ms`, 'num muted col-host'));
       tbody.appendChild(tr);
     }
@@ -206,10 +211,12 @@
       el('line', { x1: pad.l, x2: W - pad.r, y1: y(v), y2: y(v), class: 'grid' });
       el('text', { x: pad.l - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'axis' }, String(v));
     }
-    for (let i = 0; i <= 4; i++) {
-      const t = t0 + (span * i) / 4;
-      const label = i === 4 ? 'now' : new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-      el('text', { x: x(t), y: H - 6, 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle', class: 'axis' }, label);
+    // A time label every ~150 px at most, so they never run into each other on a phone.
+    const ticks = Math.max(1, Math.min(4, Math.floor((W - pad.l - pad.r) / 150)));
+    for (let i = 0; i <= ticks; i++) {
+      const t = t0 + (span * i) / ticks;
+      const label = i === ticks ? 'now' : new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+      el('text', { x: x(t), y: H - 6, 'text-anchor': i === 0 ? 'start' : i === ticks ? 'end' : 'middle', class: 'axis' }, label);
     }
     if (history.length > 0) {
       const pts = (key) => history.map((h) => `${x(h.t).toFixed(1)},${y(h[key]).toFixed(1)}`);
