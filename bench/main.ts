@@ -14,7 +14,7 @@
  * or Ctrl-C (and, as a last resort, by the namespace's PID namespace ending with this process).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTopology } from '../bridge/topology/index.ts';
 import { JanusInspector } from '../test/harness/janus-inspect.ts';
@@ -130,6 +130,8 @@ async function main(): Promise<number> {
   const deadline = new Deadline(plan.budgetMs - RESERVE_MS);
   const cleanup = new Cleanup();
   const runTag = started.toString(36);
+  /** The stacks' state folders (configs, logs): removed after a clean run, kept to debug a failed one. */
+  const stateDirs: string[] = [];
 
   let stopping = false;
   const stop = (why: string, code: number): void => {
@@ -182,13 +184,14 @@ async function main(): Promise<number> {
     }
     if (wants('fanout')) {
       results.fanout = await phase('fan-out (two stacks: Janus default threading, event_loops 2)', () =>
-        measureFanout(plan.fanout, { cleanup, deadline, log, edge: EDGE_FOR_HOP_AND_FANOUT }),
+        measureFanout(plan.fanout, { cleanup, deadline, log, edge: EDGE_FOR_HOP_AND_FANOUT, stateDirs }),
       );
     }
 
     async function runMainStack(): Promise<void> {
       const t0 = Date.now();
       const stack = await Stack.start({ env: { FANOUT_LOG_LEVEL: 'info', ...UNLIMITED_SESSIONS } });
+      stateDirs.push(stack.stateDir);
       results.stackStartMs = Date.now() - t0;
       const stopStack = cleanup.add('main stack', () => stack.stop());
       log(`  stack up in ${results.stackStartMs} ms (state: ${stack.stateDir})`);
@@ -269,6 +272,8 @@ async function main(): Promise<number> {
   results.durationS = Math.round((Date.now() - started) / 100) / 10;
   log(`\n${consoleTable(results)}\n`);
   writeOutputs(results, args.write);
+  if (results.errors.length === 0) for (const dir of stateDirs) rmSync(dir, { recursive: true, force: true });
+  else log(`Logs of the stacks: ${stateDirs.join(', ')}`);
   return results.errors.length === 0 ? 0 : 1;
 }
 

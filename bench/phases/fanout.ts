@@ -70,6 +70,16 @@ export interface FanoutPlan {
   configs: Array<{ name: string; eventLoops: string }>;
 }
 
+export interface FanoutContext {
+  cleanup: Cleanup;
+  deadline: Deadline;
+  log(msg: string): void;
+  /** The edge the subscribers join. */
+  edge: string;
+  /** Collects each stack's state folder (the caller removes them after a clean run). */
+  stateDirs: string[];
+}
+
 type Reply = Record<string, unknown> & { op: string };
 
 class SubscriberProcess {
@@ -128,10 +138,11 @@ function configuredEventLoops(stack: Stack, node: string): number | null {
 async function measureConfig(
   cfg: { name: string; eventLoops: string },
   plan: FanoutPlan,
-  o: { cleanup: Cleanup; deadline: Deadline; log(msg: string): void; edge: string },
+  o: FanoutContext,
 ): Promise<FanoutConfigResult> {
   const result: FanoutConfigResult = { name: cfg.name, eventLoops: null, levels: [], idle: { edgeCpuPct: Number.NaN, edgeThreads: 0 } };
   const stack = await Stack.start({ worker: false, env: { FANOUT_JANUS_OVERRIDE_EVENT_LOOPS: cfg.eventLoops, FANOUT_LOG_LEVEL: 'warn' } });
+  o.stateDirs.push(stack.stateDir);
   const stopStack = o.cleanup.add(`fan-out stack (${cfg.name})`, () => stack.stop());
   const procs: SubscriberProcess[] = [];
   const pub = new WeriftPublisher({ audio: true, video: 'vp8' });
@@ -219,7 +230,7 @@ async function measureConfig(
   return result;
 }
 
-export async function measureFanout(plan: FanoutPlan, o: { cleanup: Cleanup; deadline: Deadline; log(msg: string): void; edge: string }): Promise<FanoutResult> {
+export async function measureFanout(plan: FanoutPlan, o: FanoutContext): Promise<FanoutResult> {
   const configs: FanoutConfigResult[] = [];
   for (const cfg of plan.configs) configs.push(await measureConfig(cfg, plan, o));
   const out: FanoutResult = { windowMs: plan.windowMs, configs };
