@@ -27,6 +27,8 @@ interface Fetched {
   status: number;
   /** The URL that answered, after redirects. */
   finalUrl: string;
+  /** Its Location header (a WHIP/WHEP session URL), if any. */
+  location: string | null;
 }
 
 interface Instrumentation {
@@ -61,7 +63,7 @@ function instrument(): void {
     const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
     const url = input instanceof Request ? input.url : String(input);
     const resp = await original(input, init);
-    state.fetches.push({ method, url, status: resp.status, finalUrl: resp.url });
+    state.fetches.push({ method, url, status: resp.status, finalUrl: resp.url, location: resp.headers.get('location') });
     return resp;
   };
 }
@@ -192,7 +194,7 @@ async function whepPlay(page: Page, stream: string): Promise<void> {
       document.body.append(video);
       const player = new window.Eyevinn.WebRTCPlayer({ video, type: 'whep', iceServers: [], debug: true });
       await player.load(new URL(url));
-      window.__clients = { ...window.__clients, [`whep-${key}`]: { destroy: () => Promise.resolve(player.destroy()), video } };
+      window.__clients = { ...window.__clients, [`whep-${key}`]: { destroy: () => player.unload(), video } };
     },
     { url: `${BASE}/whep/${stream}`, key: stream },
   );
@@ -257,6 +259,67 @@ describe('WHIP and WHEP with real clients in Chromium', () => {
     }
     expect(await page.getAttribute('#player', 'data-node')).toMatch(/^edge-[12]$/);
     await expectDecoding(page.mainFrame(), '#screen video');
+  });
+
+  it('@eyevinn/webrtc-player plays it over WHEP: the origin answers 307, an edge answers 201, frames are decoded', async () => {
+    const page = await clientPage();
+    pages.whep = page;
+    await whepPlay(page, whipStream);
+    try {
+      await expectDecoding(page.mainFrame(), `#whep-${whipStream}`);
+    } catch (err) {
+      throw new Error(`WHEP play failed: ${JSON.stringify(await fetches(page))}${diagnostics(page)}`, { cause: err });
+    }
+    const post = (await fetches(page)).find((f) => f.method === 'POST');
+    expect(post?.url).toBe(`${BASE}/whep/${whipStream}`);
+    expect(post?.status).toBe(201);
+    expect(post?.finalUrl).toMatch(new RegExp(`^http://edge-[12]\\.localhost:8787/whep/${whipStream}$`));
+  });
+
+  it('the WHEP session takes trickled candidates (204), and unloading the player DELETEs it and frees its subscriber', async () => {
+    const page = pages.whep;
+    if (page === undefined) throw new Error('no WHEP page');
+    const post = (await fetches(page)).find((f) => f.method === 'POST' && f.status === 201);
+    const m = /^http:\/\/(edge-[12])\.localhost:8787\/whep\/([^/]+)\/(play_[A-Za-z0-9_-]+)$/.exec(post?.location ?? '');
+    if (m === null) throw new Error(`no WHEP session URL in ${JSON.stringify(post)}`);
+    const [, edge, stream, id] = m;
+    // Node cannot resolve *.localhost: the same session by the path style on the worker's own address.
+    const session = `${WORKER}/node/${edge}/whep/${stream}/${id}`;
+    const frag = 'a=ice-ufrag:none\r\na=ice-pwd:nonenonenonenonenonenone\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=candidate:1 1 udp 2122260223 127.0.0.2 9 typ host\r\na=end-of-candidates\r\n';
+    // The client's own ufrag is not "none": this is refused as an ICE restart without If-Match...
+    expect((await fetch(session, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' }, body: frag })).status).toBe(428);
+    // ...while candidates without credentials reach Janus.
+    const plain = frag.replace(/a=ice-(ufrag|pwd):[^\r]*\r\n/g, '');
+    expect((await fetch(session, { method: 'PATCH', headers: { 'Content-Type': 'application/trickle-ice-sdpfrag' }, body: plain })).status).toBe(204);
+    const before = (await loads())[edge ?? '']?.subscribers ?? 0;
+    await page.evaluate((key) => window.__clients?.[key]?.destroy?.(), `whep-${whipStream}`);
+    expect((await fetches(page)).find((f) => f.method === 'DELETE')).toMatchObject({ status: 200, url: post?.location });
+    await until(`one subscriber fewer on ${edge}`, loads, (x) => x[edge ?? '']?.subscribers === before - 1);
+    expect((await fetch(session, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('a stream published with the SDK (Two Way Streaming) plays over WHEP', async () => {
+    if (browser === undefined) throw new Error('no browser');
+    const page = await browser.newPage();
+    pages.sdk = page;
+    await page.goto(`${BASE}/two-way-streaming.html`);
+    await page.click('#connectBtn');
+    await page.waitForSelector('#connectStatus[data-status="ESTABLISHED"]', { timeout: WAIT_MS });
+    await page.fill('#publishStream', sdkStream);
+    await page.click('#publishBtn');
+    try {
+      await page.waitForSelector('#publishStatus[data-status="PUBLISHING"]', { timeout: WAIT_MS });
+    } catch (err) {
+      throw new Error(`SDK publish: ${await page.textContent('#publishStatus')}${diagnostics(page)}`, { cause: err });
+    }
+    const player = await clientPage();
+    pages.whepOfSdk = player;
+    await whepPlay(player, sdkStream);
+    try {
+      await expectDecoding(player.mainFrame(), `#whep-${sdkStream}`);
+    } catch (err) {
+      throw new Error(`WHEP play of the SDK stream failed: ${JSON.stringify(await fetches(player))}${diagnostics(player)}`, { cause: err });
+    }
   });
 
   it('POST /whep for a stream that is not live follows the 307 and gets 409 with Retry-After', async () => {
