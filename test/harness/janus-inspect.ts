@@ -30,6 +30,8 @@ const ForwarderList = v.object({
   publishers: v.array(v.object({ publisher_id: v.number(), forwarders: v.optional(v.array(v.record(v.string(), v.unknown())), []) })),
 });
 
+const MountpointList = v.object({ list: v.array(v.object({ id: v.number(), description: v.optional(v.string(), '') })) });
+
 export type Room = v.InferOutput<typeof RoomList>['list'][number];
 export type Participant = v.InferOutput<typeof ParticipantList>['participants'][number];
 export type Remote = v.InferOutput<typeof RemoteList>['list'][number];
@@ -44,6 +46,8 @@ export class JanusInspector {
   readonly #pending = new Map<string, (reply: v.InferOutput<typeof Reply>) => void>();
   #session = 0;
   #handle = 0;
+  /** A Streaming handle, when the node has the plugin (0 otherwise). */
+  #streaming = 0;
   #keepalive: NodeJS.Timeout | undefined;
 
   private constructor(ws: WebSocket, secret: string) {
@@ -67,6 +71,9 @@ export class JanusInspector {
     const inspector = new JanusInspector(ws, apiSecret);
     inspector.#session = inspector.#id(await inspector.#call({ janus: 'create' }));
     inspector.#handle = inspector.#id(await inspector.#call({ janus: 'attach', session_id: inspector.#session, plugin: 'janus.plugin.videoroom' }));
+    // Attached now, not on first use, so the inspector's own handles stay the same all along.
+    const streaming = await inspector.#call({ janus: 'attach', session_id: inspector.#session, plugin: 'janus.plugin.streaming' });
+    inspector.#streaming = streaming.data?.id ?? 0;
     inspector.#keepalive = setInterval(() => void inspector.#call({ janus: 'keepalive', session_id: inspector.#session }).catch(() => undefined), 15_000);
     return inspector;
   }
@@ -92,8 +99,10 @@ export class JanusInspector {
   }
 
   /** A synchronous VideoRoom request; returns its plugin data, throws on an error reply. */
-  async request(body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const reply = await this.#call({ janus: 'message', session_id: this.#session, handle_id: this.#handle, body });
+  async request(body: Record<string, unknown>, plugin: 'videoroom' | 'streaming' = 'videoroom'): Promise<Record<string, unknown>> {
+    const handle = plugin === 'videoroom' ? this.#handle : this.#streaming;
+    if (handle === 0) throw new Error(`janus: this node has no ${plugin} plugin`);
+    const reply = await this.#call({ janus: 'message', session_id: this.#session, handle_id: handle, body });
     const data = reply.plugindata?.data;
     if (data === undefined) throw new Error(`janus: ${reply.error?.code} ${reply.error?.reason}`);
     if (typeof data['error_code'] === 'number') throw new Error(`videoroom: ${data['error_code']} ${String(data['error'])}`);
@@ -116,6 +125,13 @@ export class JanusInspector {
   async forwarders(room: number): Promise<Array<{ publisherId: number; count: number }>> {
     const data = v.parse(ForwarderList, await this.request({ request: 'listforwarders', room, admin_key: this.#secret }));
     return data.publishers.map((p) => ({ publisherId: p.publisher_id, count: p.forwarders.length })).filter((p) => p.count > 0);
+  }
+
+  /** Streaming mountpoints a Fanout bridge made (description "fanout:..."); none without the plugin. */
+  async fanoutMountpoints(): Promise<Array<{ id: number; description: string }>> {
+    if (this.#streaming === 0) return [];
+    const data = v.parse(MountpointList, await this.request({ request: 'list', admin_key: this.#secret }, 'streaming'));
+    return data.list.filter((m) => m.description.startsWith('fanout:'));
   }
 
   /** Every room a Fanout bridge made (description "fanout:<stream>"), with its participants. */
