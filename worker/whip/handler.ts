@@ -140,10 +140,10 @@ async function whipPost(request: Request, stream: string, node: NodeInfo, nodes:
     if (origin === undefined) return fail(new CdnError('NOT_FOUND', `WHIP is served by the origin, and the topology has none (this is ${node.id})`));
     return redirect(urls.endpoint('whip', origin, stream), `WHIP is served by the origin (${origin.id}), not by ${node.id}`);
   }
-  const offer = await readOffer(request);
-  if (offer instanceof Response) return offer;
   const verdict = await deps.authorize({ action: 'publish', stream, node: node.id });
   if (!verdict.ok) return verdict.response;
+  const offer = await readOffer(request);
+  if (offer instanceof Response) return offer;
   let result: Result<'publish'>;
   try {
     result = await deps.bridge('publish', { node: node.id, stream, sdp: offer, resource: true });
@@ -155,7 +155,7 @@ async function whipPost(request: Request, stream: string, node: NodeInfo, nodes:
   return new Response(result.sdp, { status: 201, headers });
 }
 
-async function whepPost(request: Request, stream: string, node: NodeInfo, view: NodesView & { ok: true }, urls: UrlMaker, deps: WhipDeps): Promise<Response> {
+async function whepPost(request: Request, stream: string, node: NodeInfo, view: Extract<NodesView, { ok: true }>, urls: UrlMaker, deps: WhipDeps): Promise<Response> {
   if (node.role === 'origin' && view.loadBalancing) {
     const verdict = await deps.authorize({ action: 'play', stream });
     if (!verdict.ok) return verdict.response;
@@ -166,10 +166,10 @@ async function whepPost(request: Request, stream: string, node: NodeInfo, view: 
     }
     return redirect(urls.endpoint('whep', pick.node, stream), `play "${stream}" from ${pick.node.id}`);
   }
-  const offer = await readOffer(request);
-  if (offer instanceof Response) return offer;
   const verdict = await deps.authorize({ action: 'play', stream, node: node.id });
   if (!verdict.ok) return verdict.response;
+  const offer = await readOffer(request);
+  if (offer instanceof Response) return offer;
   let result: Result<'play'>;
   try {
     result = await deps.bridge('play', { node: node.id, stream, sdp: offer, resource: true });

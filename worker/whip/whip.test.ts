@@ -376,6 +376,8 @@ describe('tokens (FANOUT_TOKEN_KEYS set)', () => {
     const env = s.env({ FANOUT_TOKEN_KEYS: KEY });
     const none = await callWorker(`${ORIGIN}/whip/cam1`, sdpPost(), env);
     expect(none.status).toBe(401);
+    // The token comes first: a stranger learns nothing about what the body should be.
+    expect((await callWorker(`${ORIGIN}/whip/cam1`, sdpPost('junk'), env)).status).toBe(401);
     expect(none.headers.get('www-authenticate')).toContain('Bearer');
     expect(none.headers.get('access-control-allow-origin')).toBe('*');
     const token = await signToken(KEY, { v: 1, act: 'publish', stream: 'cam1', exp: exp() });
