@@ -37,9 +37,10 @@ export interface GitInfo {
   dirtyFiles: string[];
 }
 
-function run(cmd: string, args: string[], root: string): string {
+function run(cmd: string, args: string[], root: string, keepSpace = false): string {
   try {
-    return execFileSync(cmd, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+    const out = execFileSync(cmd, args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+    return keepSpace ? out : out.trim();
   } catch (err) {
     // `janus --version` prints its version and exits 1: keep what it printed.
     const out = typeof err === 'object' && err !== null && 'stdout' in err ? err.stdout : undefined;
@@ -83,7 +84,8 @@ export function versions(root: string, chromium: string): Versions {
 }
 
 export function gitInfo(root: string): GitInfo {
-  const changed = run('git', ['status', '--porcelain', '--untracked-files=no'], root)
+  // Porcelain lines are "XY path": the leading space of " M path" matters, so no trimming.
+  const changed = run('git', ['status', '--porcelain', '--untracked-files=no'], root, true)
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => l.slice(3));

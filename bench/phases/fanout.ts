@@ -84,7 +84,7 @@ type Reply = Record<string, unknown> & { op: string };
 
 class SubscriberProcess {
   readonly child: ChildProcess;
-  readonly #waiting = new Map<string, (r: Reply) => void>();
+  readonly #waiting = new Map<string, { resolve(r: Reply): void; reject(e: Error): void }>();
   /** Replies that arrived before anyone asked (e.g. "ready"). */
   readonly #unclaimed = new Map<string, Reply>();
 
@@ -94,13 +94,17 @@ class SubscriberProcess {
       env: { ...process.env, FANOUT_BENCH_BRIDGE_URL: bridgeUrl, FANOUT_BENCH_BRIDGE_SECRET: bridgeSecret },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    this.child.once('exit', (code) => {
+      for (const w of this.#waiting.values()) w.reject(new Error(`subscriber process exited (${code})`));
+      this.#waiting.clear();
+    });
     this.child.on('message', (m) => {
       if (typeof m !== 'object' || m === null || !('op' in m) || typeof m.op !== 'string') return;
       const reply = m as Reply;
       const w = this.#waiting.get(reply.op);
       this.#waiting.delete(reply.op);
       if (w === undefined) this.#unclaimed.set(reply.op, reply);
-      else w(reply);
+      else w.resolve(reply);
     });
   }
 
@@ -110,8 +114,8 @@ class SubscriberProcess {
     this.#unclaimed.delete(replyOp);
     const got = new Promise<Reply>((resolve, reject) => {
       if (early !== undefined) return resolve(early);
-      this.#waiting.set(replyOp, resolve);
-      this.child.once('exit', (code) => reject(new Error(`subscriber process exited (${code})`)));
+      if (this.child.exitCode !== null || this.child.signalCode !== null) return reject(new Error('subscriber process has exited'));
+      this.#waiting.set(replyOp, { resolve, reject });
     });
     if (cmd['op'] !== undefined) this.child.send(cmd);
     return withTimeout(got, timeoutMs, `subscriber process: ${replyOp}`);
