@@ -347,6 +347,26 @@ export class WeriftSubscriber {
     return sdp;
   }
 
+  /**
+   * Offers itself, as the Flashphoner WebSDK and WHEP players do: recvonly transceivers (audio,
+   * then video, unless `kinds` says otherwise), sent without waiting for candidates unless `gather`.
+   */
+  async offer(kinds: ReadonlyArray<'audio' | 'video'> = ['audio', 'video'], gather = false): Promise<string> {
+    for (const kind of kinds) this.pc.addTransceiver(kind, { direction: 'recvonly' });
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
+    if (gather) await waitGathered(this.pc, 5000);
+    this.#answeredAt = Date.now();
+    const sdp = gather ? this.pc.localDescription?.sdp : offer.sdp;
+    if (sdp === undefined) throw new Error('no local description');
+    return sdp;
+  }
+
+  /** Applies the answer to `offer()`. */
+  async accept(answer: string): Promise<void> {
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  }
+
   connected(timeoutMs = 10_000): Promise<void> {
     return waitConnected(this.pc, timeoutMs);
   }

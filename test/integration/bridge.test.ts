@@ -139,16 +139,18 @@ async function cascaded(name: string, edges: readonly NodeId[] = EDGES): Promise
   }
 }
 
-/** Nothing of any Fanout stream is left on any Janus node, and the bridge counts no load. */
+/** Nothing of any Fanout stream is left on any Janus node (rooms, mountpoints), and the bridge counts no load. */
 async function expectNoLeaks(): Promise<void> {
   const deadline = Date.now() + 5000;
   for (;;) {
-    const rooms = await Promise.all(NODE_IDS.map(async (n) => ({ node: n, rooms: await inspector(n).fanoutRooms() })));
+    const rooms = await Promise.all(
+      NODE_IDS.map(async (n) => ({ node: n, rooms: await inspector(n).fanoutRooms(), mountpoints: await inspector(n).fanoutMountpoints() })),
+    );
     const load = Object.values(await nodes()).map((n) => ({ id: n.id, ...n.load }));
-    const clean = rooms.every((r) => r.rooms.length === 0) && load.every((l) => l.publishers === 0 && l.subscribers === 0);
+    const clean = rooms.every((r) => r.rooms.length === 0 && r.mountpoints.length === 0) && load.every((l) => l.publishers === 0 && l.subscribers === 0);
     if (clean) return;
     if (Date.now() > deadline) {
-      expect(rooms).toEqual(NODE_IDS.map((n) => ({ node: n, rooms: [] })));
+      expect(rooms).toEqual(NODE_IDS.map((n) => ({ node: n, rooms: [], mountpoints: [] })));
       expect(load).toEqual(load.map((l) => ({ id: l.id, publishers: 0, subscribers: 0 })));
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -258,6 +260,79 @@ describe('publish, cascade and play', () => {
       if (c.name === 'h264') expect(sub.received.videoCodec).toBe('h264');
     }
     for (const p of published) await client.request('unpublish', { publishId: p.publishId });
+    await expectNoLeaks();
+  });
+});
+
+describe('players that send the offer (the Flashphoner WebSDK and WHEP way)', () => {
+  /** A werift player that offers (recvonly, no candidates), and the bridge's answer applied. */
+  async function playOffering(node: NodeId, name: string, kinds?: ReadonlyArray<'audio' | 'video'>): Promise<{ sub: WeriftSubscriber; playId: string; answer: string }> {
+    const sub = new WeriftSubscriber();
+    peers.push(sub);
+    const r = await client.request('play', { node, stream: name, sdp: await sub.offer(kinds) });
+    expect(r.type).toBe('answer');
+    await sub.accept(r.sdp);
+    return { sub, playId: r.playId, answer: r.sdp };
+  }
+
+  it('VP8 and H264: players that offer get media and a keyframe on an edge and on the origin; one profile, one mountpoint; it goes with its forwarders when the last player stops', async () => {
+    for (const codec of ['vp8', 'h264'] as const) {
+      const name = `offering-${codec}`;
+      const { publishId } = await publish(name, { video: codec });
+      await cascaded(name);
+      const a = await playOffering('edge-1', name);
+      const b = await playOffering('edge-1', name);
+      const o = await playOffering('origin', name);
+      for (const { sub, playId } of [a, b, o]) {
+        await client.waitForEvent('PLAYING', isPlayerEvent(playId, 'PLAYING'));
+        await sub.media({ audio: true, video: true, keyframe: true, timeoutMs: 10_000 });
+        expect(sub.received.videoCodec).toBe(codec);
+      }
+      // The answer carries Janus's candidates, its msid, and is the player's own m-lines.
+      expect(a.answer).toMatch(/\r\na=candidate:.* typ host\r\n/);
+      expect(a.answer).toMatch(/\r\na=msid:\S+ \S+\r\n/);
+      expect(await inspector('edge-1').fanoutMountpoints()).toHaveLength(1);
+      expect(await inspector('origin').fanoutMountpoints()).toHaveLength(1);
+      expect((await nodes())['edge-1']?.load.subscribers).toBe(2);
+
+      const edgeRoom = await inspector('edge-1').streamRoom(name);
+      expect(await inspector('edge-1').forwarders(edgeRoom!.room)).toEqual([{ publisherId: edgeRoom!.participants[0]!.id, count: 2 }]);
+      await client.request('stop', { playId: a.playId });
+      expect(await inspector('edge-1').fanoutMountpoints()).toHaveLength(1);
+      await client.request('stop', { playId: b.playId });
+      const deadline = Date.now() + 5000;
+      while ((await inspector('edge-1').fanoutMountpoints()).length > 0 || (await inspector('edge-1').forwarders(edgeRoom!.room)).length > 0) {
+        if (Date.now() > deadline) throw new Error('the last player left, but its mountpoint or forwarders stayed');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect((await nodes())['edge-1']?.load.subscribers).toBe(0);
+
+      await client.request('unpublish', { publishId });
+      await client.waitForEvent('player STOPPED', isPlayerEvent(o.playId, 'STOPPED'));
+      await expectNoLeaks();
+    }
+  });
+
+  it('a player offering audio only gets the audio of an audio+video stream; an offer that can take nothing is refused and leaves nothing', async () => {
+    const { publishId } = await publish('offering-partial');
+    await cascaded('offering-partial');
+    const audio = await playOffering('edge-2', 'offering-partial', ['audio']);
+    await audio.sub.media({ audio: true, timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(audio.sub.received.video).toBe(0);
+    expect(audio.answer.match(/\r\nm=/g)).toHaveLength(1);
+
+    const onlyVideo = await publish('offering-video', { audio: false, video: 'vp8' });
+    await cascaded('offering-video');
+    const sub = new WeriftSubscriber();
+    peers.push(sub);
+    const refused = await refusal(client.request('play', { node: 'edge-2', stream: 'offering-video', sdp: await sub.offer(['audio']) }));
+    expect(refused.code).toBe('INVALID_ARGUMENT');
+    expect(refused.reason).toContain('it sends video vp8');
+    expect((await inspector('edge-2').fanoutMountpoints()).map((m) => m.description)).toEqual(['fanout:offering-partial']);
+
+    await client.request('unpublish', { publishId });
+    await client.request('unpublish', { publishId: onlyVideo.publishId });
     await expectNoLeaks();
   });
 });
