@@ -33,16 +33,6 @@ const PublisherStreamSchema = v.object({
 });
 export type PublisherStream = v.InferOutput<typeof PublisherStreamSchema>;
 
-const SubscriberStreamSchema = v.object({
-  type: MediaType,
-  mindex: v.pipe(v.number(), v.integer(), v.minValue(0)),
-  mid: v.string(),
-  codec: v.optional(v.string()),
-  feed_id: v.optional(JanusId),
-  feed_mid: v.optional(v.string()),
-});
-export type SubscriberStream = v.InferOutput<typeof SubscriberStreamSchema>;
-
 const Created = v.object({ videoroom: v.literal('created'), room: JanusId });
 const Destroyed = v.object({ videoroom: v.literal('destroyed'), room: JanusId });
 const Success = v.object({ videoroom: v.literal('success') });
@@ -93,12 +83,6 @@ const RemoteList = v.object({
 });
 export type RemoteRecipient = v.InferOutput<typeof RemoteList>['list'][number];
 
-const Attached = v.object({
-  videoroom: v.literal('attached'),
-  room: JanusId,
-  streams: v.optional(v.array(SubscriberStreamSchema), []),
-});
-const Started = v.object({ videoroom: v.literal('event'), started: v.literal('ok') });
 const Left = v.object({ videoroom: v.literal('event') });
 
 // ---------------------------------------------------------------- rooms (control handle)
@@ -324,30 +308,6 @@ export async function stopRtpForward(
   const body: Record<string, unknown> = { request: 'stop_rtp_forward', room: p.room, publisher_id: p.publisherId, stream_id: p.streamId };
   if (p.adminKey !== undefined) body['admin_key'] = p.adminKey;
   await request(h, `stop forwarder ${p.streamId} of ${p.publisherId}`, body, ForwardStopped, opts);
-}
-
-// ---------------------------------------------------------------- subscribers
-
-/** Joins `room` as a subscriber to every enabled stream of `feed`; Janus offers. */
-export async function joinSubscriber(
-  h: JanusHandle,
-  p: { room: number; feed: number },
-  opts: RequestOptions,
-): Promise<{ offer: string; streams: SubscriberStream[] }> {
-  const what = `subscribe to ${p.feed} in room ${p.room}`;
-  const { data, jsep } = await request(
-    h,
-    what,
-    { request: 'join', ptype: 'subscriber', room: p.room, streams: [{ feed: p.feed }] },
-    Attached,
-    opts,
-  );
-  return { offer: requireJsep(jsep, 'offer', what), streams: data.streams };
-}
-
-/** Gives the client's answer to a subscriber. */
-export async function startSubscriber(h: JanusHandle, answer: string, opts: RequestOptions): Promise<void> {
-  await request(h, 'start subscriber', { request: 'start' }, Started, opts, { type: 'answer', sdp: answer });
 }
 
 // ---------------------------------------------------------------- handle events
