@@ -1,0 +1,638 @@
+/**
+ * Fault tolerance through the public path (issue 10): werift and Chromium clients speak the WCS
+ * WebSocket API to the worker, as real clients do, while Janus nodes, the bridge and publishers
+ * fail under them: kill -9 of an edge, of the origin and of the bridge, a hung bridge (SIGSTOP), a
+ * publisher whose network goes away, a browser tab killed. Every detection and recovery time is
+ * measured, asserted against its bound, and written to .fanout/bench/fault-timings.json.
+ *
+ * One stack (the launcher restarts a dead Janus node after 2 s and the bridge after 1 s) serves
+ * the whole file, with Janus's admin API on so that leftover sessions and handles are counted too.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as v from 'valibot';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { Browser } from '../harness/browser.ts';
+import { JanusAdmin, JanusInspector } from '../harness/janus-inspect.ts';
+import { ROOT, Stack } from '../harness/stack.ts';
+import { playWerift, publishWerift, WcsClient } from '../harness/wcs-client.ts';
+import { until, type WeriftPublisher, type WeriftSubscriber } from '../harness/werift-peer.ts';
+
+type ReplayLog = Array<{ status: string; url: string; info: string; at: number }>;
+
+declare global {
+  interface Window {
+    /** The SDK bundle's global (worker/public/sdk/fanout.js). */
+    Fanout: typeof import('../../sdk/index.ts');
+    __replay?: { log: ReplayLog; stream: import('../../sdk/index.ts').Stream };
+  }
+}
+
+const NODES = { origin: 8188, 'edge-1': 8189, 'edge-2': 8190 } as const;
+type NodeId = keyof typeof NODES;
+const NODE_IDS = Object.keys(NODES) as NodeId[];
+const EDGES = ['edge-1', 'edge-2'] as const;
+const ADMIN_PORT_OFFSET = 1000;
+const WORKER = 'http://127.0.0.1:8787';
+const TIMINGS = join(ROOT, '.fanout/bench/fault-timings.json');
+
+let stack: Stack;
+let secret = '';
+let browser: Browser | undefined;
+/** Janus sessions and handles per node with no stream anywhere: the bridge's own and the inspector's. */
+let baseline: Record<NodeId, { sessions: number; handles: number }>;
+const inspectors = new Map<NodeId, JanusInspector>();
+/** Everything a test opened; closed after it, whatever happened. */
+const open: Array<{ close(): Promise<void> | void }> = [];
+const timings: Record<string, number | number[] | string> = {};
+
+function track<T extends { close(): Promise<void> | void }>(x: T): T {
+  open.push(x);
+  return x;
+}
+
+async function connectInspector(node: NodeId, timeoutMs = 15_000): Promise<void> {
+  await inspectors.get(node)?.close();
+  inspectors.delete(node);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      inspectors.set(node, await JanusInspector.connect(`ws://127.0.0.1:${NODES[node]}`, secret));
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(200);
+    }
+  }
+}
+
+function inspector(node: NodeId): JanusInspector {
+  const i = inspectors.get(node);
+  if (i === undefined) throw new Error(`no inspector for ${node}`);
+  return i;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function record(key: string, value: number | number[] | string): void {
+  timings[key] = value;
+}
+
+beforeAll(async () => {
+  const built = spawnSync(process.execPath, [join(ROOT, 'scripts/build-sdk.mjs'), '--browser'], { cwd: ROOT, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`the SDK bundle did not build:\n${built.stdout}${built.stderr}`);
+  // 3 s before a dead Janus node is restarted: time to see the CDN route around it first.
+  // Every client here comes from 127.0.0.1: no per-address session limit.
+  stack = await Stack.start({
+    env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET), FANOUT_JANUS_RESTART_MS: '3000', WCS_MAX_SESSIONS_PER_MINUTE: '0' },
+  });
+  await until('stack.json', () => {
+    try {
+      stack.info();
+      return true;
+    } catch {
+      return false;
+    }
+  }, 5000);
+  secret = stack.secrets().janusApiSecret;
+  for (const node of NODE_IDS) await connectInspector(node);
+  await allUp();
+  baseline = await handleCounts();
+}, 150_000);
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((x) => Promise.resolve(x.close()).catch(() => undefined)));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all([...inspectors.values()].map((i) => i.close()));
+  await stack?.stop();
+  mkdirSync(join(ROOT, '.fanout/bench'), { recursive: true });
+  writeFileSync(TIMINGS, `${JSON.stringify({ runAt: new Date().toISOString(), ...timings }, null, 2)}\n`);
+});
+
+// ---------------------------------------------------------------- helpers
+
+const Health = v.object({ nodes: v.array(v.object({ id: v.string(), up: v.boolean(), load: v.object({ publishers: v.number(), subscribers: v.number() }) })) });
+
+/** The bridge's own view (its /health), not the worker's. */
+async function bridgeNodes(): Promise<v.InferOutput<typeof Health>['nodes']> {
+  const res = await fetch(`${stack.info().bridgeUrl}/health`, { signal: AbortSignal.timeout(2000) });
+  return v.parse(Health, await res.json()).nodes;
+}
+
+/** Waits until the bridge and the worker see every node up. */
+async function allUp(timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await fetch(`${WORKER}/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status === 200, () => false);
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`not every node is up after ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+const LbAnswer = v.object({ node: v.string() });
+
+/** The edge the origin's load balancer names now (or the HTTP status when it names none). */
+async function lb(): Promise<string> {
+  const res = await fetch(`${WORKER}/node/origin/lb`, { signal: AbortSignal.timeout(3000) });
+  if (res.status !== 200) return `HTTP ${res.status}`;
+  return v.parse(LbAnswer, await res.json()).node;
+}
+
+/** Every edge holds the stream's room with its one remote publisher. */
+async function cascaded(name: string, edges: readonly NodeId[] = EDGES, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rooms = await Promise.all(edges.map((e) => inspector(e).streamRoom(name)));
+    if (rooms.every((r) => r?.participants.length === 1 && r.participants[0]?.remote === true)) return;
+    if (Date.now() > deadline) throw new Error(`"${name}" not cascaded to ${edges.join(', ')}: ${JSON.stringify(rooms)}`);
+    await sleep(50);
+  }
+}
+
+/** No node holds anything of the stream any more. */
+async function goneEverywhere(name: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rooms = await Promise.all(NODE_IDS.map(async (n) => ({ node: n, room: await inspector(n).streamRoom(name) })));
+    if (rooms.every((r) => r.room === undefined)) return;
+    if (Date.now() > deadline) throw new Error(`"${name}" left behind: ${JSON.stringify(rooms.filter((r) => r.room !== undefined))}`);
+    await sleep(50);
+  }
+}
+
+async function handleCounts(): Promise<Record<NodeId, { sessions: number; handles: number }>> {
+  const counts = await Promise.all(
+    NODE_IDS.map(async (node) => {
+      const admin = await JanusAdmin.connect(`ws://127.0.0.1:${NODES[node] + ADMIN_PORT_OFFSET}`, secret);
+      try {
+        const handles = await admin.handles();
+        return [node, { sessions: new Set(handles.map((h) => h.session)).size, handles: handles.length }] as const;
+      } finally {
+        admin.close();
+      }
+    }),
+  );
+  return Object.fromEntries(counts) as Record<NodeId, { sessions: number; handles: number }>;
+}
+
+/**
+ * Nothing of any stream is left on any node: no Fanout room (so no publisher, remote publisher or
+ * forwarder) or Streaming mountpoint, no load in the bridge's view, and, by Janus's admin API, no
+ * session or handle beyond the ones there were with no stream at all (the bridge's own and the
+ * inspector's).
+ */
+async function expectNoLeaks(timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rooms = await Promise.all(
+      NODE_IDS.map(async (node) => ({
+        node,
+        rooms: (await inspector(node).fanoutRooms()).map((r) => r.description),
+        mountpoints: (await inspector(node).fanoutMountpoints()).map((m) => m.description),
+      })),
+    );
+    const handles = await handleCounts();
+    const load = (await bridgeNodes()).map((n) => ({ id: n.id, ...n.load }));
+    const clean =
+      rooms.every((r) => r.rooms.length === 0 && r.mountpoints.length === 0) &&
+      NODE_IDS.every((n) => handles[n].sessions === baseline[n].sessions && handles[n].handles === baseline[n].handles) &&
+      load.every((l) => l.publishers === 0 && l.subscribers === 0);
+    if (clean) return;
+    if (Date.now() > deadline) {
+      expect({ rooms, handles, load }).toEqual({
+        rooms: NODE_IDS.map((node) => ({ node, rooms: [], mountpoints: [] })),
+        handles: baseline,
+        load: load.map((l) => ({ id: l.id, publishers: 0, subscribers: 0 })),
+      });
+    }
+    await sleep(200);
+  }
+}
+
+/** RTP keeps arriving at `sub`: more than `packets` within `ms`. */
+async function flowing(sub: WeriftSubscriber, ms = 3000, packets = 10): Promise<void> {
+  const before = sub.received.video + sub.received.audio;
+  await until('media still flowing', () => sub.received.video + sub.received.audio > before + packets, ms);
+}
+
+let seq = 0;
+function streamName(what: string): string {
+  return `${what}-${Date.now().toString(36)}-${seq++}`;
+}
+
+async function wcs(node: NodeId): Promise<WcsClient> {
+  return track(await WcsClient.connect(node));
+}
+
+async function publisher(name: string, origin?: WcsClient): Promise<{ client: WcsClient; pub: WeriftPublisher; id: string }> {
+  const client = origin ?? (await wcs('origin'));
+  const { pub, id } = await publishWerift(client, name);
+  track(pub);
+  return { client, pub, id };
+}
+
+/**
+ * A werift player on `node`, with media arriving. A keyframe is waited for only with werift
+ * publishers: werift players send no keyframe requests of their own, and a browser publisher
+ * answers the edges' first requests at most once a second, so the second edge may wait long.
+ */
+async function player(node: NodeId, name: string, client?: WcsClient, keyframe = true): Promise<{ client: WcsClient; sub: WeriftSubscriber; id: string }> {
+  const c = client ?? (await wcs(node));
+  const { sub, id } = await playWerift(c, name);
+  track(sub);
+  await sub.media({ audio: true, video: true, keyframe, timeoutMs: 10_000 });
+  return { client: c, sub, id };
+}
+
+/** Kills a part of the stack with SIGKILL; returns when it was sent. */
+function kill(part: 'janus origin' | 'janus edge-1' | 'janus edge-2' | 'bridge'): number {
+  process.kill(stack.pidOf(part), 'SIGKILL');
+  return Date.now();
+}
+
+/** Polls the load balancer until `n` answers in a row are `node`; returns when the run began. */
+async function lbSettles(node: string, n: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let run: number[] = [];
+  const seen: string[] = [];
+  for (;;) {
+    const at = Date.now();
+    const got = await lb();
+    seen.push(got);
+    run = got === node ? [...run, at] : [];
+    if (run.length >= n) return run[0]!;
+    if (Date.now() > deadline) throw new Error(`the load balancer did not settle on ${node} within ${timeoutMs} ms: ${seen.slice(-12).join(', ')}`);
+    await sleep(50);
+  }
+}
+
+async function chromium(): Promise<Browser> {
+  browser ??= await Browser.launch();
+  return browser;
+}
+
+/** A Chromium tab publishing its fake camera as `name` from the Two Way Streaming page. */
+async function chromiumPublisher(name: string): Promise<Page> {
+  const page = await (await chromium()).newPage();
+  track({ close: () => closePage(page) });
+  await page.goto('http://origin.localhost:8787/two-way-streaming.html');
+  await page.click('#connectBtn');
+  await page.waitForSelector('#connectStatus[data-status="ESTABLISHED"]', { timeout: 20_000 });
+  await page.fill('#publishStream', name);
+  await page.click('#publishBtn');
+  await page.waitForSelector('#publishStatus[data-status="PUBLISHING"]', { timeout: 20_000 });
+  return page;
+}
+
+/** Closes a tab, crashed or not, without hanging on one that no longer answers. */
+async function closePage(page: Page): Promise<void> {
+  await Promise.race([page.close({ runBeforeUnload: false }).catch(() => undefined), sleep(5000)]);
+}
+
+// ---------------------------------------------------------------- 1. edge failure
+
+describe('edge failure', () => {
+  it('kill -9 of an edge: its players FAILED within 5 s, the balancer names only the other edge, other players undisturbed; back up: re-cascaded by itself, chosen again, plays', async () => {
+    const name = streamName('edge-fault');
+    const { client: origin, id: publishId } = await publisher(name);
+    await cascaded(name);
+    // With no players anywhere the balancer (FEWESTCALLS, ties in turn) names both edges.
+    const lbBefore = new Set<string>();
+    for (let i = 0; i < 6; i++) lbBefore.add(await lb());
+    expect(lbBefore).toEqual(new Set(['edge-1', 'edge-2']));
+    const onEdge1 = await player('edge-1', name);
+    const alsoOnEdge1 = await player('edge-1', name, onEdge1.client);
+    const onEdge2 = await player('edge-2', name);
+
+    const t0 = kill('janus edge-1');
+    const failed = await Promise.all([onEdge1, alsoOnEdge1].map((p) => p.client.waitForStatus(p.id, ['FAILED', 'STOPPED'], { timeoutMs: 10_000 })));
+    const failMs = failed.map((f) => f.at - t0);
+    record('edgeKilledToPlayersFailedMs', failMs);
+    for (const f of failed) {
+      expect(f.status).toBe('FAILED');
+      expect(f.info).toContain('edge-1');
+    }
+    expect(Math.max(...failMs)).toBeLessThanOrEqual(5000);
+
+    // The balancer stops naming edge-1 within the bridge's health interval (2 s).
+    const lbSettledMs = (await lbSettles('edge-2', 6, 5000)) - t0;
+    record('edgeKilledToBalancerExcludesMs', lbSettledMs);
+    expect(lbSettledMs).toBeLessThanOrEqual(2000);
+    // A new player asking the origin is sent to the healthy edge.
+    const redirected = await origin.play(name);
+    expect('redirect' in redirected && redirected.redirect.node).toBe('edge-2');
+
+    // edge-1 is restarted by the launcher (3 s); the stream is relayed to it again without a request.
+    await connectInspector('edge-1', 20_000);
+    await cascaded(name, ['edge-1'], 20_000);
+    const recascadeMs = Date.now() - t0;
+    record('edgeKilledToRecascadedMs', recascadeMs);
+    const backInLbMs = (await lbSettles('edge-1', 1, 10_000)) - t0;
+    record('edgeKilledToBalancerChoosesItAgainMs', backInLbMs);
+    const again = await player('edge-1', name);
+    await flowing(again.sub);
+
+    // edge-2's player never noticed: media kept coming and it was told nothing after PLAYING.
+    await flowing(onEdge2.sub);
+    expect(onEdge2.client.statuses(onEdge2.id).map((s) => s.status)).toEqual(['PLAYING']);
+
+    origin.unpublish(publishId, name);
+    await origin.waitForStatus(publishId, 'UNPUBLISHED');
+    for (const p of [onEdge2, again]) expect((await p.client.waitForStatus(p.id, 'STOPPED')).info).toMatch(/ended/);
+    await expectNoLeaks();
+  });
+});
+
+describe('edge failure with our SDK', () => {
+  it('a Chromium player with replayOnFailure plays again, by itself, from the other edge after kill -9 of its edge: PENDING, PLAYING, PENDING, PLAYING, frames decoding', async () => {
+    // A browser publisher: werift's generated video is not decodable, and decoding is the point.
+    const name = streamName('replay');
+    const publisherPage = await chromiumPublisher(name);
+    await cascaded(name);
+    const page = await (await chromium()).newPage();
+    track({ close: () => closePage(page) });
+    await page.goto('http://origin.localhost:8787/embed-player.html');
+    await page.evaluate(
+      (stream) =>
+        new Promise<void>((resolve, reject) => {
+          const { createSession, SESSION_STATUS, STREAM_STATUS } = window.Fanout;
+          const display = document.createElement('div');
+          document.body.appendChild(display);
+          const log: ReplayLog = [];
+          const session = createSession({ urlServer: 'ws://origin.localhost:8787/' });
+          session.on(SESSION_STATUS.FAILED, (_, info) => reject(new Error(info)));
+          session.on(SESSION_STATUS.ESTABLISHED, () => {
+            const st = session.createStream({ name: stream, display, replayOnFailure: true });
+            window.__replay = { log, stream: st };
+            for (const status of [STREAM_STATUS.PENDING, STREAM_STATUS.PLAYING, STREAM_STATUS.STOPPED] as const) {
+              st.on(status, (x) => log.push({ status, url: x.getServerUrl() ?? '', info: x.getInfo() ?? '', at: Date.now() }));
+            }
+            st.on(STREAM_STATUS.FAILED, (x, info) => log.push({ status: 'FAILED', url: x.getServerUrl() ?? '', info, at: Date.now() }));
+            st.play();
+            resolve();
+          });
+        }),
+      name,
+    );
+    const replayLog = (): Promise<ReplayLog> => page.evaluate(() => window.__replay?.log ?? []);
+    const playings = async (n: number): Promise<ReplayLog> => {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const log = await replayLog();
+        if (log.filter((e) => e.status === 'PLAYING').length >= n) return log;
+        if (log.some((e) => e.status === 'FAILED' || e.status === 'STOPPED') || Date.now() > deadline) throw new Error(`no PLAYING #${n}: ${JSON.stringify(log)}`);
+        await sleep(100);
+      }
+    };
+    const framesDecoded = (): Promise<number> =>
+      page.evaluate(async () => {
+        let frames = 0;
+        (await window.__replay?.stream.getStats())?.forEach((r: Record<string, unknown>) => {
+          if (r['type'] === 'inbound-rtp' && r['kind'] === 'video' && typeof r['framesDecoded'] === 'number') frames += r['framesDecoded'];
+        });
+        return frames;
+      });
+    const decoding = async (): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      const first = await framesDecoded();
+      while ((await framesDecoded()) <= first + 5) {
+        if (Date.now() > deadline) throw new Error('no frames decoded');
+        await sleep(200);
+      }
+    };
+
+    const before = await playings(1);
+    const firstUrl = before.find((e) => e.status === 'PLAYING')!.url;
+    const edge = /edge-[12]/.exec(firstUrl)?.[0] as 'edge-1' | 'edge-2' | undefined;
+    if (edge === undefined) throw new Error(`played from ${firstUrl}, not an edge`);
+    const other = edge === 'edge-1' ? 'edge-2' : 'edge-1';
+    await decoding();
+
+    const t0 = kill(`janus ${edge}`);
+    const after = await playings(2);
+    const replayed = after.filter((e) => e.status === 'PLAYING')[1]!;
+    record('sdkReplayEdgeKilledToPlayingAgainMs', replayed.at - t0);
+    expect(replayed.url).toContain(other);
+    expect(after.map((e) => e.status)).toEqual(['PENDING', 'PLAYING', 'PENDING', 'PLAYING']);
+    expect(after[2]!.info).toMatch(new RegExp(`replaying .*${edge}`));
+    await decoding();
+
+    await page.evaluate(() => window.__replay?.stream.stop());
+    await publisherPage.click('#publishBtn');
+    await publisherPage.waitForSelector('#publishStatus[data-status="UNPUBLISHED"]', { timeout: 10_000 });
+    await allUp();
+    await connectInspector(edge);
+    await expectNoLeaks();
+  });
+});
+
+// ---------------------------------------------------------------- 2. origin failure
+
+describe('origin failure', () => {
+  it('kill -9 of the origin: publishers FAILED, players STOPPED, the edges lose their remote publishers; back up: a new publish works and cascades', async () => {
+    const name = streamName('origin-fault');
+    const { client: origin, id: publishId } = await publisher(name);
+    await cascaded(name);
+    const viewers = await Promise.all(EDGES.map((e) => player(e, name)));
+
+    const t0 = kill('janus origin');
+    const own = await origin.waitForStatus(publishId, ['FAILED', 'UNPUBLISHED'], { timeoutMs: 10_000 });
+    expect(own.status).toBe('FAILED');
+    expect(own.info).toContain('origin');
+    const told = await Promise.all(viewers.map((p) => p.client.waitForStatus(p.id, ['STOPPED', 'FAILED'], { timeoutMs: 10_000 })));
+    for (const t of told) expect(t.info).toContain('origin');
+    const ms = [own.at - t0, ...told.map((t) => t.at - t0)];
+    record('originKilledToPublisherAndPlayersToldMs', ms);
+    expect(Math.max(...ms)).toBeLessThanOrEqual(5000);
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const left = await Promise.all(EDGES.map((e) => inspector(e).fanoutRooms()));
+      if (left.every((rooms) => rooms.length === 0)) break;
+      if (Date.now() > deadline) throw new Error(`the edges still hold: ${JSON.stringify(left)}`);
+      await sleep(50);
+    }
+    record('originKilledToEdgesCleanMs', Date.now() - t0);
+
+    // Publishing while the origin is down fails clearly (on the same session).
+    await allUp(30_000);
+    record('originKilledToAllUpMs', Date.now() - t0);
+    await connectInspector('origin');
+    const { id: again } = await publisher(name, origin);
+    await cascaded(name);
+    const viewer = await player('edge-2', name);
+    await flowing(viewer.sub);
+    origin.unpublish(again, name);
+    await viewer.client.waitForStatus(viewer.id, 'STOPPED');
+    await expectNoLeaks();
+  });
+});
+
+// ---------------------------------------------------------------- 3. bridge failure and restart
+
+describe('bridge failure', () => {
+  it('kill -9 of the bridge: every session is told at once; the restarted bridge removes every room, remote publisher and forwarder it cannot account for; sessions publish again', async () => {
+    const name = streamName('bridge-fault');
+    const { client: origin, id: publishId } = await publisher(name);
+    await cascaded(name);
+    const viewer = await player('edge-1', name);
+    const idle = await wcs('edge-2');
+    // A forwarder nobody will account for: the edge's remote publisher forwarded somewhere.
+    const edgeRoom = await inspector('edge-1').streamRoom(name);
+    const remote = edgeRoom!.participants[0]!;
+    const forwarders = async (): Promise<number> => (await inspector('edge-1').forwarders(edgeRoom!.room)).reduce((n, f) => n + f.count, 0);
+    const before = await forwarders();
+    await inspector('edge-1').request({ request: 'rtp_forward', room: edgeRoom!.room, publisher_id: remote.id, host: '127.0.0.1', streams: [{ mid: '0', port: 5004 }], admin_key: secret });
+    expect(await forwarders()).toBe(before + 1);
+    const marks = { origin: origin.mark(), viewer: viewer.client.mark(), idle: idle.mark() };
+
+    const t0 = kill('bridge');
+    const own = await origin.waitForStatus(publishId, 'FAILED', { timeoutMs: 5000 });
+    const theirs = await viewer.client.waitForStatus(viewer.id, 'FAILED', { timeoutMs: 5000 });
+    for (const s of [own, theirs]) expect(s.info).toMatch(/bridge/);
+    // A session without streams is told too (a session-level fail, the WebSDK's WARN).
+    const notice = await idle.waitFor('a session notice', (f) => (f.message === 'fail' && f.data[0].id === undefined ? f.data[0] : undefined), { from: marks.idle, timeoutMs: 5000 });
+    expect(notice.info).toMatch(/bridge/);
+    const toldMs = [own.at - t0, theirs.at - t0];
+    record('bridgeKilledToSessionsToldMs', toldMs);
+    expect(Math.max(...toldMs)).toBeLessThanOrEqual(1000);
+    for (const c of [origin, viewer.client, idle]) expect(c.open).toBe(true);
+
+    // The launcher restarts it after 1 s; it sweeps every node as each comes up.
+    await stack.waitForOutput('bridge restarted', 10_000);
+    await allUp(20_000);
+    record('bridgeKilledToServingAgainMs', Date.now() - t0);
+    await expectNoLeaks(15_000);
+    record('bridgeKilledToSweptMs', Date.now() - t0);
+
+    // The sessions that stayed open work again: their next request opens a new bridge link.
+    const { id: again } = await publisher(name, origin);
+    await cascaded(name);
+    const second = await player('edge-1', name, viewer.client);
+    await flowing(second.sub);
+    origin.unpublish(again, name);
+    await second.client.waitForStatus(second.id, 'STOPPED');
+    await expectNoLeaks();
+  });
+});
+
+// ---------------------------------------------------------------- 4. worker-to-bridge link loss
+
+describe('worker-to-bridge link loss', () => {
+  it('a hung bridge (SIGSTOP) is found by the keep-alive within 10 s and the sessions are told; after SIGCONT it releases everything and serves again', async () => {
+    const name = streamName('hung');
+    const { client: origin, id: publishId } = await publisher(name);
+    await cascaded(name);
+    const viewer = await player('edge-2', name);
+    const bridgePid = stack.pidOf('bridge');
+    const t0 = Date.now();
+    process.kill(bridgePid, 'SIGSTOP');
+    let told;
+    try {
+      told = await Promise.all([origin.waitForStatus(publishId, 'FAILED', { timeoutMs: 15_000 }), viewer.client.waitForStatus(viewer.id, 'FAILED', { timeoutMs: 15_000 })]);
+    } finally {
+      process.kill(bridgePid, 'SIGCONT');
+    }
+    const ms = told.map((s) => s.at - t0);
+    record('bridgeHungToSessionsToldMs', ms);
+    for (const s of told) expect(s.info).toMatch(/bridge/);
+    expect(Math.max(...ms)).toBeLessThanOrEqual(10_500);
+
+    // Resumed, the bridge sees the worker's links closed and releases what they owned.
+    await expectNoLeaks(15_000);
+    await allUp();
+    const { id: again } = await publisher(name, origin);
+    await cascaded(name);
+    const second = await player('edge-2', name, viewer.client);
+    await flowing(second.sub);
+    origin.unpublish(again, name);
+    await second.client.waitForStatus(second.id, 'STOPPED');
+    await expectNoLeaks();
+  });
+});
+
+// ---------------------------------------------------------------- 5. publisher network loss
+
+describe('publisher network loss', () => {
+  it('a healthy publisher is not ended: 8 s PUBLISHING with players, no status but PUBLISHING and PLAYING', async () => {
+    const name = streamName('healthy');
+    const { client, id } = await publisher(name);
+    const viewer = await player('edge-1', name);
+    await sleep(8000);
+    await flowing(viewer.sub);
+    expect(client.statuses(id).map((s) => s.status)).toEqual(['PUBLISHING']);
+    expect(viewer.client.statuses(viewer.id).map((s) => s.status)).toEqual(['PLAYING']);
+    client.unpublish(id, name);
+    await viewer.client.waitForStatus(viewer.id, 'STOPPED');
+    await expectNoLeaks();
+  });
+
+  it('a werift publisher whose PeerConnection vanishes (no hangup, its WCS socket left open): players STOPPED within 5 s, the publisher FAILED, the cascade gone from every edge', async () => {
+    const name = streamName('vanish');
+    const { client, pub, id } = await publisher(name);
+    await cascaded(name);
+    const viewers = await Promise.all(EDGES.map((e) => player(e, name)));
+    const t0 = Date.now();
+    await pub.close(); // werift sends no DTLS alert: Janus only sees the media stop
+    const stops = await Promise.all(viewers.map((p) => p.client.waitForStatus(p.id, ['STOPPED', 'UNPUBLISHED', 'FAILED'], { timeoutMs: 20_000 })));
+    const ms = stops.map((s) => s.at - t0);
+    record('publisherVanishedToPlayersStoppedMs', ms);
+    for (const s of stops) expect(s.status).toBe('STOPPED');
+    expect(Math.max(...ms)).toBeLessThanOrEqual(5000);
+    const own = await client.waitForStatus(id, ['FAILED', 'UNPUBLISHED'], { timeoutMs: 5000 });
+    expect(own.info).toMatch(/no media/);
+    await goneEverywhere(name);
+    await expectNoLeaks();
+  });
+
+  it('a werift publisher whose PeerConnection and WCS socket both drop: players STOPPED within 5 s, the cascade gone from every edge', async () => {
+    const name = streamName('dropped');
+    const { client, pub } = await publisher(name);
+    await cascaded(name);
+    const viewers = await Promise.all(EDGES.map((e) => player(e, name)));
+    const t0 = Date.now();
+    client.terminate();
+    await pub.close();
+    const stops = await Promise.all(viewers.map((p) => p.client.waitForStatus(p.id, ['STOPPED', 'UNPUBLISHED', 'FAILED'], { timeoutMs: 10_000 })));
+    const ms = stops.map((s) => s.at - t0);
+    record('publisherDroppedToPlayersStoppedMs', ms);
+    for (const s of stops) expect(s.status).toBe('STOPPED');
+    expect(Math.max(...ms)).toBeLessThanOrEqual(5000);
+    await goneEverywhere(name);
+    await expectNoLeaks();
+  });
+
+  for (const how of ['closed', 'crashed'] as const) {
+    it(`a Chromium publisher whose tab is ${how}: players STOPPED within 5 s, the cascade gone from every edge`, async () => {
+      const name = streamName(`tab-${how}`);
+      const page = await chromiumPublisher(name);
+      await cascaded(name);
+      const viewers = await Promise.all(EDGES.map((e) => player(e, name, undefined, false)));
+      await sleep(3000); // a live browser publisher is not mistaken for a gone one
+      for (const v of viewers) await flowing(v.sub);
+      for (const v of viewers) expect(v.client.statuses(v.id).map((s) => s.status)).toEqual(['PLAYING']);
+      const t0 = Date.now();
+      if (how === 'closed') {
+        await closePage(page);
+      } else {
+        const cdp = await page.context().newCDPSession(page);
+        // The renderer dies at once; the call itself only returns when CDP gives up (~50 s): not awaited.
+        void cdp.send('Page.crash').catch(() => undefined);
+      }
+      const stops = await Promise.all(viewers.map((p) => p.client.waitForStatus(p.id, ['STOPPED', 'UNPUBLISHED', 'FAILED'], { timeoutMs: 10_000 })));
+      const ms = stops.map((s) => s.at - t0);
+      record(`chromiumTab${how === 'closed' ? 'Closed' : 'Crashed'}ToPlayersStoppedMs`, ms);
+      for (const s of stops) expect(s.status).toBe('STOPPED');
+      expect(Math.max(...ms)).toBeLessThanOrEqual(5000);
+      await goneEverywhere(name);
+      await expectNoLeaks();
+    });
+  }
+});
