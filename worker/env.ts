@@ -112,7 +112,7 @@ const ConfigVars = v.object({
   WORKER_HOSTS: v.optional(v.string()),
   ICE_SERVERS: IceServersVar,
   FANOUT_TOKEN_KEYS: TokenKeys,
-  // workerd refuses WebSocket messages over 1 MiB itself.
+  // 1 MiB is far more than any WCS frame needs (an SDP is at most 64 KiB).
   WCS_MAX_FRAME_BYTES: Count('WCS_MAX_FRAME_BYTES', 1024, 1024 * 1024),
   WCS_MAX_FRAME_DEPTH: Count('WCS_MAX_FRAME_DEPTH', 4, 1000),
   // The bridge refuses SDPs over MAX_SDP_LENGTH whatever the worker allows.

@@ -111,6 +111,8 @@ describe('frame and SDP limits from the variables', () => {
     ['an injected line', OFFER_SDP.replace('s=test offer', 's=test offer\r\n<script>'), 'line 4 is not "<letter>=<value>"'],
     ['an absurd port', `${OFFER_SDP}m=video 70000 UDP/TLS/RTP/SAVPF 96\r\n`, 'line 5: port 70000 is not a port (0-65535)'],
     ['a NUL byte', OFFER_SDP.replace('s=test offer', 's=\u0000'), 'line 3 contains a control character'],
+    // Regression (fuzz): JSON's "\ud800" reached Janus, which dropped the request; the publish hung 10 s.
+    ['a lone surrogate', OFFER_SDP.replace('s=test offer', 's=\ud800'), 'line 3 is not valid Unicode (a lone UTF-16 surrogate)'],
   ])('an SDP with %s fails that stream naming the line; nothing reaches the bridge', async (_label, sdp, problem) => {
     const s = new Scenario('limit-hostile-sdp');
     const c = await open(s, s.env());

@@ -45,6 +45,7 @@ const CHROME_OFFER = [
 describe('sdpProblem', () => {
   it('passes real offers with CRLF or LF line ends, with or without a final line break', () => {
     expect(sdpProblem(CHROME_OFFER)).toBeUndefined();
+    expect(sdpProblem(CHROME_OFFER.replace('s=-', 's=Caméra 漢字 🎥'))).toBeUndefined();
     expect(sdpProblem(CHROME_OFFER.replace(/\r\n/g, '\n'))).toBeUndefined();
     expect(sdpProblem(CHROME_OFFER.trimEnd())).toBeUndefined();
   });
@@ -55,6 +56,9 @@ describe('sdpProblem', () => {
     ['a NUL byte', CHROME_OFFER.replace('s=-', 's=-\u0000x'), 'line 3 contains a control character'],
     ['a bare CR splitting a line', CHROME_OFFER.replace('s=-', 's=-\ra=x'), 'line 3 contains a control character'],
     ['an escape sequence', CHROME_OFFER.replace('s=-', 's=\u001b[31m'), 'line 3 contains a control character'],
+    // Regression (fuzz): a lone surrogate made Janus drop the whole request, and the publish hung for the bridge's 10 s timeout.
+    ['a lone high surrogate', CHROME_OFFER.replace('a=mid:1', 'a=mid:1\r\na=ssrc:\ud800x'), 'line 28 is not valid Unicode (a lone UTF-16 surrogate)'],
+    ['a lone low surrogate', CHROME_OFFER.replace('s=-', 's=\udfff'), 'line 3 is not valid Unicode (a lone UTF-16 surrogate)'],
     ['an m= port over 65535', CHROME_OFFER.replace('m=audio 9 ', 'm=audio 99999 '), 'line 8: port 99999 is not a port (0-65535)'],
     ['an m= port that is not a number', CHROME_OFFER.replace('m=audio 9 ', 'm=audio -1 '), 'line 8: an m= line is "m=<media> <port> <proto> <fmt> ..."'],
     ['a port count of 0', CHROME_OFFER.replace('m=audio 9 ', 'm=audio 9/0 '), 'line 8: port count 0 is out of range'],

@@ -5,6 +5,8 @@
  * bounded. It does not understand SDP beyond that (Janus does); it keeps obviously hostile text
  * (injected lines, absurd ports, binary garbage) away from Janus's parser with an error naming the
  * line. Every real offer and answer (Chrome, Firefox, Safari, werift, the WebSDK) passes.
+ * Text that is not valid Unicode (a lone surrogate, which JSON can carry as "\ud800") is refused
+ * too: found by the fuzz suite, it made Janus drop the request silently.
  */
 
 /** Most `m=` sections accepted in one SDP. */
@@ -13,6 +15,8 @@ export const MAX_MEDIA_SECTIONS = 64;
 // NUL-BS, VT, FF, SO-US and DEL: never in SDP text (RFC 8866 §5 allows any byte but NUL, CR, LF;
 // the others only ever appear in hostile input).
 const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+/** Half of a UTF-16 surrogate pair without the other half: text no UTF-8 encoder can write. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const LINE = /^[a-z]=/;
 const M_LINE = /^m=[^ ]+ (\d{1,10})(?:\/(\d{1,10}))? [^ ]+/;
 const CANDIDATE = /^a=candidate:[^ ]+ (\d{1,10}) [^ ]+ \d{1,10} [^ ]+ (\d{1,10}) typ [^ ]+/;
@@ -29,6 +33,9 @@ export function sdpProblem(sdp: string): string | undefined {
     const at = `line ${i + 1}`;
     if (line === '') return `${at} is empty`;
     if (CONTROL.test(line) || line.includes('\r')) return `${at} contains a control character`;
+    // JSON can carry one as "\ud800"; Janus's JSON parser drops a whole request that does, so the
+    // publish or play would hang until the bridge's timeout instead of failing.
+    if (LONE_SURROGATE.test(line)) return `${at} is not valid Unicode (a lone UTF-16 surrogate)`;
     if (!LINE.test(line)) return `${at} is not "<letter>=<value>"`;
     if (line.startsWith('m=')) {
       if (++media > MAX_MEDIA_SECTIONS) return `more than ${MAX_MEDIA_SECTIONS} media sections`;
