@@ -50,3 +50,16 @@ export function round(x: number, digits?: number): number {
   const f = 10 ** d;
   return Math.round(x * f) / f;
 }
+
+/** Every figure of a summary rounded (see `round`). */
+export function roundSummary(s: Summary, digits?: number): Summary {
+  return {
+    n: s.n,
+    min: round(s.min, digits),
+    p50: round(s.p50, digits),
+    p95: round(s.p95, digits),
+    p99: round(s.p99, digits),
+    max: round(s.max, digits),
+    mean: round(s.mean, digits),
+  };
+}

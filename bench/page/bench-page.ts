@@ -159,6 +159,9 @@ async function fanoutPlay(a: FanoutPlayArgs): Promise<PlayResult> {
     marks[name] ??= performance.now() - t0;
   };
   let node = '';
+  // The first frame can come before PLAYING (a status the server sends on its own path): then the
+  // node is read from the stream's server URL.
+  let played: { getServerUrl(): string | undefined } | undefined;
   const startedAt = performance.timeOrigin + t0;
   const names = remoteSessionNames.length;
   const sdpSession = (): string | undefined => remoteSessionNames[names];
@@ -177,6 +180,7 @@ async function fanoutPlay(a: FanoutPlayArgs): Promise<PlayResult> {
     session.on(SESSION_STATUS.ESTABLISHED, () => {
       at('established');
       const stream = session.createStream({ name: a.stream, display: el, bandwidthMonitor: false });
+      played = stream;
       stream
         .on(STREAM_STATUS.PLAYING, (s) => {
           at('playing');
@@ -196,6 +200,7 @@ async function fanoutPlay(a: FanoutPlayArgs): Promise<PlayResult> {
       failed,
       timeout<number>(a.timeoutMs, 'fanout'),
     ]);
+    if (node === '') node = nodeOfUrl(played?.getServerUrl() ?? '');
     return { ok: true, ttffMs: frameAt - t0, marks, node, startedAt, ...opt('sdpSession', sdpSession()) };
   } catch (err) {
     return { ok: false, marks, node, startedAt, error: message(err) };

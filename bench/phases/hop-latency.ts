@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { BridgeClient, isPublisherEvent } from '../../test/harness/bridge-client.ts';
 import { WeriftPublisher, WeriftSubscriber } from '../../test/harness/werift-peer.ts';
 import { sleep, withTimeout, type Cleanup } from '../lib/run.ts';
-import { round, summarize, type Summary } from '../lib/stats.ts';
+import { round, roundSummary, summarize, type Summary } from '../lib/stats.ts';
 
 export interface HopResult {
   edge: string;
@@ -111,7 +111,7 @@ export async function measureHopLatency(
     return {
       edge: opts.edge,
       durationMs: round(end - start, 0),
-      summary: roundSummary(summarize(deltas)),
+      summary: roundSummary(summarize(deltas), 2),
       matched: deltas.length,
       originPackets: origin.length,
       edgePackets: edge.length,
@@ -122,6 +122,3 @@ export async function measureHopLatency(
   }
 }
 
-function roundSummary(s: Summary): Summary {
-  return { n: s.n, min: round(s.min, 2), p50: round(s.p50, 2), p95: round(s.p95, 2), p99: round(s.p99, 2), max: round(s.max, 2), mean: round(s.mean, 2) };
-}

@@ -22,7 +22,7 @@ import { remotePublisherStreams } from '../../bridge/media/plan.ts';
 import { JanusConnection, type JanusHandle, type JanusSession } from '../lib/janus-api.ts';
 import { answerFor } from '../lib/sdp.ts';
 import { errorText, sleep, type Cleanup, type Deadline } from '../lib/run.ts';
-import { round, summarize, type Summary } from '../lib/stats.ts';
+import { round, roundSummary, summarize, type Summary } from '../lib/stats.ts';
 import { WcsClient } from '../lib/wcs-client.ts';
 
 export interface SignallingSide {
@@ -268,14 +268,10 @@ function sideOf(t: Tally): SignallingSide {
     firstErrors: t.errors,
     seconds: round(t.seconds, 2),
     cyclesPerSecond: round(t.cycles.length / t.seconds, 2),
-    handshake: roundAll(summarize(t.handshakes)),
-    cycle: roundAll(summarize(t.cycles)),
+    handshake: roundSummary(summarize(t.handshakes)),
+    cycle: roundSummary(summarize(t.cycles)),
     stepsP50: Object.fromEntries(Object.entries(t.steps).map(([k, xs]) => [k, round(summarize(xs).p50, 1)])),
   };
-}
-
-function roundAll(s: Summary): Summary {
-  return { n: s.n, min: round(s.min), p50: round(s.p50), p95: round(s.p95), p99: round(s.p99), max: round(s.max), mean: round(s.mean) };
 }
 
 export async function measureSignalling(s: SignallingSetup, plan: { concurrency: number; blockMs: number; blocks: number; runTag: string }): Promise<SignallingResult> {

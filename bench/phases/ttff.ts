@@ -12,7 +12,7 @@
 import type { BenchBrowser, BenchPage } from '../browser.ts';
 import type { JanusPlayArgs, PlayResult } from '../page/bench-page.ts';
 import { sleep, type Deadline } from '../lib/run.ts';
-import { ratio, round, summarize, type Summary } from '../lib/stats.ts';
+import { ratio, round, roundSummary, summarize, type Summary } from '../lib/stats.ts';
 
 export interface TtffSide {
   /** ms from asking to the first frame, successful trials only, in run order. */
@@ -25,6 +25,14 @@ export interface TtffSide {
   medianMarks: Record<string, number>;
   /** `s=` of the server's SDP, by count: which plugin served the player. */
   sdpSessions: Record<string, number>;
+  /**
+   * From the player having the server's offer applied (its track event, mark "video") to the first
+   * frame: answer, ICE, DTLS and the wait for a keyframe, without the signalling before the offer.
+   * Separates a keyframe wait from signalling congestion.
+   */
+  offerToFrame: Summary;
+  /** Every successful trial: ms to first frame, the node, and its milestones. */
+  trials: Array<{ ms: number; node: string; marks: Record<string, number> }>;
 }
 
 export interface TtffComparison {
@@ -77,6 +85,7 @@ function side(results: PlayResult[]): TtffSide {
     for (const [k, v] of Object.entries(r.marks)) (markLists[k] ??= []).push(v);
   }
   const medianMarks = Object.fromEntries(Object.entries(markLists).map(([k, v]) => [k, round(summarize(v).p50, 1)]));
+  const offerToFrame = ok.flatMap((r) => (r.ttffMs !== undefined && r.marks['video'] !== undefined ? [r.ttffMs - r.marks['video']] : []));
   return {
     samples,
     summary: summarize(samples),
@@ -84,6 +93,12 @@ function side(results: PlayResult[]): TtffSide {
     byNode,
     medianMarks,
     sdpSessions,
+    offerToFrame: roundSummary(summarize(offerToFrame), 1),
+    trials: ok.map((r) => ({
+      ms: round(r.ttffMs ?? Number.NaN, 1),
+      node: r.node ?? '',
+      marks: Object.fromEntries(Object.entries(r.marks).map(([k, v]) => [k, round(v, 1)])),
+    })),
   };
 }
 

@@ -85,8 +85,8 @@ export function ttffSection(r: BenchResults): string {
   const t = r.ttff;
   if (t === undefined) return notMeasured(r, 'ttff');
   const row = (label: string, c: TtffComparison): string[][] => [
-    [label, 'Fanout (SDK → origin → redirect → edge)', String(c.fanout.summary.n), ms(c.fanout.summary.p50), ms(c.fanout.summary.p95), ms(c.fanout.summary.min), ms(c.fanout.summary.max), String(c.fanout.failures.length), `${ratio(c.ratioP50)} / ${ratio(c.ratioP95)}`],
-    [label, 'Plain Janus (raw WebSocket → same edge)', String(c.janus.summary.n), ms(c.janus.summary.p50), ms(c.janus.summary.p95), ms(c.janus.summary.min), ms(c.janus.summary.max), String(c.janus.failures.length), ''],
+    [label, 'Fanout (SDK → origin → redirect → edge)', String(c.fanout.summary.n), ms(c.fanout.summary.p50), ms(c.fanout.summary.p95), ms(c.fanout.summary.min), ms(c.fanout.summary.max), pair(c.fanout.offerToFrame), String(c.fanout.failures.length), `${ratio(c.ratioP50)} / ${ratio(c.ratioP95)}`],
+    [label, 'Plain Janus (raw WebSocket → same edge)', String(c.janus.summary.n), ms(c.janus.summary.p50), ms(c.janus.summary.p95), ms(c.janus.summary.min), ms(c.janus.summary.max), pair(c.janus.offerToFrame), String(c.janus.failures.length), ''],
   ];
   const rows = [...row('one at a time', t.sequential), ...row(`${t.burst.size} at once`, t.burst)];
   const marks = (label: string, m: Record<string, number>): string =>
@@ -95,14 +95,16 @@ export function ttffSection(r: BenchResults): string {
       .map(([k, x]) => `${k} ${ms(x)}`)
       .join(', ')}`;
   return [
-    table(['Viewers', 'Path', 'N', 'p50 ms', 'p95 ms', 'min', 'max', 'failed', 'Fanout / Janus (p50 / p95)'], rows),
+    table(['Viewers', 'Path', 'N', 'p50 ms', 'p95 ms', 'min', 'max', 'offer → frame p50 / p95', 'failed', 'Fanout / Janus (p50 / p95)'], rows),
     '',
     `One at a time: ${plural(t.sequential.trials, 'trial')} per path, interleaved, ${t.sequential.gapMs} ms apart. ${t.burst.size} at once: ${plural(t.burst.rounds, 'burst')} per path, interleaved, ${t.burst.gapMs} ms apart.`,
     '',
-    'Median milestones, one at a time (ms after asking):',
+    'Median milestones (ms after asking):',
     '',
-    `- ${marks('Fanout', t.sequential.fanout.medianMarks)}`,
-    `- ${marks('Plain Janus', t.sequential.janus.medianMarks)}`,
+    `- one at a time, ${marks('Fanout', t.sequential.fanout.medianMarks)}`,
+    `- one at a time, ${marks('plain Janus', t.sequential.janus.medianMarks)}`,
+    `- ${t.burst.size} at once, ${marks('Fanout', t.burst.fanout.medianMarks)}`,
+    `- ${t.burst.size} at once, ${marks('plain Janus', t.burst.janus.medianMarks)}`,
     '',
     `Served by: Fanout ${JSON.stringify(t.sequential.fanout.byNode)}, plain Janus ${JSON.stringify(t.sequential.janus.byNode)}.`,
   ].join('\n');
