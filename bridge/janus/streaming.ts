@@ -62,8 +62,8 @@ export interface MountpointSettings {
 }
 
 /**
- * Creates an RTP mountpoint whose ports (RTP and RTCP per stream) Janus picks from its range;
- * returns its id and, per stream, where to send the RTP.
+ * Creates an RTP mountpoint whose ports (RTP per stream, RTCP per video stream) Janus picks from
+ * its range; returns its id and, per stream, where to send the RTP.
  */
 export async function createMountpoint(h: JanusHandle, s: MountpointSettings, opts: RequestOptions): Promise<{ id: number; media: MountpointMedia[] }> {
   const body: Record<string, unknown> = {
@@ -77,7 +77,8 @@ export async function createMountpoint(h: JanusHandle, s: MountpointSettings, op
       mid: m.mid,
       msid: m.msid,
       port: 0,
-      rtcpport: 0,
+      // Video only: keyframe requests go back through it; audio needs no feedback from viewers.
+      ...(m.type === 'video' ? { rtcpport: 0 } : {}),
       iface: s.iface,
       pt: m.pt,
       codec: m.codec,
