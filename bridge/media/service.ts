@@ -565,9 +565,9 @@ export class MediaController implements Media {
 
   /**
    * A player on `nodeId`: a mountpoint of the stream there (found or made, see #acquireMount), a
-   * Streaming handle watching it, and then either Janus's offer for the client to answer (no `offer`),
-   * or, for a client that offered, Janus's offer answered on its behalf and the client's answered
-   * from Janus's (../sdp).
+   * Streaming handle watching it, and then either Janus's offer for the client to answer (no `sdp`),
+   * or, for a client that offered `sdp`, Janus's offer answered on its behalf and the client's
+   * answered from Janus's (../sdp).
    */
   async #openPlayer(owner: Owner, nodeId: string, streamName: string, sdp: string | undefined): Promise<Result<'play'>> {
     const node = this.#nodes.get(nodeId);
@@ -594,7 +594,8 @@ export class MediaController implements Media {
         let janusOffer: string;
         try {
           const mids = client === undefined ? undefined : watchedMids(client.plan);
-          janusOffer = await collector.complete(await st.watch(handle, { id: mount.id ?? 0, mids }, this.#rq), this.#candidateWaitMs);
+          if (mount.id === undefined) throw new CdnError('INTERNAL', `the mountpoint of "${rec.name}" on ${node.id} has no id`);
+          janusOffer = await collector.complete(await st.watch(handle, { id: mount.id, mids }, this.#rq), this.#candidateWaitMs);
         } finally {
           collector.dispose();
         }
@@ -624,6 +625,7 @@ export class MediaController implements Media {
     }
   }
 
+  /** Reads a client's offer and plans its playback of `rec`; throws INVALID_ARGUMENT when it cannot play. */
   #clientOffer(sdp: string, rec: StreamRecord): ClientOffer {
     const offer = readOffer(sdp);
     return { offer, plan: planPlayback(offer, sourceTracks(rec.streams)) };
