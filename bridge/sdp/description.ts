@@ -89,7 +89,8 @@ function section(session: SessionDescription, m: MediaDescription, index: number
   const codecs: OfferedCodec[] = [];
   for (const pt of order) {
     const r = rtpmaps.get(pt);
-    if (r === undefined) continue;
+    // A payload type must fit RTP's 7 bits, and with rtcp-mux stay clear of RTCP's (RFC 5761).
+    if (r === undefined || !Number.isInteger(pt) || pt < 0 || pt > 127 || (pt >= 64 && pt <= 95)) continue;
     const fmtp = fmtps.get(pt) ?? '';
     codecs.push({
       pt,

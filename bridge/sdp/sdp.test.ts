@@ -64,6 +64,20 @@ describe('readOffer', () => {
     expect(janus.media[0]?.transport.candidates).toHaveLength(1);
   });
 
+  it('ignores payload types RTP cannot carry (over 127, or in RTCP\'s range with rtcp-mux)', () => {
+    const sdp = edited('chromium-legacy-audio-only', (d) => {
+      const m = d.media[0]!;
+      m.payloads = '200 72 111';
+      m.rtp = [
+        { payload: 200, codec: 'opus', rate: 48000, encoding: 2 },
+        { payload: 72, codec: 'opus', rate: 48000, encoding: 2 },
+        ...m.rtp.filter((r) => r.payload === 111),
+      ];
+    });
+    expect(readOffer(sdp).media[0]?.codecs.map((c) => c.pt)).toEqual([111]);
+    expect(planPlayback(readOffer(sdp), [OPUS]).pairs[0]?.codec.pt).toBe(111);
+  });
+
   it('garbage, a description with no m= line and an absurd number of m-lines are INVALID_ARGUMENT naming the rule', () => {
     expect(refusal(() => readOffer('v=0\r\ngarbage\r\n'))).toEqual({ code: 'INVALID_ARGUMENT', message: 'sdp: the offer has no media (no m= line)' });
     expect(refusal(() => readOffer('\u0000\u0001 not sdp at all'))).toMatchObject({ code: 'INVALID_ARGUMENT' });
