@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import type { BenchBrowser } from '../browser.ts';
 import { errorText, sleep, until, type Deadline } from '../lib/run.ts';
-import { round, summarize, type Summary } from '../lib/stats.ts';
+import { round, roundSummary, summarize, type Summary } from '../lib/stats.ts';
 
 export interface PublishTrial {
   stream: string;
@@ -128,7 +128,7 @@ export async function measurePublishToPlayable(s: PublishSetup, trials: number, 
     await pubPage.page.close().catch(() => undefined);
   }
   const ok = out.filter((t) => t.ok);
-  const sum = (k: keyof PublishToPlayableResult['summary']): Summary => summarize(ok.flatMap((t) => (t[k] === undefined ? [] : [t[k]])));
+  const sum = (k: keyof PublishToPlayableResult['summary']): Summary => roundSummary(summarize(ok.flatMap((t) => (t[k] === undefined ? [] : [t[k]]))), 1);
   return {
     trials: out,
     summary: {

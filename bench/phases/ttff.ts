@@ -79,8 +79,8 @@ function side(results: PlayResult[]): TtffSide {
   const markLists: Record<string, number[]> = {};
   for (const r of ok) {
     if (r.node !== undefined && r.node !== '') byNode[r.node] = (byNode[r.node] ?? 0) + 1;
-    // Room numbers differ per stream; keep the plugin's word.
-    const session = r.sdpSession?.replace(/\s+\d+$/, ' <id>');
+    // Room and mountpoint numbers differ per stream; keep the plugin's word.
+    const session = r.sdpSession?.replace(/\s+\d+$/, ' #');
     if (session !== undefined) sdpSessions[session] = (sdpSessions[session] ?? 0) + 1;
     for (const [k, v] of Object.entries(r.marks)) (markLists[k] ??= []).push(v);
   }

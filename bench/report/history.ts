@@ -6,6 +6,7 @@
  */
 import * as v from 'valibot';
 import type { BenchResults } from './results.ts';
+import { mdCell } from './tables.ts';
 
 const Num = v.nullable(v.number());
 
@@ -66,7 +67,7 @@ export function historySection(history: HistoryEntry[]): string {
     h.startedAt.slice(0, 16).replace('T', ' '),
     h.mode,
     `${h.commit}${h.dirty ? '+' : ''}`,
-    h.playPath || '–',
+    mdCell(h.playPath || '–'),
     pair(h.ttffSequential.fanoutP50, h.ttffSequential.fanoutP95),
     pair(h.ttffSequential.janusP50, h.ttffSequential.janusP95),
     pair(h.ttffBurst.fanoutP50, h.ttffBurst.fanoutP95),

@@ -22,6 +22,11 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+/** Text safe in a Markdown table cell: no HTML, no cell breaks. */
+export function mdCell(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|');
+}
+
 function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
   return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
@@ -77,7 +82,7 @@ export function summarySection(r: BenchResults): string {
       `${r.fanout.winner} wins, ${ratio(r.fanout.winnerRatio)}`,
     ]);
   }
-  const path = r.playPath === undefined ? '' : `\n\nFanout's players were served by: ${r.playPath.summary}.`;
+  const path = r.playPath === undefined ? '' : `\n\nFanout's players were served by: ${mdCell(r.playPath.summary)}.`;
   return `${runLine(r)}.\n\n${setupLine(r)}.\n\n${rows.length === 0 ? '_Nothing measured._' : table(['Measure', 'Fanout', 'Plain Janus', 'Fanout / Janus'], rows)}${path}`;
 }
 
