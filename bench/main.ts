@@ -7,6 +7,9 @@
  *   npm run bench -- --no-write   print only (results go to .fanout/bench/ instead)
  *   npm run bench -- --only=ttff,hop   some phases (ttff, publish, hop, signalling, memory, fanout);
  *                                       prints only, never rewrites the committed results
+ *   npm run bench -- --render     measures nothing: redraws the charts and BENCHMARKS.md's tables from
+ *                                 bench/results.json and bench/history.json (after editing the prose
+ *                                 or the report code)
  *
  * Prints a table, writes bench/results.json and bench/charts/*.svg, and refreshes the generated
  * tables of BENCHMARKS.md. Every wait has a timeout, a deadline trims trials when the run is slow,
@@ -14,7 +17,7 @@
  * or Ctrl-C (and, as a last resort, by the namespace's PID namespace ending with this process).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTopology } from '../bridge/topology/index.ts';
 import { JanusInspector } from '../test/harness/janus-inspect.ts';
@@ -31,9 +34,9 @@ import { measurePublishToPlayable } from './phases/publish-playable.ts';
 import { measureSignalling } from './phases/signalling.ts';
 import { measureTtff, type TtffPlan } from './phases/ttff.ts';
 import { refreshMarkdown } from './report/docs.ts';
-import { appendHistory, historyEntry, historySection, parseHistory } from './report/history.ts';
+import { appendHistory, historyEntry, historySection, parseHistory, type HistoryEntry } from './report/history.ts';
 import { PHASES, type BenchResults, type Phase, type PlayPath } from './report/results.ts';
-import { fanoutSvg, ttffSvg } from './report/svg.ts';
+import { fanoutSvg, ttffSvg, type TtffBaseline } from './report/svg.ts';
 import { consoleTable, markdownSections, runLine } from './report/tables.ts';
 
 // ---------------------------------------------------------------- plans
@@ -88,21 +91,23 @@ const EDGE_FOR_HOP_AND_FANOUT = 'edge-1';
 
 // ---------------------------------------------------------------- arguments
 
-function parseArgs(argv: string[]): { quick: boolean; write: boolean; only: Phase[] | undefined } {
+function parseArgs(argv: string[]): { quick: boolean; write: boolean; render: boolean; only: Phase[] | undefined } {
   let quick = false;
   let write = true;
+  let render = false;
   let only: Phase[] | undefined;
   for (const a of argv) {
     if (a === '--quick') quick = true;
+    else if (a === '--render') render = true;
     else if (a === '--no-write') write = false;
     else if (a.startsWith('--only=')) {
       const names = a.slice('--only='.length).split(',').filter((x) => x !== '');
       const bad = names.filter((n) => !(PHASES as readonly string[]).includes(n));
       if (bad.length > 0) throw new Error(`--only: unknown phase ${bad.join(', ')} (phases: ${PHASES.join(', ')})`);
       only = names.filter((n): n is Phase => (PHASES as readonly string[]).includes(n));
-    } else throw new Error(`unknown argument "${a}" (use --quick, --no-write, --only=${PHASES.join(',')})`);
+    } else throw new Error(`unknown argument "${a}" (use --quick, --no-write, --render, --only=${PHASES.join(',')})`);
   }
-  return { quick, write: write && only === undefined, only };
+  return { quick, write: write && only === undefined, render, only };
 }
 
 function chromiumVersion(): string {
@@ -122,6 +127,7 @@ const log = (msg: string): void => {
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.render) return renderOnly();
   requireNamespace();
   const plan = args.quick ? QUICK : FULL;
   const phases = args.only ?? [...PHASES];
@@ -329,6 +335,10 @@ async function playPath(r: BenchResults, edgeJanus: string, secret: string): Pro
   return { fanout, janus, streamingPluginOnEdge, summary: `${kinds.join(', ') || 'unknown'}${plugin}` };
 }
 
+const RESULTS_FILE = join(ROOT, 'bench', 'results.json');
+const HISTORY_FILE = join(ROOT, 'bench', 'history.json');
+const DOC_FILE = join(ROOT, 'BENCHMARKS.md');
+
 function writeOutputs(r: BenchResults, write: boolean): void {
   const scratch = join(ROOT, '.fanout', 'bench');
   mkdirSync(scratch, { recursive: true });
@@ -338,22 +348,61 @@ function writeOutputs(r: BenchResults, write: boolean): void {
     log(`Not writing the committed results (--no-write or --only): ${join(scratch, 'results.json')}`);
     return;
   }
-  writeFileSync(join(ROOT, 'bench', 'results.json'), json);
+  writeFileSync(RESULTS_FILE, json);
+  const history = appendHistory(readHistory(), historyEntry(r));
+  writeFileSync(HISTORY_FILE, `${JSON.stringify(history, null, 2)}\n`);
+  renderDocs(r, history);
+}
+
+function readHistory(): HistoryEntry[] {
+  return parseHistory(existsSync(HISTORY_FILE) ? readFileSync(HISTORY_FILE, 'utf8') : undefined);
+}
+
+/** The charts and BENCHMARKS.md's generated tables, from one run's results and the history. */
+function renderDocs(r: BenchResults, history: HistoryEntry[]): void {
   const charts = join(ROOT, 'bench', 'charts');
   mkdirSync(charts, { recursive: true });
   const caption = `${runLine(r)}. Rerun: npm run bench`;
-  if (r.ttff !== undefined) writeFileSync(join(charts, 'ttff.svg'), ttffSvg(r.ttff, caption));
+  if (r.ttff !== undefined) writeFileSync(join(charts, 'ttff.svg'), ttffSvg(r.ttff, caption, baselines()));
   if (r.fanout !== undefined && r.fanout.configs.some((c) => c.levels.length > 0)) writeFileSync(join(charts, 'fanout-cpu.svg'), fanoutSvg(r.fanout, caption));
-  const historyFile = join(ROOT, 'bench', 'history.json');
-  const history = appendHistory(parseHistory(existsSync(historyFile) ? readFileSync(historyFile, 'utf8') : undefined), historyEntry(r));
-  writeFileSync(historyFile, `${JSON.stringify(history, null, 2)}\n`);
-  const docFile = join(ROOT, 'BENCHMARKS.md');
   try {
-    writeFileSync(docFile, refreshMarkdown(readFileSync(docFile, 'utf8'), { ...markdownSections(r), history: historySection(history) }));
-    log('Wrote bench/results.json, bench/history.json, bench/charts/*.svg and refreshed BENCHMARKS.md.');
+    writeFileSync(DOC_FILE, refreshMarkdown(readFileSync(DOC_FILE, 'utf8'), { ...markdownSections(r), history: historySection(history) }));
+    log('Charts (bench/charts) and BENCHMARKS.md tables refreshed.');
   } catch (err) {
     log(`bench/results.json written, but BENCHMARKS.md was not refreshed: ${errorText(err)}`);
   }
+}
+
+/** Our own results file, checked for the fields the report reads before it is used as results. */
+function isBenchResults(x: unknown): x is BenchResults {
+  if (typeof x !== 'object' || x === null) return false;
+  const o = x as Record<string, unknown>;
+  return o['schema'] === 1 && typeof o['startedAt'] === 'string' && typeof o['git'] === 'object' && typeof o['machine'] === 'object' && Array.isArray(o['errors']);
+}
+
+/**
+ * Earlier runs kept in bench/baselines/ (e.g. edge playback before keyframe buffering), drawn under
+ * the current bursts in the TTFF chart.
+ */
+function baselines(): TtffBaseline[] {
+  const dir = join(ROOT, 'bench', 'baselines');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .flatMap((f) => {
+      const x: unknown = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+      if (!isBenchResults(x) || x.ttff === undefined) return [];
+      const path = Object.keys(x.playPath?.fanout ?? {}).join(', ') || 'unknown path';
+      return [{ label: `before: ${x.git.commit.slice(0, 7)}, ${path}`, ttff: x.ttff }];
+    });
+}
+
+function renderOnly(): number {
+  const parsed: unknown = JSON.parse(readFileSync(RESULTS_FILE, 'utf8'));
+  if (!isBenchResults(parsed)) throw new Error(`${RESULTS_FILE} is not a results file of this benchmark (schema 1)`);
+  renderDocs(parsed, readHistory());
+  return 0;
 }
 
 process.exitCode = await main();

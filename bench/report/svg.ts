@@ -37,7 +37,13 @@ function jitter(i: number): number {
   return (x - Math.floor(x)) * 2 - 1;
 }
 
-export function ttffSvg(t: TtffResult, caption: string): string {
+/** An earlier run drawn under the current one, e.g. the same bursts before a change to playback. */
+export interface TtffBaseline {
+  label: string;
+  ttff: TtffResult;
+}
+
+export function ttffSvg(t: TtffResult, caption: string, baselines: readonly TtffBaseline[] = []): string {
   const W = 760;
   const left = 150;
   const right = 24;
@@ -45,6 +51,10 @@ export function ttffSvg(t: TtffResult, caption: string): string {
   const panels = [
     { title: `One viewer at a time (N = ${t.sequential.fanout.summary.n} + ${t.sequential.janus.summary.n})`, c: t.sequential },
     { title: `${t.burst.size} viewers at once (N = ${t.burst.fanout.summary.n} + ${t.burst.janus.summary.n})`, c: t.burst },
+    ...baselines.map((b) => ({
+      title: `${b.ttff.burst.size} at once, ${b.label} (N = ${b.ttff.burst.fanout.summary.n} + ${b.ttff.burst.janus.summary.n})`,
+      c: b.ttff.burst,
+    })),
   ];
   const all = panels.flatMap((p) => [...p.c.fanout.samples, ...p.c.janus.samples]);
   const axis = ticks(Math.max(100, ...all));
