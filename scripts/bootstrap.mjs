@@ -2,7 +2,7 @@
 // node_modules exists: installs npm dependencies when they are missing or stale, and finds (or,
 // as root, installs) the Debian packages a command needs.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,13 +16,30 @@ export function checkNode() {
   }
 }
 
+/**
+ * Whether node_modules holds what package-lock.json asks for: every non-optional package of the
+ * lock at the locked version, as npm's own record of the tree (node_modules/.package-lock.json)
+ * lists it. Content, not file times: a checkout that touches the lock without changing it
+ * installs nothing, and nothing is reinstalled under a running stack.
+ */
+function installedMatchesLock() {
+  const lockFile = join(root, 'package-lock.json');
+  const hiddenFile = join(root, 'node_modules', '.package-lock.json');
+  if (!existsSync(hiddenFile)) return false;
+  if (!existsSync(lockFile)) return existsSync(join(root, 'node_modules', 'tsx'));
+  try {
+    const wanted = JSON.parse(readFileSync(lockFile, 'utf8')).packages ?? {};
+    const have = JSON.parse(readFileSync(hiddenFile, 'utf8')).packages ?? {};
+    return existsSync(join(root, 'node_modules', 'tsx')) && Object.entries(wanted).every(([path, pkg]) => path === '' || pkg.optional === true || have[path]?.version === pkg.version);
+  } catch {
+    return false;
+  }
+}
+
 export function ensureNodeModules() {
-  const marker = join(root, 'node_modules', '.package-lock.json');
+  if (installedMatchesLock()) return;
   const lock = join(root, 'package-lock.json');
-  const stale = !existsSync(marker) || !existsSync(join(root, 'node_modules', 'tsx')) ||
-    (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000);
-  if (!stale) return;
-  console.log('Installing npm dependencies (npm ci)...');
+  console.log(`Installing npm dependencies (npm ${existsSync(lock) ? 'ci' : 'install'})...`);
   const r = spawnSync('npm', [existsSync(lock) ? 'ci' : 'install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {
     console.error('npm could not install the dependencies; see the output above.');
