@@ -274,6 +274,8 @@ async function main(): Promise<void> {
         name: `janus ${node.id}`,
         command: janusBin,
         args: ['-F', dir, '-N'],
+        // Its own folder as working directory: anything Janus writes there (a core dump) stays with the node.
+        cwd: dir,
         logFile: join(logDir, `janus-${node.id}.out`),
         killAfterMs: 4000,
       });
