@@ -45,15 +45,6 @@ beforeAll(async () => {
     env: { FANOUT_JANUS_RESTART_MS: '3000', FANOUT_NO_MEDIA_TIMEOUT_MS: String(NO_MEDIA_TIMEOUT_MS) },
   });
   secrets = stack.secrets();
-  // The launcher prints "Fanout is up." just before it writes stack.json: wait for the file.
-  await until('stack.json', () => {
-    try {
-      stack.info();
-      return true;
-    } catch {
-      return false;
-    }
-  }, 5000);
   client = await BridgeClient.connect(stack.info().bridgeUrl, secrets.bridgeSecret);
   const deadline = Date.now() + 15_000;
   for (;;) {

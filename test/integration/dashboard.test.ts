@@ -25,14 +25,6 @@ const peers: Array<WeriftPublisher | WeriftSubscriber> = [];
 
 beforeAll(async () => {
   stack = await Stack.start();
-  await until('stack.json', () => {
-    try {
-      stack.info();
-      return true;
-    } catch {
-      return false;
-    }
-  }, 5000);
   client = await BridgeClient.connect(stack.info().bridgeUrl, stack.secrets().bridgeSecret);
   browser = await Browser.launch({ viewport: { width: 1280, height: 1000 } });
 });

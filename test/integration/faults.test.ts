@@ -90,14 +90,6 @@ beforeAll(async () => {
   stack = await Stack.start({
     env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET), FANOUT_JANUS_RESTART_MS: '3000', WCS_MAX_SESSIONS_PER_MINUTE: '0' },
   });
-  await until('stack.json', () => {
-    try {
-      stack.info();
-      return true;
-    } catch {
-      return false;
-    }
-  }, 5000);
   secret = stack.secrets().janusApiSecret;
   for (const node of NODE_IDS) await connectInspector(node);
   await allUp();

@@ -571,14 +571,6 @@ beforeAll(async () => {
     },
   });
   secrets = stack.secrets();
-  await until('stack.json', () => {
-    try {
-      stack.info();
-      return true;
-    } catch {
-      return false;
-    }
-  }, 5000);
   for (const node of NODE_IDS) {
     inspectors.set(node, await JanusInspector.connect(`ws://127.0.0.1:${JANUS_PORTS[node]}`, secrets.janusApiSecret));
     admins.set(node, await JanusAdmin.connect(`ws://127.0.0.1:${JANUS_PORTS[node] + ADMIN_PORT_OFFSET}`, secrets.janusApiSecret));

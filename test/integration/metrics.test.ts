@@ -18,14 +18,6 @@ const peers: Array<WeriftPublisher | WeriftSubscriber> = [];
 
 beforeAll(async () => {
   stack = await Stack.start();
-  await until('stack.json', () => {
-    try {
-      stack.info();
-      return true;
-    } catch {
-      return false;
-    }
-  }, 5000);
   ({ bridgeUrl, workerUrl } = stack.info());
   client = await BridgeClient.connect(bridgeUrl, stack.secrets().bridgeSecret);
 });

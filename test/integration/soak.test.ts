@@ -199,14 +199,6 @@ beforeAll(async () => {
   stack = await Stack.start({
     env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET), WCS_MAX_SESSIONS_PER_MINUTE: '0', WCS_MAX_MESSAGES_PER_SECOND: '100000' },
   });
-  await until('stack.json', () => {
-    try {
-      stack.info();
-      return true;
-    } catch {
-      return false;
-    }
-  }, 5000);
   secret = stack.secrets().janusApiSecret;
   for (const node of NODE_IDS) inspectors.set(node, await JanusInspector.connect(`ws://127.0.0.1:${NODES[node]}`, secret));
   const deadline = Date.now() + 30_000;
