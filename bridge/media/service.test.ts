@@ -588,6 +588,27 @@ describe('media layer (fake VideoRoom)', () => {
     await expect(media.play(owner(), { node: 'edge-1', stream: 'cam' })).resolves.toMatchObject({ type: 'offer' });
   });
 
+  it('a forward meeting "428 no such feed" while Janus still registers the remote publisher is retried, and the play goes on', async () => {
+    const { world, media } = setup();
+    await media.publish(owner(), { node: 'origin', stream: 'cam', sdp: OFFER });
+    await settle();
+    let refusals = 2;
+    world.fail = (node, body) =>
+      node.id === 'edge-1' && body['request'] === 'rtp_forward' && refusals-- > 0 ? new Error('428 No such feed (1234)') : undefined;
+    await expect(media.play(owner(), { node: 'edge-1', stream: 'cam' })).resolves.toMatchObject({ type: 'offer' });
+    expect(refusals).toBe(-1);
+    expect(world.mountpoints()).toHaveLength(1);
+  });
+
+  it('a feed that stays missing fails the play after the retries and leaves no mountpoint', async () => {
+    const { world, media } = setup();
+    await media.publish(owner(), { node: 'origin', stream: 'cam', sdp: OFFER });
+    await settle();
+    world.fail = (node, body) => (node.id === 'edge-1' && body['request'] === 'rtp_forward' ? new Error('428 No such feed (1234)') : undefined);
+    await expect(media.play(owner(), { node: 'edge-1', stream: 'cam' })).rejects.toMatchObject({ code: 'JANUS', janusCode: 428 });
+    expect(world.mountpoints()).toEqual([]);
+  });
+
   it('release ends the streams and players of one connection only', async () => {
     const { world, media } = setup();
     const a = owner('a');

@@ -120,6 +120,10 @@ export interface MediaOptions {
  */
 export const DEFAULT_NO_MEDIA_TIMEOUT_MS = 1_000;
 
+/** How often, and how far apart, a forward into a mountpoint is retried while Janus registers the feed. */
+const FEED_RETRY_ATTEMPTS = 5;
+const FEED_RETRY_DELAY_MS = 40;
+
 /** The media service, plus what the bridge itself needs. */
 export interface Media extends MediaService {
   /** ms from "publisher configured" to "cascade ready on every edge" for a live stream, once known. */
@@ -692,11 +696,22 @@ export class MediaController implements Media {
         if (mid === undefined) throw new CdnError('INTERNAL', `mountpoint ${created.id} has a stream (mid ${port.mid}) the publisher does not`);
         return { mid, port: port.port, rtcpPort: port.type === 'video' ? port.rtcp_port : undefined };
       });
-      const forwarders = await vr.rtpForward(
-        node.control,
-        { room: rec.room, publisherId: m.feed, host: MOUNT_HOST, streams, adminKey: this.#adminKey },
-        this.#rq,
-      );
+      // An edge's remote publisher is registered asynchronously by Janus: right after the cascade a
+      // forward can still meet "428 no such feed" for a few milliseconds. Retry that case only.
+      let forwarders: vr.Forwarder[] | undefined;
+      for (let attempt = 1; forwarders === undefined; attempt++) {
+        try {
+          forwarders = await vr.rtpForward(
+            node.control,
+            { room: rec.room, publisherId: m.feed, host: MOUNT_HOST, streams, adminKey: this.#adminKey },
+            this.#rq,
+          );
+        } catch (err) {
+          const e = toCdnError(err, 'rtp_forward');
+          if (e.janusCode !== JANUS_VIDEOROOM_ERROR.NO_SUCH_FEED || attempt >= FEED_RETRY_ATTEMPTS) throw err;
+          await new Promise((r) => setTimeout(r, FEED_RETRY_DELAY_MS));
+        }
+      }
       m.forwarders = forwarders.map((f) => f.stream_id);
       this.#log.debug({ stream: rec.name, node: node.id, mountpoint: m.id, profile: m.key }, 'mountpoint ready');
     } catch (err) {
