@@ -258,3 +258,26 @@ export class JanusAdmin {
     this.#ws.close();
   }
 }
+
+/** Sessions and handles of one node, as its admin API counts them. */
+export interface HandleCount {
+  sessions: number;
+  handles: number;
+}
+
+/** Every node's session and handle counts, through each node's admin API (`adminPorts`: node id to port). */
+export async function handleCounts<N extends string>(adminPorts: Readonly<Record<N, number>>, adminSecret: string): Promise<Record<N, HandleCount>> {
+  const entries = Object.entries(adminPorts) as Array<[N, number]>;
+  const counts = await Promise.all(
+    entries.map(async ([node, port]): Promise<[N, HandleCount]> => {
+      const admin = await JanusAdmin.connect(`ws://127.0.0.1:${port}`, adminSecret);
+      try {
+        const handles = await admin.handles();
+        return [node, { sessions: new Set(handles.map((h) => h.session)).size, handles: handles.length }];
+      } finally {
+        admin.close();
+      }
+    }),
+  );
+  return Object.fromEntries(counts) as Record<N, HandleCount>;
+}

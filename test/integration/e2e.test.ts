@@ -13,10 +13,10 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
-import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, CHROMIUM_PATH } from '../harness/browser.ts';
 import { JanusInspector } from '../harness/janus-inspect.ts';
+import { bridgeLoads, eventually, type NodeLoads } from '../harness/poll.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
 
 const BASE = 'http://origin.localhost:8787';
@@ -141,32 +141,12 @@ async function marks(frame: Frame): Promise<Instrumentation> {
 
 // ---------------------------------------------------------------- the stack, the bridge's view, Janus
 
-const Health = v.object({
-  nodes: v.array(v.object({ id: v.string(), role: v.picklist(['origin', 'edge']), up: v.boolean(), load: v.object({ publishers: v.number(), subscribers: v.number() }) })),
-});
-type NodeLoad = Record<string, { publishers: number; subscribers: number }>;
 
 let stack: Stack | undefined;
 let browser: Browser | undefined;
 let janusUrls: Record<string, string> = {};
 
-async function loads(): Promise<NodeLoad> {
-  if (stack === undefined) throw new Error('no stack');
-  const res = await fetch(`${stack.info().bridgeUrl}/health`);
-  const body = v.parse(Health, await res.json());
-  return Object.fromEntries(body.nodes.map((n) => [n.id, n.load]));
-}
-
-async function until<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last)} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-    last = await probe();
-  }
-  return last;
-}
+const loads = (): Promise<NodeLoads> => bridgeLoads(stack);
 
 function roundRobinTopology(): string {
   const text = readFileSync(join(ROOT, 'loadbalancing.xml'), 'utf8').replace(/mode="[A-Z_]+"/, 'mode="ROUNDROBIN"');
@@ -340,7 +320,7 @@ describe('the seed flow in Chromium', () => {
       const seen = Object.keys((await marks(p.frame)).statuses).filter((k) => k.startsWith('player:') && k !== 'player:NEW');
       expect(seen).toEqual(['player:PENDING', 'player:PLAYING']);
     }
-    const l = await until('one subscriber per edge', loads, (x) => x['edge-1']?.subscribers === 1 && x['edge-2']?.subscribers === 1);
+    const l = await eventually('one subscriber per edge', loads, (x) => x['edge-1']?.subscribers === 1 && x['edge-2']?.subscribers === 1);
     expect(l['origin']?.subscribers).toBe(0);
     await screenshot(pages.a.page, 'embed-player');
     await screenshot(pages.b.page, 'embed-player-iframe');
@@ -388,7 +368,7 @@ describe('the seed flow in Chromium', () => {
     const before = await loads();
     await b.frame.click('#stopBtn');
     await b.frame.waitForSelector('#player[data-status="STOPPED"]', { timeout: WAIT_MS });
-    await until(`${b.node} subscribers`, loads, (x) => x[b.node]?.subscribers === (before[b.node]?.subscribers ?? 0) - 1);
+    await eventually(`${b.node} subscribers`, loads, (x) => x[b.node]?.subscribers === (before[b.node]?.subscribers ?? 0) - 1);
     expect(await b.frame.$('#screen video')).toBeNull();
   });
 
@@ -402,7 +382,7 @@ describe('the seed flow in Chromium', () => {
     try {
       nft('add', 'chain', 'inet', 'fanout_e2e', 'out', '{ type filter hook output priority 0; }');
       nft('add', 'rule', 'inet', 'fanout_e2e', 'out', 'udp', 'sport', '21000-22999', 'numgen', 'random', 'mod', '100', '<', '70', 'drop');
-      const text = await until(
+      const text = await eventually(
         'the weak-connection notice',
         async () => (await a.frame.textContent('#playerState')) ?? '',
         (t) => /Weak connection/.test(t),
@@ -427,12 +407,12 @@ describe('the seed flow in Chromium', () => {
       await p.frame.waitForSelector('#player[data-status="STOPPED"], #player[data-status="UNPUBLISHED"]', { timeout: WAIT_MS });
     }
     await p1.page.waitForSelector('#playStatus[data-status="STOPPED"]', { timeout: WAIT_MS });
-    await until('no load on any node', loads, (x) => Object.values(x).every((n) => n.publishers === 0 && n.subscribers === 0));
+    await eventually('no load on any node', loads, (x) => Object.values(x).every((n) => n.publishers === 0 && n.subscribers === 0));
     const secret = stack?.secrets().janusApiSecret ?? '';
     for (const [node, url] of Object.entries(janusUrls)) {
       const janus = await JanusInspector.connect(url, secret);
       try {
-        const rooms = await until(`${node}: Fanout rooms`, () => janus.fanoutRooms(), (r) => r.length === 0);
+        const rooms = await eventually(`${node}: Fanout rooms`, () => janus.fanoutRooms(), (r) => r.length === 0);
         expect(rooms, node).toEqual([]);
       } finally {
         await janus.close();

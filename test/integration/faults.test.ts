@@ -15,7 +15,7 @@ import * as v from 'valibot';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { Browser } from '../harness/browser.ts';
-import { JanusAdmin, JanusInspector } from '../harness/janus-inspect.ts';
+import { handleCounts as countHandles, JanusInspector, type HandleCount } from '../harness/janus-inspect.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
 import { playWerift, publishWerift, WcsClient } from '../harness/wcs-client.ts';
 import { until, type WeriftPublisher, type WeriftSubscriber } from '../harness/werift-peer.ts';
@@ -160,19 +160,10 @@ async function goneEverywhere(name: string, timeoutMs = 5000): Promise<void> {
   }
 }
 
-async function handleCounts(): Promise<Record<NodeId, { sessions: number; handles: number }>> {
-  const counts = await Promise.all(
-    NODE_IDS.map(async (node) => {
-      const admin = await JanusAdmin.connect(`ws://127.0.0.1:${NODES[node] + ADMIN_PORT_OFFSET}`, secret);
-      try {
-        const handles = await admin.handles();
-        return [node, { sessions: new Set(handles.map((h) => h.session)).size, handles: handles.length }] as const;
-      } finally {
-        admin.close();
-      }
-    }),
-  );
-  return Object.fromEntries(counts) as Record<NodeId, { sessions: number; handles: number }>;
+/** Every node's Janus sessions and handles, through its admin API. */
+function handleCounts(): Promise<Record<NodeId, HandleCount>> {
+  const ports = Object.fromEntries(NODE_IDS.map((node) => [node, NODES[node] + ADMIN_PORT_OFFSET])) as Record<NodeId, number>;
+  return countHandles(ports, secret);
 }
 
 /**

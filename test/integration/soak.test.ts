@@ -14,7 +14,7 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } fro
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JanusAdmin, JanusInspector } from '../harness/janus-inspect.ts';
+import { handleCounts as countHandles, JanusInspector, type HandleCount } from '../harness/janus-inspect.ts';
 import { collectGarbage, debuggerUrl, listeningPorts } from '../harness/inspector.ts';
 import { listProcesses } from '../harness/processes.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
@@ -81,19 +81,10 @@ function expectStatuses(e: Expectation): void {
 
 // ---------------------------------------------------------------- inspection
 
-async function handleCounts(): Promise<Record<NodeId, { sessions: number; handles: number }>> {
-  const out = await Promise.all(
-    NODE_IDS.map(async (node) => {
-      const admin = await JanusAdmin.connect(`ws://127.0.0.1:${NODES[node] + ADMIN_PORT_OFFSET}`, secret);
-      try {
-        const handles = await admin.handles();
-        return [node, { sessions: new Set(handles.map((h) => h.session)).size, handles: handles.length }] as const;
-      } finally {
-        admin.close();
-      }
-    }),
-  );
-  return Object.fromEntries(out) as Record<NodeId, { sessions: number; handles: number }>;
+/** Every node's Janus sessions and handles, through its admin API. */
+function handleCounts(): Promise<Record<NodeId, HandleCount>> {
+  const ports = Object.fromEntries(NODE_IDS.map((node) => [node, NODES[node] + ADMIN_PORT_OFFSET])) as Record<NodeId, number>;
+  return countHandles(ports, secret);
 }
 
 const Health = v.object({ nodes: v.array(v.object({ id: v.string(), up: v.boolean(), load: v.object({ publishers: v.number(), subscribers: v.number() }) })) });

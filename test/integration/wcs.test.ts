@@ -6,12 +6,12 @@
  */
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bridgeLoads, eventually, type NodeLoads } from '../harness/poll.ts';
 import { Stack } from '../harness/stack.ts';
 import { playWerift, publishWerift, WcsClient } from '../harness/wcs-client.ts';
 
 const WORKER = 'http://127.0.0.1:8787';
 const LbAnswer = v.object({ server: v.string(), ws: v.number(), wss: v.number(), url: v.string(), node: v.string() });
-const Health = v.object({ nodes: v.array(v.object({ id: v.string(), load: v.object({ publishers: v.number(), subscribers: v.number() }) })) });
 
 let stack: Stack;
 const closers: Array<() => Promise<unknown>> = [];
@@ -25,19 +25,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** Polls an async condition (the bridge's view) until it holds. */
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function loads(): Promise<Record<string, { publishers: number; subscribers: number }>> {
-  const res = await fetch(`${stack.info().bridgeUrl}/health`, { signal: AbortSignal.timeout(2000) });
-  return Object.fromEntries(v.parse(Health, await res.json()).nodes.map((n) => [n.id, n.load]));
-}
+const loads = (): Promise<NodeLoads> => bridgeLoads(stack);
 
 describe('the WCS WebSocket API through the real stack', () => {
   it('connect, publish on the origin, /lb, play on the chosen edge with audio, video and a keyframe, stop, unpublish: every status right, nothing left', async () => {
@@ -66,16 +54,16 @@ describe('the WCS WebSocket API through the real stack', () => {
     const { sub, id: playId } = await playWerift(edge, name);
     closers.push(() => sub.close());
     await sub.media({ audio: true, video: true, keyframe: true, timeoutMs: 10_000 });
-    await eventually('the edge counts its player', async () => (await loads())[lb.node]?.subscribers === 1, 5000);
+    await eventually('the edge counts its player', loads, (l) => l[lb.node]?.subscribers === 1, 5000);
 
     edge.stop(playId, name);
     expect((await edge.waitForStatus(playId, 'STOPPED')).name).toBe(name);
-    await eventually('the player is gone from the edge', async () => (await loads())[lb.node]?.subscribers === 0, 5000);
+    await eventually('the player is gone from the edge', loads, (l) => l[lb.node]?.subscribers === 0, 5000);
 
     origin.unpublish(publishId, name);
     const unpublished = await origin.waitForStatus(publishId, 'UNPUBLISHED');
     expect(unpublished).toMatchObject({ mediaSessionId: publishId, name });
-    await eventually('nothing left on any node', async () => Object.values(await loads()).every((l) => l.publishers === 0 && l.subscribers === 0), 5000);
+    await eventually('nothing left on any node', loads, (all) => Object.values(all).every((l) => l.publishers === 0 && l.subscribers === 0), 5000);
 
     expect(origin.statuses(publishId).map((s) => s.status)).toEqual(['PUBLISHING', 'UNPUBLISHED']);
     expect(edge.statuses(playId).map((s) => s.status)).toEqual(['PLAYING', 'STOPPED']);

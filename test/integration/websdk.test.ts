@@ -12,10 +12,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import * as v from 'valibot';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../harness/browser.ts';
 import { JanusInspector } from '../harness/janus-inspect.ts';
+import { bridgeLoads, eventually, type NodeLoads } from '../harness/poll.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
 import { bundleWebSdk, servePages, webSdkVersion, type PageServer } from '../harness/websdk.ts';
 
@@ -138,9 +138,6 @@ async function expectDecoding(page: Page, holder: string, codec: string): Promis
 
 // ---------------------------------------------------------------- the stack, the bridge's view, Janus
 
-const Health = v.object({
-  nodes: v.array(v.object({ id: v.string(), up: v.boolean(), load: v.object({ publishers: v.number(), subscribers: v.number() }) })),
-});
 
 let stack: Stack | undefined;
 let browser: Browser | undefined;
@@ -149,26 +146,11 @@ const inspectors = new Map<NodeId, JanusInspector>();
 const open: Page[] = [];
 const timings = { webSdk: '', sequential: [] as Timing[], simultaneous: [] as Timing[] };
 
-async function loads(): Promise<Record<string, { publishers: number; subscribers: number }>> {
-  if (stack === undefined) throw new Error('no stack');
-  const body = v.parse(Health, await (await fetch(`${stack.info().bridgeUrl}/health`)).json());
-  return Object.fromEntries(body.nodes.map((n) => [n.id, n.load]));
-}
-
-async function until<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last)} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-    last = await probe();
-  }
-  return last;
-}
+const loads = (): Promise<NodeLoads> => bridgeLoads(stack);
 
 /** Janus holds nothing of any Fanout stream on any node, and the bridge counts no load. */
 async function expectNothingLeft(): Promise<void> {
-  await until(
+  await eventually(
     'Janus state and load',
     async () => {
       const state: Record<string, unknown> = {};
@@ -247,7 +229,7 @@ async function play(page: Page): Promise<Timing> {
   const clicked = await page.evaluate(() => performance.now());
   await page.click('#playBtn');
   await status(page, 'playStatus', 'PLAYING');
-  const first = await until(
+  const first = await eventually(
     'first frame',
     () => page.evaluate(() => Object.values(window.__observed?.firstFrame ?? {})[0]),
     (t) => t !== undefined,
@@ -273,7 +255,7 @@ beforeAll(async () => {
     servePages(bundle),
   ]);
   const { janusApiSecret } = stack.secrets();
-  await until('nodes up', loads, (l) => NODE_IDS.every((n) => l[n] !== undefined));
+  await eventually('nodes up', loads, (l) => NODE_IDS.every((n) => l[n] !== undefined));
   for (const n of NODE_IDS) inspectors.set(n, await JanusInspector.connect(JANUS_URLS[n], janusApiSecret));
 });
 
@@ -314,8 +296,8 @@ describe('the official Flashphoner WebSDK against Fanout', () => {
 
       await first.page.click('#stopBtn');
       await status(first.page, 'playStatus', 'STOPPED');
-      await until('the stopped player gone', loads, (l) => l[first.edge]?.subscribers === 0);
-      await until('its mountpoint gone', () => inspectors.get(first.edge as NodeId)!.fanoutMountpoints(), (m) => m.length === 0);
+      await eventually('the stopped player gone', loads, (l) => l[first.edge]?.subscribers === 0);
+      await eventually('its mountpoint gone', () => inspectors.get(first.edge as NodeId)!.fanoutMountpoints(), (m) => m.length === 0);
 
       const second = await player(name);
       timings.sequential.push(await play(second.page));
@@ -336,8 +318,8 @@ describe('the official Flashphoner WebSDK against Fanout', () => {
 
     await page.click('#disconnectBtn');
     await status(page, 'sessionStatus', 'DISCONNECTED');
-    await until('the player gone from its edge', loads, (l) => l[edge]?.subscribers === 0);
-    await until('its mountpoint gone', () => inspectors.get(edge as NodeId)!.fanoutMountpoints(), (m) => m.length === 0);
+    await eventually('the player gone from its edge', loads, (l) => l[edge]?.subscribers === 0);
+    await eventually('its mountpoint gone', () => inspectors.get(edge as NodeId)!.fanoutMountpoints(), (m) => m.length === 0);
 
     await pub.click('#disconnectBtn');
     await status(pub, 'sessionStatus', 'DISCONNECTED');

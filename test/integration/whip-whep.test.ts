@@ -9,9 +9,9 @@
 import { spawnSync } from 'node:child_process';
 import { build } from 'esbuild';
 import type { Frame, Page } from 'playwright-core';
-import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../harness/browser.ts';
+import { bridgeLoads, eventually, type NodeLoads } from '../harness/poll.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
 
 const BASE = 'http://origin.localhost:8787';
@@ -109,32 +109,12 @@ async function fetches(page: Page): Promise<Fetched[]> {
 
 // ---------------------------------------------------------------- the stack and the clients
 
-const Health = v.object({
-  nodes: v.array(v.object({ id: v.string(), load: v.object({ publishers: v.number(), subscribers: v.number() }) })),
-});
-type NodeLoad = Record<string, { publishers: number; subscribers: number }>;
 
 let stack: Stack | undefined;
 let browser: Browser | undefined;
 let bundle = '';
 
-async function loads(): Promise<NodeLoad> {
-  if (stack === undefined) throw new Error('no stack');
-  const res = await fetch(`${stack.info().bridgeUrl}/health`);
-  const body = v.parse(Health, await res.json());
-  return Object.fromEntries(body.nodes.map((n) => [n.id, n.load]));
-}
-
-async function until<T>(what: string, probe: () => Promise<T>, ok: (value: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last)} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-    last = await probe();
-  }
-  return last;
-}
+const loads = (): Promise<NodeLoads> => bridgeLoads(stack);
 
 /** The two npm clients as one browser script defining `window.Eyevinn`. */
 async function clientBundle(): Promise<string> {
@@ -233,7 +213,7 @@ describe('WHIP and WHEP with real clients in Chromium', () => {
     }
     expect(whipSession).toMatch(new RegExp(`^${BASE}/whip/${whipStream}/pub_[A-Za-z0-9_-]+$`));
     // Connected and sending.
-    await until('the WHIP peer connected and sending', () => sample(page.mainFrame(), 'video'), (s) => s.connected === 1 && s.bytesSent > 10_000, WAIT_MS);
+    await eventually('the WHIP peer connected and sending', () => sample(page.mainFrame(), 'video'), (s) => s.connected === 1 && s.bytesSent > 10_000, WAIT_MS);
     const calls = await fetches(page);
     expect(calls.find((f) => f.method === 'OPTIONS')?.status).toBe(204);
     expect(calls.find((f) => f.method === 'POST')?.status).toBe(201);
@@ -294,7 +274,7 @@ describe('WHIP and WHEP with real clients in Chromium', () => {
     const before = (await loads())[edge ?? '']?.subscribers ?? 0;
     await page.evaluate((key) => window.__clients?.[key]?.destroy?.(), `whep-${whipStream}`);
     expect((await fetches(page)).find((f) => f.method === 'DELETE')).toMatchObject({ status: 200, url: post?.location });
-    await until(`one subscriber fewer on ${edge}`, loads, (x) => x[edge ?? '']?.subscribers === before - 1);
+    await eventually(`one subscriber fewer on ${edge}`, loads, (x) => x[edge ?? '']?.subscribers === before - 1);
     expect((await fetch(session, { method: 'DELETE' })).status).toBe(404);
   });
 
@@ -345,7 +325,7 @@ describe('WHIP and WHEP with real clients in Chromium', () => {
       throw new Error(`the Embed Player is ${status} (${await embed.textContent('#playerState')}); WHIP calls: ${JSON.stringify(calls)}${diagnostics(embed)}`, { cause: err });
     }
     expect(calls.find((f) => f.method === 'DELETE')).toMatchObject({ url: whipSession, status: 200 });
-    await until('one publisher fewer on the origin', loads, (x) => x['origin']?.publishers === before - 1);
+    await eventually('one publisher fewer on the origin', loads, (x) => x['origin']?.publishers === before - 1);
     // The session is gone: a second DELETE is 404 (sessions are the bridge's: any node's URL reaches them).
     const id = whipSession.split('/').pop() ?? '';
     expect((await fetch(`${WORKER}/node/origin/whip/${whipStream}/${id}`, { method: 'DELETE' })).status).toBe(404);
