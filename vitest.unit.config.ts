@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['bridge/**/*.test.ts', 'scripts/**/*.test.ts', 'sdk/**/*.test.ts', 'bench/**/*.test.ts'],
+    include: ['protocol/**/*.test.ts', 'bridge/**/*.test.ts', 'scripts/**/*.test.ts', 'sdk/**/*.test.ts', 'bench/**/*.test.ts'],
     environment: 'node',
   },
 });

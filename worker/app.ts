@@ -13,7 +13,7 @@
  */
 import { Hono, type Context } from 'hono';
 import * as v from 'valibot';
-import { CdnError, StreamName, STREAM_NAME_RULE, type NodeInfo } from '../bridge/protocol/index.ts';
+import { CdnError, StreamName, STREAM_NAME_RULE, type NodeInfo } from '../protocol/index.ts';
 import { authFor, denialResponse, permits, tokenOf } from './auth/index.ts';
 import { balancerFor, type BridgeView, type EdgeChoice } from './balancer/index.ts';
 import { readConfig, type Config, type Env } from './env.ts';

@@ -5,7 +5,7 @@
  * needs the bridge (health, routing, streams), so the operator sees it where they look.
  */
 import * as v from 'valibot';
-import { BRIDGE_REQUEST_TIMEOUT_MS, CdnError, MAX_SDP_LENGTH } from '../bridge/protocol/index.ts';
+import { BRIDGE_REQUEST_TIMEOUT_MS, CdnError, MAX_SDP_LENGTH } from '../protocol/index.ts';
 import { MAX_KEYS, MIN_KEY_LENGTH } from './auth/token.ts';
 import type { Balancer } from './balancer/durable-object.ts';
 import { IceServersVar, type IceServer } from './whip/ice-servers.ts';

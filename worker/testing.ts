@@ -7,7 +7,7 @@ import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers';
 import { inject } from 'vitest';
 import * as v from 'valibot';
-import { WorkerReport, type BridgeEvent, type BridgeRequest, type NodeInfo, type StreamInfo } from '../bridge/protocol/index.ts';
+import { WorkerReport, type BridgeEvent, type BridgeRequest, type NodeInfo, type StreamInfo } from '../protocol/index.ts';
 import type { Env } from './env.ts';
 import worker from './index.ts';
 

@@ -18,7 +18,7 @@ import {
   type Method,
   type Params,
   type Result,
-} from '../protocol/index.ts';
+} from '../../protocol/index.ts';
 import type { NodeManager } from '../nodes/index.ts';
 import { RESOURCE_OWNER_ID, Resources } from './resources.ts';
 import type { Topology } from '../topology/index.ts';

@@ -4,7 +4,7 @@
  * stopped. Against a scripted media service.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { CdnError, type Params, type Result } from '../protocol/index.ts';
+import { CdnError, type Params, type Result } from '../../protocol/index.ts';
 import { createLogger } from '../log.ts';
 import type { MediaService, Owner } from './index.ts';
 import { RESOURCE_OWNER_ID, Resources, iceUfrag } from './resources.ts';

@@ -11,7 +11,7 @@
  * It also remembers each session's ICE username fragment, so a trickle carrying another one (an
  * ICE restart, which Fanout does not do) is refused before Janus sees it.
  */
-import { CdnError, type BridgeEvent, type Params, type Result } from '../protocol/index.ts';
+import { CdnError, type BridgeEvent, type Params, type Result } from '../../protocol/index.ts';
 import type { Logger } from '../log.ts';
 import type { MediaService, Owner } from './index.ts';
 

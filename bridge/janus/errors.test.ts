@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CdnError } from '../protocol/errors.ts';
+import { CdnError } from '../../protocol/errors.ts';
 import { isBenignTeardownError, sdpError, toCdnError } from './errors.ts';
 
 describe('toCdnError', () => {

@@ -3,7 +3,7 @@
  * ("<code> <reason>"); this turns it back into a CdnError that keeps the numeric code, and maps
  * Janode's transaction timeout to a TIMEOUT error.
  */
-import { CdnError } from '../protocol/errors.ts';
+import { CdnError } from '../../protocol/errors.ts';
 
 /** Janus VideoRoom error codes the bridge reacts to (janus_videoroom.c, 1.1.2). */
 export const JANUS_VIDEOROOM_ERROR = {

@@ -5,7 +5,7 @@
  */
 import * as v from 'valibot';
 import type { Jsep } from 'janode';
-import { CdnError } from '../protocol/errors.ts';
+import { CdnError } from '../../protocol/errors.ts';
 import { toCdnError } from './errors.ts';
 
 /** The part of a Janode handle the bridge uses (a JanodeHandle satisfies it). */

@@ -4,7 +4,7 @@
  * VideoRoom message, and only real Janode handles have it, so the handle fakes of the other
  * modules' tests need not.
  */
-import { CdnError } from '../protocol/errors.ts';
+import { CdnError } from '../../protocol/errors.ts';
 import { toCdnError } from './errors.ts';
 
 /** The part of a Janode handle that trickles (`handle.trickle(candidate | candidate[])`). */

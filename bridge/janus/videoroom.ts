@@ -12,7 +12,7 @@
  * but not in its docs or in Janode: see janus.md in the shared notes for what was measured.
  */
 import * as v from 'valibot';
-import { CdnError } from '../protocol/errors.ts';
+import { CdnError } from '../../protocol/errors.ts';
 import { JanusId, Port, request, requireJsep, type JanusHandle, type RequestOptions } from './request.ts';
 
 export type { JanusHandle, RequestOptions } from './request.ts';

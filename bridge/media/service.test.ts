@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Jsep } from 'janode';
 import type { Owner } from '../api/index.ts';
 import { createLogger } from '../log.ts';
-import { CdnError, type BridgeEvent } from '../protocol/index.ts';
+import { CdnError, type BridgeEvent } from '../../protocol/index.ts';
 import type { JanusHandle } from '../janus/videoroom.ts';
 import { createMedia, type Media, type MediaNode, type MediaNodes } from './index.ts';
 

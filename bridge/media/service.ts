@@ -27,7 +27,7 @@
  * twice and tolerates what is already gone.
  */
 import type { MediaService, Owner } from '../api/index.ts';
-import { CdnError, type BridgeEvent, type Params, type Result } from '../protocol/index.ts';
+import { CdnError, type BridgeEvent, type Params, type Result } from '../../protocol/index.ts';
 import { isBenignTeardownError, JANUS_VIDEOROOM_ERROR, sdpError, toCdnError } from '../janus/errors.ts';
 import { canTrickle, trickle as trickleCandidates } from '../janus/trickle.ts';
 import * as st from '../janus/streaming.ts';

@@ -2,7 +2,7 @@
  * A short history of viewers and live streams for the dashboard's chart: a ring of samples taken
  * at a fixed period (the bridge keeps ten minutes by default), oldest first.
  */
-import type { ViewerSample } from '../protocol/index.ts';
+import type { ViewerSample } from '../../protocol/index.ts';
 
 export class ViewerHistory {
   readonly #samples: ViewerSample[] = [];

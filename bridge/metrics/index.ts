@@ -22,7 +22,7 @@ import {
   type StreamNodeInfo,
   type StreamsResult,
   type WorkerReport,
-} from '../protocol/index.ts';
+} from '../../protocol/index.ts';
 import { JanusStats, sumBitrates } from './janus-stats.ts';
 import { ViewerHistory } from './history.ts';
 

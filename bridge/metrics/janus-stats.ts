@@ -10,7 +10,7 @@
  * reporting, are dropped.
  */
 import * as v from 'valibot';
-import type { Bitrate } from '../protocol/index.ts';
+import type { Bitrate } from '../../protocol/index.ts';
 
 /** One Janus event as the sample event handler posts it (only what is read here). */
 const JanusEvent = v.looseObject({

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log.ts';
 import type { StreamSnapshot } from '../media/index.ts';
-import { CdnError, type NodeInfo } from '../protocol/index.ts';
+import { CdnError, type NodeInfo } from '../../protocol/index.ts';
 import { BridgeMetrics, JANUS_EVENTS_PATH } from './index.ts';
 
 const node = (id: string, role: 'origin' | 'edge', up: boolean, publishers: number, subscribers: number): NodeInfo => ({

@@ -19,7 +19,7 @@
  * Pure: sdp-transform only.
  */
 import { write, type MediaDescription, type SessionDescription } from 'sdp-transform';
-import { CdnError } from '../protocol/errors.ts';
+import { CdnError } from '../../protocol/errors.ts';
 import type { OfferedCodec } from './codecs.ts';
 import { readDescription, type Candidate, type Description, type Extension, type MediaSection, type Transport } from './description.ts';
 import type { Pair, PlaybackPlan } from './plan.ts';

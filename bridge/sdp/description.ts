@@ -4,7 +4,7 @@
  * DTLS fingerprint and role, candidates), whether written at session or media level. Pure.
  */
 import { parse, parsePayloads, type MediaDescription, type SessionDescription } from 'sdp-transform';
-import { CdnError } from '../protocol/errors.ts';
+import { CdnError } from '../../protocol/errors.ts';
 import { fmtpParams, type OfferedCodec } from './codecs.ts';
 
 export type Direction = 'sendrecv' | 'recvonly' | 'sendonly' | 'inactive';

@@ -4,7 +4,7 @@
  * that makes Janus send exactly those numbers. Checks everything about the offer that would make
  * playback fail, before anything is created in Janus. Pure.
  */
-import { CdnError } from '../protocol/errors.ts';
+import { CdnError } from '../../protocol/errors.ts';
 import { canCarry, defaultPayloadType, describeTrack, mountpointFmtp, type OfferedCodec, type SourceTrack } from './codecs.ts';
 import { isAuxiliary, type Description, type MediaSection, type Transport } from './description.ts';
 

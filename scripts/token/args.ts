@@ -9,7 +9,7 @@
  *   --new-key          print a fresh random key instead
  */
 import * as v from 'valibot';
-import { NodeId, StreamName, STREAM_NAME_RULE } from '../../bridge/protocol/index.ts';
+import { NodeId, StreamName, STREAM_NAME_RULE } from '../../protocol/index.ts';
 import { TokenClaims, type TokenAction } from '../../worker/auth/token.ts';
 
 export const USAGE = `usage:

@@ -14,7 +14,7 @@ import {
   type Method,
   type Params,
   type Result,
-} from '../../bridge/protocol/index.ts';
+} from '../../protocol/index.ts';
 
 export class BridgeRequestError extends Error {
   override readonly name = 'BridgeRequestError';

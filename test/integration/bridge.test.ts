@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../../bridge/protocol/index.ts';
+import type { NodeInfo } from '../../protocol/index.ts';
 import { BridgeClient, BridgeRequestError, isNodeEvent, isPlayerEvent, isPublisherEvent, upgradeStatus } from '../harness/bridge-client.ts';
 import { JanusInspector } from '../harness/janus-inspect.ts';
 import { Stack } from '../harness/stack.ts';

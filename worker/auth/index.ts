@@ -9,7 +9,7 @@
  * A refusal is "Restricted access" (WCS's wording) on the WebSocket, 401 (no valid token) or
  * 403 (a valid token for something else) over HTTP; nothing reaches the bridge.
  */
-import { CdnError } from '../../bridge/protocol/index.ts';
+import { CdnError } from '../../protocol/index.ts';
 import { errorResponse } from '../http.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { importKeys, permits, verifyToken, type TokenDenial, type TokenRequest, type TokenVerdict } from './token.ts';

@@ -16,7 +16,7 @@
  * later version adds to restrict a token is never silently ignored.
  */
 import * as v from 'valibot';
-import { NodeId, StreamName } from '../../bridge/protocol/index.ts';
+import { NodeId, StreamName } from '../../protocol/index.ts';
 
 export const TOKEN_VERSION = 1;
 /** Longest token looked at; longer ones are refused before any crypto. */

@@ -7,7 +7,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import * as v from 'valibot';
-import { CdnError, Results, type ErrorCode, type NodeInfo, type StreamsResult, type WorkerReport } from '../../bridge/protocol/index.ts';
+import { CdnError, Results, type ErrorCode, type NodeInfo, type StreamsResult, type WorkerReport } from '../../protocol/index.ts';
 import { connectBridge, errorText, type BridgeClient } from '../bridge-client/index.ts';
 import { readConfig, type Env } from '../env.ts';
 import { createLogger, type Logger } from '../log.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../../bridge/protocol/index.ts';
+import type { NodeInfo } from '../../protocol/index.ts';
 import { healthyEdges, noEdgeReason, pickEdge, type BalancingPolicy } from './policy.ts';
 
 function n(id: string, role: 'origin' | 'edge', load: { publishers?: number; subscribers?: number } = {}, up = true): NodeInfo {

@@ -11,7 +11,7 @@
  * Ties in FEWESTCALLS and LESS_LOADED_NODE rotate with `tick`, so a burst of players arriving
  * before the load figures move is spread over the tied edges instead of piling on the first.
  */
-import type { NodeInfo } from '../../bridge/protocol/index.ts';
+import type { NodeInfo } from '../../protocol/index.ts';
 
 export const BALANCING_POLICIES = ['ROUNDROBIN', 'FEWESTCALLS', 'RANDOM', 'LESS_LOADED_NODE'] as const;
 export type BalancingPolicy = (typeof BALANCING_POLICIES)[number];

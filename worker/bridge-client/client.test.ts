@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import * as v from 'valibot';
-import { CdnError, type BridgeEvent } from '../../bridge/protocol/index.ts';
+import { CdnError, type BridgeEvent } from '../../protocol/index.ts';
 import { BridgeClient } from './client.ts';
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';

@@ -16,7 +16,7 @@ import {
   type Method,
   type Params,
   type Result,
-} from '../../bridge/protocol/index.ts';
+} from '../../protocol/index.ts';
 import { silentLogger, type Logger } from '../log.ts';
 
 /** What the client needs from a WebSocket. */

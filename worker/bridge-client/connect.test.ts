@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { CdnError, type BridgeEvent } from '../../bridge/protocol/index.ts';
+import { CdnError, type BridgeEvent } from '../../protocol/index.ts';
 import { Scenario, eventually } from '../testing.ts';
 import { MISSING_SECRET_MESSAGE, connectBridge } from './connect.ts';
 

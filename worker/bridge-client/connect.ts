@@ -3,7 +3,7 @@
  * the bearer secret, then `resp.webSocket.accept()`. Every way this can go wrong becomes a CdnError
  * whose message says what to fix; nothing waits forever (the handshake has its own timeout).
  */
-import { BRIDGE_API_PATH, CdnError } from '../../bridge/protocol/index.ts';
+import { BRIDGE_API_PATH, CdnError } from '../../protocol/index.ts';
 import { BridgeClient, errorText, type BridgeClientOptions } from './client.ts';
 
 /** How long the WebSocket handshake with the bridge may take. */

@@ -10,8 +10,8 @@
  * worker sends through the Balancer's link. Workers analytics (requests, CPU, errors) come on top
  * from Cloudflare's dashboard; these are the WCS-level figures it cannot see.
  */
-import type { ErrorCode, Method, Params, Result, WorkerReport } from '../../bridge/protocol/index.ts';
-import type { ServerFrame } from '../wcs/frames.ts';
+import type { ErrorCode, Method, Params, Result, WorkerReport } from '../../protocol/index.ts';
+import type { ServerFrame } from '../../protocol/wcs.ts';
 
 /** Counts of one session since its last report. */
 export class SessionCounters {

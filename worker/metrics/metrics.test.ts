@@ -3,9 +3,9 @@
  * through the worker in workerd (its own link; the Balancer's link for a session without one).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Method, Params, WorkerReport } from '../../bridge/protocol/index.ts';
+import type { Method, Params, WorkerReport } from '../../protocol/index.ts';
 import { Scenario, WcsClient, eventually, openWcs } from '../testing.ts';
-import { frames } from '../wcs/frames.ts';
+import { frames } from '../../protocol/wcs.ts';
 import { SessionCounters, SessionReporter, type ReportLink } from './index.ts';
 
 const clients: WcsClient[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../../bridge/protocol/index.ts';
+import type { NodeInfo } from '../../protocol/index.ts';
 import { findNodeByHost, nodeAddress, notANodeMessage, parseHost, resolveTarget, signallingUrl } from './index.ts';
 
 function n(id: string, role: 'origin' | 'edge', host: string): NodeInfo {

@@ -14,7 +14,7 @@
  * the port; with a port in the node's host, both `ws` and `wss` are that port (one listener serves
  * the node; TLS, if any, terminates in front of it); without one, `ws` is 80 and `wss` is 443.
  */
-import type { NodeInfo } from '../../bridge/protocol/index.ts';
+import type { NodeInfo } from '../../protocol/index.ts';
 
 export interface HostParts {
   /** Lower-cased `name[:port]` without a default port. */

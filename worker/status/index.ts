@@ -4,7 +4,7 @@
  * bitrates from Janus's own statistics) with a short history of viewers, read through the
  * Balancer Durable Object, which shares one answer among dashboards polling at once.
  */
-import { CdnError, type NodeInfo, type StreamInfo, type ViewerSample } from '../../bridge/protocol/index.ts';
+import { CdnError, type NodeInfo, type StreamInfo, type ViewerSample } from '../../protocol/index.ts';
 import { balancerFor } from '../balancer/index.ts';
 import type { Config, Env } from '../env.ts';
 

@@ -1,6 +1,6 @@
 /** GET /status.json: the dashboard's data through the worker, from the stand-in bridge. */
 import { describe, expect, it } from 'vitest';
-import type { StreamInfo } from '../../bridge/protocol/index.ts';
+import type { StreamInfo } from '../../protocol/index.ts';
 import { Scenario, callWorker, node } from '../testing.ts';
 
 const STREAM: StreamInfo = {

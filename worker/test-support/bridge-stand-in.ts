@@ -44,7 +44,7 @@ import {
   secretsEqual,
   type BridgeRequest as BridgeRequestT,
   type NodeInfo as NodeInfoT,
-} from '../../bridge/protocol/index.ts';
+} from '../../protocol/index.ts';
 
 export const STAND_IN_ANSWER_SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=stand-in answer\r\nt=0 0\r\n';
 export const STAND_IN_OFFER_SDP = 'v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=stand-in offer\r\nt=0 0\r\n';

@@ -3,7 +3,7 @@
  * link, the Balancer for redirects, and the session's counters for the bridge's /metrics. Everything else lives in the runtime-free `WcsSession`.
  * Handlers stay synchronous; async work starts inside the session.
  */
-import type { ErrorCode, NodeInfo } from '../../bridge/protocol/index.ts';
+import type { ErrorCode, NodeInfo } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
 import { balancerFor } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';

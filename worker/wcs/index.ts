@@ -11,5 +11,5 @@ export {
   frames,
   type ServerFrame,
   type StreamStatusEvent,
-} from './frames.ts';
+} from '../../protocol/wcs.ts';
 export { CLOSE_CODES, INFO, WcsSession, infoFor, type BridgeLink, type EdgeRedirect, type SessionDeps, type SessionOptions } from './session.ts';

@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as v from 'valibot';
-import { CdnError, type BridgeEvent, type Method, type Params, type Result } from '../../bridge/protocol/index.ts';
-import type { NodeInfo } from '../../bridge/protocol/index.ts';
-import type { ServerFrame } from './frames.ts';
+import { CdnError, type BridgeEvent, type Method, type Params, type Result } from '../../protocol/index.ts';
+import type { NodeInfo } from '../../protocol/index.ts';
+import type { ServerFrame } from '../../protocol/wcs.ts';
 import { CLOSE_CODES, WcsSession, type BridgeHandlers, type BridgeLink, type EdgeRedirect, type SessionOptions } from './session.ts';
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';

@@ -22,7 +22,7 @@
  * (a flood closes the session with 4429).
  */
 import * as v from 'valibot';
-import { CdnError, type BridgeEvent, type ErrorCode, type Method, type NodeInfo, type Params, type Result } from '../../bridge/protocol/index.ts';
+import { CdnError, type BridgeEvent, type ErrorCode, type Method, type NodeInfo, type Params, type Result } from '../../protocol/index.ts';
 import { permits, type TokenDenial, type TokenRequest, type TokenVerdict } from '../auth/token.ts';
 import { DEFAULT_LIMITS, MessageRate, type Limits } from '../limits/index.ts';
 import { silentLogger, type Logger } from '../log.ts';
@@ -41,7 +41,7 @@ import {
   type ClientMessage,
   type ServerFrame,
   type StreamStatus,
-} from './frames.ts';
+} from '../../protocol/wcs.ts';
 
 /** Info strings as WCS and the WebSDK's STREAM_STATUS_INFO spell them. */
 export const INFO = {

@@ -4,9 +4,9 @@
  * the bridge, and the session stays usable afterwards.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_SDP_LENGTH } from '../../bridge/protocol/index.ts';
+import { MAX_SDP_LENGTH } from '../../protocol/index.ts';
 import { OFFER_SDP, Scenario, WcsClient, openWcs } from '../testing.ts';
-import { MAX_FRAME_BYTES, MAX_STREAMS_PER_SESSION } from './frames.ts';
+import { MAX_FRAME_BYTES, MAX_STREAMS_PER_SESSION } from '../../protocol/wcs.ts';
 
 const ORIGIN = 'http://origin.localhost:8787/';
 const NAME_RULE = 'a stream name is 1-128 characters: letters, digits, "_", "-", "." or "~", not starting with "." or "-"';

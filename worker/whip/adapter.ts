@@ -4,7 +4,7 @@
  * closing it releases nothing), and the token check. The protocol itself is in ./handler.ts.
  */
 import { Hono, type Context } from 'hono';
-import { CdnError } from '../../bridge/protocol/index.ts';
+import { CdnError } from '../../protocol/index.ts';
 import { authFor, denialResponse, permits, tokenOf, type TokenRequest } from '../auth/index.ts';
 import { balancerFor } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';

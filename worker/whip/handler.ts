@@ -18,11 +18,11 @@
  * renegotiation Fanout does not drive), so a session's ETag never changes: it is its id, quoted.
  */
 import * as v from 'valibot';
-import { CdnError, MAX_SDP_LENGTH, Sdp, StreamName, STREAM_NAME_RULE, type ErrorCode, type Method, type NodeInfo, type Params, type Result } from '../../bridge/protocol/index.ts';
+import { CdnError, MAX_SDP_LENGTH, Sdp, StreamName, STREAM_NAME_RULE, type ErrorCode, type Method, type NodeInfo, type Params, type Result } from '../../protocol/index.ts';
 import type { TokenRequest } from '../auth/index.ts';
 import { errorResponse, RETRY_AFTER_SECONDS } from '../http.ts';
 import { notANodeMessage, resolveTarget } from '../nodes/index.ts';
-import { sdpProblem } from '../wcs/sdp.ts';
+import { sdpProblem } from '../../protocol/sdp.ts';
 import { iceServerLinks, type IceServer } from './ice-servers.ts';
 import { parseTrickleFragment } from './sdpfrag.ts';
 

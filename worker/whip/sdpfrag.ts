@@ -14,8 +14,8 @@
  * Some clients send the same candidate once per mid although the transport is bundled; Janus
  * needs it once, so duplicates are dropped. A component of 0 is read as 1 (see below).
  */
-import { CdnError, MAX_TRICKLE_CANDIDATES, type IceCandidate } from '../../bridge/protocol/index.ts';
-import { sdpProblem } from '../wcs/sdp.ts';
+import { CdnError, MAX_TRICKLE_CANDIDATES, type IceCandidate } from '../../protocol/index.ts';
+import { sdpProblem } from '../../protocol/sdp.ts';
 
 /** Largest fragment accepted (bytes). */
 export const MAX_SDPFRAG_LENGTH = 16 * 1024;

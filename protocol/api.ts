@@ -11,9 +11,6 @@ import * as v from 'valibot';
 import { ERROR_CODE_NAMES } from './errors.ts';
 import { StreamsResult, WorkerReport } from './status.ts';
 
-export * from './errors.ts';
-export * from './status.ts';
-
 /** The path the bridge serves its WebSocket API at. */
 export const BRIDGE_API_PATH = '/api';
 /** How long the worker waits for any bridge reply. */
@@ -42,7 +39,25 @@ export const Sdp = v.pipe(
   v.startsWith('v=0', 'sdp must be a session description starting with "v=0"'),
 );
 
-const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(64));
+/**
+ * The id of one publish or play. The requester (the worker) names it before it asks, with
+ * `newMediaId`, and every reply and event about it carries it: no id translation, no events that
+ * beat their reply. For WHIP/WHEP it is the resource id in the session URL, so it is random enough
+ * to be the URL's capability and made of URL-safe characters.
+ */
+export const MediaId = v.pipe(
+  v.string('id must be a string'),
+  v.regex(/^[A-Za-z0-9_-]{8,64}$/, 'id must be 8-64 characters: letters, digits, "_" or "-"'),
+);
+const Id = MediaId;
+
+/** A fresh publish or play id: the prefix and 96 random bits, base64url (`pub_3q2-7wXyAbCdEfGh`). */
+export function newMediaId(prefix: 'pub' | 'play'): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return `${prefix}_${btoa(bin).replaceAll('+', '-').replaceAll('/', '_')}`;
+}
 
 // ---------------------------------------------------------------- requests (worker -> bridge)
 
@@ -71,11 +86,17 @@ export type IceCandidate = v.InferOutput<typeof IceCandidate>;
 
 export const RequestParams = {
   nodes: v.strictObject({}),
-  publish: v.strictObject({ node: NodeId, stream: StreamName, sdp: Sdp, resource: Resource }),
+  /** `publishId`: the worker's name for this publish (newMediaId); a name in use is ALREADY_EXISTS. */
+  publish: v.strictObject({ publishId: Id, node: NodeId, stream: StreamName, sdp: Sdp, resource: Resource }),
+  /** Ends a publish, also one whose `publish` request is still running (that request then fails). */
   unpublish: v.strictObject({ publishId: Id, resource: Resource }),
-  /** Without `sdp` Janus offers and the client answers with `answer`; with `sdp` the client offers. */
-  play: v.strictObject({ node: NodeId, stream: StreamName, sdp: v.optional(Sdp), resource: Resource }),
+  /**
+   * `playId`: the worker's name for this play (newMediaId). Without `sdp` Janus offers and the
+   * client answers with `answer`; with `sdp` the client offers.
+   */
+  play: v.strictObject({ playId: Id, node: NodeId, stream: StreamName, sdp: v.optional(Sdp), resource: Resource }),
   answer: v.strictObject({ playId: Id, sdp: Sdp }),
+  /** Ends a play, also one whose `play` request is still running (that request then fails). */
   stop: v.strictObject({ playId: Id, resource: Resource }),
   /**
    * The client's trickled ICE candidates for a publish or play (`id`: its publishId or playId);
@@ -134,9 +155,9 @@ export const BalancingMode = v.picklist(['ROUNDROBIN', 'FEWESTCALLS', 'RANDOM', 
 
 export const Results = {
   nodes: v.object({ mode: BalancingMode, loadBalancing: v.boolean(), nodes: v.array(NodeInfo) }),
-  publish: v.object({ publishId: Id, sdp: Sdp }),
+  publish: v.object({ sdp: Sdp }),
   unpublish: v.object({}),
-  play: v.object({ playId: Id, sdp: Sdp, type: v.picklist(['offer', 'answer']) }),
+  play: v.object({ sdp: Sdp, type: v.picklist(['offer', 'answer']) }),
   answer: v.object({}),
   stop: v.object({}),
   trickle: v.object({}),

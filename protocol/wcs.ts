@@ -9,18 +9,14 @@
  * an edge), as is a client `setRemoteSDP` (the player's answer in the server-offer flow).
  */
 import * as v from 'valibot';
-import { MAX_SDP_LENGTH, Sdp, StreamName, type ErrorCode } from '../../bridge/protocol/index.ts';
-import { DEFAULT_LIMITS } from '../limits/index.ts';
+import { MAX_SDP_LENGTH, Sdp, StreamName } from './api.ts';
+import type { ErrorCode } from './errors.ts';
 import { sdpProblem } from './sdp.ts';
 
-/** Largest client frame accepted by default (bytes of UTF-8; WCS_MAX_FRAME_BYTES). Larger frames get a `fail`; the session lives on. */
-export const MAX_FRAME_BYTES = DEFAULT_LIMITS.maxFrameBytes;
 /** Largest SDP accepted in a frame (bytes); the bridge's limit. */
 export const MAX_FRAME_SDP_BYTES = MAX_SDP_LENGTH;
 /** Longest mediaSessionId accepted (the WebSDK uses 36-character UUIDs). */
 export const MAX_MEDIA_SESSION_ID_LENGTH = 128;
-/** Most streams (publish + play) one session may hold at once by default (WCS_MAX_STREAMS_PER_SESSION). */
-export const MAX_STREAMS_PER_SESSION = DEFAULT_LIMITS.maxStreamsPerSession;
 
 export const MediaSessionId = v.pipe(
   v.string('mediaSessionId must be a string'),
