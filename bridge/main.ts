@@ -15,12 +15,13 @@
  * JANUS_API_SECRET (janus-config's sample event handler).
  */
 import Janode from 'janode';
+import { errorText } from '../protocol/index.ts';
 import { ApiServer } from './api/index.ts';
-import { createLogger, parseLogLevel } from './log.ts';
+import { createLogger, parseLogLevel, type LogLevel } from './log.ts';
 import { createMedia, DEFAULT_NO_MEDIA_TIMEOUT_MS } from './media/index.ts';
 import { BridgeMetrics } from './metrics/index.ts';
 import { NodeManager } from './nodes/index.ts';
-import { loadTopology, TopologyError } from './topology/index.ts';
+import { loadTopology, TopologyError, type Topology } from './topology/index.ts';
 
 const MIN_SECRET_LENGTH = 16;
 
@@ -31,11 +32,11 @@ function fail(message: string): never {
 
 async function main(): Promise<void> {
   const env = process.env;
-  let level;
+  let level: LogLevel;
   try {
     level = parseLogLevel(env['FANOUT_LOG_LEVEL']);
   } catch (err) {
-    fail(String(err instanceof Error ? err.message : err));
+    fail(errorText(err));
   }
   const log = createLogger(level, { component: 'bridge' });
   Janode.Logger.setLevel(level === 'debug' ? 'warn' : 'error');
@@ -52,11 +53,11 @@ async function main(): Promise<void> {
     fail(`FANOUT_NO_MEDIA_TIMEOUT_MS must be a whole number of milliseconds (0: never), got "${env['FANOUT_NO_MEDIA_TIMEOUT_MS']}"`);
   }
 
-  let topology;
+  let topology: Topology;
   try {
     topology = loadTopology(env['FANOUT_TOPOLOGY'] ?? 'loadbalancing.xml');
   } catch (err) {
-    fail(err instanceof TopologyError ? err.message : String(err));
+    fail(err instanceof TopologyError ? err.message : errorText(err));
   }
 
   const apiSecret = env['JANUS_API_SECRET'] || undefined;
@@ -70,16 +71,16 @@ async function main(): Promise<void> {
     await api.listen(port, host);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    fail(code === 'EADDRINUSE' ? `port ${port} on ${host} is already in use` : `cannot listen on ${host}:${port}: ${String(err)}`);
+    fail(code === 'EADDRINUSE' ? `port ${port} on ${host} is already in use` : `cannot listen on ${host}:${port}: ${errorText(err)}`);
   }
   nodes.start();
-  log.info({ host, port, topology: topology.file, nodes: topology.nodes.map((n) => n.id) }, 'bridge listening');
+  log.info('bridge listening', { host, port, topology: topology.file, nodes: topology.nodes.map((n) => n.id) });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'bridge stopping');
+    log.info('bridge stopping', { signal });
     await api.close();
     metrics?.close();
     await media.close();

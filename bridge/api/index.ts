@@ -13,8 +13,14 @@ import {
   BRIDGE_KEEPALIVE_MS,
   BridgeRequest,
   CdnError,
+  errorBody,
+  Errors,
+  httpStatus,
+  issueText,
   secretsEqual,
   type BridgeEvent,
+  type ErrorCode,
+  type Logger,
   type Method,
   type Params,
   type Result,
@@ -22,7 +28,6 @@ import {
 import type { NodeManager } from '../nodes/index.ts';
 import { RESOURCE_OWNER_ID, Resources } from './resources.ts';
 import type { Topology } from '../topology/index.ts';
-import type { Logger } from '../log.ts';
 
 /** Who owns streams and players: one worker connection. */
 export interface Owner {
@@ -100,7 +105,7 @@ export class ApiServer {
   #tick(): void {
     for (const ws of this.#owners) {
       if (!this.#alive.has(ws)) {
-        this.#opts.log.warn({}, 'worker link silent for a keep-alive period; dropping it');
+        this.#opts.log.warn('worker link silent for a keep-alive period; dropping it');
         ws.terminate();
         continue;
       }
@@ -154,21 +159,27 @@ export class ApiServer {
       return;
     }
     if (this.#opts.monitor?.handleHttp(req, res, url) === true) return;
-    res.writeHead(404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${url.pathname}` } }));
+    const body = errorBody('NOT_FOUND', `no route for ${req.method} ${url.pathname}`);
+    res.writeHead(httpStatus(body.error.code), { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const reject = (status: number, message: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Not Found'}\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n${message}\n`);
+    // Refused before the upgrade, as a plain HTTP answer with the one error body (the worker's shape).
+    const reject = (code: ErrorCode, reason: string, message: string): void => {
+      const body = JSON.stringify(errorBody(code, message));
+      socket.end(
+        `HTTP/1.1 ${httpStatus(code)} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
     };
     const url = new URL(req.url ?? '/', 'http://bridge');
-    if (url.pathname !== BRIDGE_API_PATH) return reject(404, `the bridge API is at ${BRIDGE_API_PATH}`);
+    if (url.pathname !== BRIDGE_API_PATH) return reject('NOT_FOUND', 'Not Found', `the bridge API is at ${BRIDGE_API_PATH}`);
     const auth = req.headers.authorization ?? '';
     const token = auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : '';
     if (!secretsEqual(token, this.#opts.secret)) {
-      this.#opts.log.warn({ remote: req.socket.remoteAddress }, 'bridge API: rejected a connection with a wrong or missing secret');
-      return reject(401, 'a valid bridge secret is required (Authorization: Bearer <BRIDGE_SECRET>)');
+      this.#opts.log.warn('bridge API: rejected a connection with a wrong or missing secret', { remote: req.socket.remoteAddress });
+      // The bridge's own 401: the worker, whose secret this is, reports it as BRIDGE_UNAUTHENTICATED.
+      return reject('UNAUTHENTICATED', 'Unauthorized', 'a valid bridge secret is required (Authorization: Bearer <BRIDGE_SECRET>)');
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));
   }
@@ -185,18 +196,18 @@ export class ApiServer {
     };
     this.#owners.add(ws);
     this.#alive.add(ws);
-    log.debug({}, 'worker connected');
+    log.debug('worker connected');
     ws.on('pong', () => this.#alive.add(ws));
     ws.on('message', (data, isBinary) => {
       this.#alive.add(ws);
       void this.#onMessage(owner, ws, data, isBinary, log);
     });
-    ws.on('error', (err) => log.warn({ err: String(err) }, 'worker connection error'));
+    ws.on('error', (err) => log.warn('worker connection error', { err }));
     ws.on('close', () => {
       this.#owners.delete(ws);
-      log.debug({}, 'worker disconnected; releasing what it owned');
+      log.debug('worker disconnected; releasing what it owned');
       this.#monitor((m) => m.ownerClosed(ownerId));
-      this.#opts.media.release(owner).catch((err: unknown) => log.error({ err: String(err) }, 'release failed'));
+      this.#opts.media.release(owner).catch((err: unknown) => log.error('release failed', { err }));
     });
   }
 
@@ -205,8 +216,9 @@ export class ApiServer {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
     };
     const invalid = (id: number, message: string): void => {
-      reply({ id, error: { code: 'INVALID_ARGUMENT', message } });
-      this.#monitor((m) => m.requestDone({ owner: owner.id, request: undefined, startedAt: Date.now(), error: new CdnError('INVALID_ARGUMENT', message) }));
+      const error = Errors.invalid(message);
+      reply({ id, error: error.toWire() });
+      this.#monitor((m) => m.requestDone({ owner: owner.id, request: undefined, startedAt: Date.now(), error }));
     };
     if (isBinary || !(data instanceof Buffer)) {
       invalid(-1, 'binary frames are not accepted');
@@ -222,9 +234,7 @@ export class ApiServer {
     const parsed = v.safeParse(BridgeRequest, json);
     if (!parsed.success) {
       const id = typeof json === 'object' && json !== null && 'id' in json && typeof json.id === 'number' ? json.id : -1;
-      const issue = parsed.issues[0];
-      const where = issue?.path?.map((p) => String(p.key)).join('.') ?? '';
-      invalid(id, where ? `${where}: ${issue?.message}` : (issue?.message ?? 'invalid request'));
+      invalid(id, issueText(parsed.issues[0], 'invalid request'));
       return;
     }
     const req = parsed.output;
@@ -233,11 +243,11 @@ export class ApiServer {
       const result = await this.#dispatch(owner, req);
       reply({ id: req.id, result });
       this.#monitor((m) => m.requestDone({ owner: owner.id, request: req, startedAt: started, result }));
-      log.debug({ method: req.method, ms: Date.now() - started }, 'request done');
+      log.debug('request done', { method: req.method, ms: Date.now() - started });
     } catch (err) {
       const e = CdnError.from(err);
-      if (e.code === 'INTERNAL') log.error({ method: req.method, err: e.message }, 'request failed');
-      else log.debug({ method: req.method, code: e.code, err: e.message }, 'request refused');
+      if (e.code === 'INTERNAL') log.error('request failed', { method: req.method, err: e });
+      else log.debug('request refused', { method: req.method, code: e.code, err: e.message });
       reply({ id: req.id, error: e.toWire() });
       this.#monitor((m) => m.requestDone({ owner: owner.id, request: req, startedAt: started, error: e }));
     }
@@ -250,7 +260,7 @@ export class ApiServer {
     try {
       call(m);
     } catch (err) {
-      this.#opts.log.error({ err: String(err) }, 'monitor threw');
+      this.#opts.log.error('monitor threw', { err });
     }
   }
 

@@ -11,8 +11,7 @@
  * It also remembers each session's ICE username fragment, so a trickle carrying another one (an
  * ICE restart, which Fanout does not do) is refused before Janus sees it.
  */
-import { CdnError, type BridgeEvent, type Params, type Result } from '../../protocol/index.ts';
-import type { Logger } from '../log.ts';
+import { CdnError, Errors, type BridgeEvent, type Logger, type Params, type Result } from '../../protocol/index.ts';
 import type { MediaService, Owner } from './index.ts';
 
 /** The id of the owner of every resource (never a link's: links are "w<n>"). */
@@ -57,24 +56,41 @@ export class Resources {
     return this.#entries.size;
   }
 
+  /**
+   * The entry is made before the media layer is asked (the id is the requester's), so a DELETE that
+   * comes while the publish runs finds it; a publish that fails forgets it again.
+   */
   async publish(params: Params<'publish'>): Promise<Result<'publish'>> {
-    const result = await this.#media.publish(this.owner, params);
-    this.#entries.set(result.publishId, { kind: 'publish', stream: params.stream, ufrag: iceUfrag(params.sdp), startTimer: undefined });
-    this.#log.info({ stream: params.stream, publishId: result.publishId }, 'resource publish created');
-    return result;
+    const entry = this.#add(params.publishId, { kind: 'publish', stream: params.stream, ufrag: iceUfrag(params.sdp), startTimer: undefined });
+    try {
+      const result = await this.#media.publish(this.owner, params);
+      this.#log.info('resource publish created', { stream: params.stream, publishId: params.publishId });
+      return result;
+    } catch (err) {
+      this.#forget(params.publishId, entry);
+      throw err;
+    }
   }
 
   async play(params: Params<'play'>): Promise<Result<'play'>> {
-    const result = await this.#media.play(this.owner, params);
-    const entry: Entry = { kind: 'play', stream: params.stream, ufrag: params.sdp === undefined ? undefined : iceUfrag(params.sdp), startTimer: undefined };
-    entry.startTimer = setTimeout(() => {
-      entry.startTimer = undefined;
-      this.#log.info({ stream: params.stream, playId: result.playId, ms: this.#startTimeoutMs }, 'resource play never started; stopping it');
-      this.stop({ playId: result.playId }).catch(() => undefined);
-    }, this.#startTimeoutMs);
-    entry.startTimer.unref();
-    this.#entries.set(result.playId, entry);
-    this.#log.info({ stream: params.stream, node: params.node, playId: result.playId }, 'resource play created');
+    const playId = params.playId;
+    const entry = this.#add(playId, { kind: 'play', stream: params.stream, ufrag: params.sdp === undefined ? undefined : iceUfrag(params.sdp), startTimer: undefined });
+    let result: Result<'play'>;
+    try {
+      result = await this.#media.play(this.owner, params);
+    } catch (err) {
+      this.#forget(playId, entry);
+      throw err;
+    }
+    if (this.#entries.get(playId) === entry) {
+      entry.startTimer = setTimeout(() => {
+        entry.startTimer = undefined;
+        this.#log.info('resource play never started; stopping it', { stream: params.stream, playId, ms: this.#startTimeoutMs });
+        this.stop({ playId }).catch(() => undefined);
+      }, this.#startTimeoutMs);
+      entry.startTimer.unref();
+    }
+    this.#log.info('resource play created', { stream: params.stream, node: params.node, playId });
     return result;
   }
 
@@ -127,9 +143,17 @@ export class Resources {
     return entry;
   }
 
-  #forget(id: string): void {
+  /** Registers a new entry; an id already kept here is ALREADY_EXISTS (the media layer would say so too). */
+  #add(id: string, entry: Entry): Entry {
+    if (this.#entries.has(id)) throw Errors.idInUse(id);
+    this.#entries.set(id, entry);
+    return entry;
+  }
+
+  /** Forgets `id` (only if it is still `expected`, when given: a newer entry under the id stays). */
+  #forget(id: string, expected?: Entry): void {
     const entry = this.#entries.get(id);
-    if (entry === undefined) return;
+    if (entry === undefined || (expected !== undefined && entry !== expected)) return;
     clearTimeout(entry.startTimer);
     this.#entries.delete(id);
   }
@@ -139,10 +163,10 @@ export class Resources {
     try {
       this.#onEvent?.(event);
     } catch (err) {
-      this.#log.warn({ err: String(err) }, 'resource event listener threw');
+      this.#log.warn('resource event listener threw', { err });
     }
     if (event.event === 'publisher' && event.status !== 'PUBLISHING') {
-      if (this.#entries.has(event.publishId)) this.#log.info({ stream: event.stream, publishId: event.publishId, status: event.status, info: event.info }, 'resource publish ended');
+      if (this.#entries.has(event.publishId)) this.#log.info('resource publish ended', { stream: event.stream, publishId: event.publishId, status: event.status, info: event.info });
       this.#forget(event.publishId);
     } else if (event.event === 'player') {
       const entry = this.#entries.get(event.playId);
@@ -152,7 +176,7 @@ export class Resources {
         entry.startTimer = undefined;
         return;
       }
-      this.#log.info({ stream: entry.stream, playId: event.playId, status: event.status, info: event.info }, 'resource play ended');
+      this.#log.info('resource play ended', { stream: entry.stream, playId: event.playId, status: event.status, info: event.info });
       this.#forget(event.playId);
     }
   }

@@ -3,7 +3,7 @@
  * ("<code> <reason>"); this turns it back into a CdnError that keeps the numeric code, and maps
  * Janode's transaction timeout to a TIMEOUT error.
  */
-import { CdnError } from '../../protocol/errors.ts';
+import { CdnError, errorText } from '../../protocol/errors.ts';
 
 /** Janus VideoRoom error codes the bridge reacts to (janus_videoroom.c, 1.1.2). */
 export const JANUS_VIDEOROOM_ERROR = {
@@ -46,9 +46,14 @@ const SDP_ERRORS: ReadonlySet<number> = new Set([
   JANUS_CORE_ERROR.UNEXPECTED_ANSWER,
 ]);
 
+/** Janus gave no answer to `what` within `ms` (the bridge's own timeout, not Janode's). */
+export function janusTimeout(what: string, ms: number): CdnError {
+  return new CdnError('TIMEOUT', `${what}: Janus did not answer within ${ms} ms`);
+}
+
 export function toCdnError(err: unknown, what: string): CdnError {
   if (err instanceof CdnError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorText(err);
   if (/timed out/i.test(message)) {
     return new CdnError('TIMEOUT', `${what}: Janus did not answer in time`, { cause: err });
   }

@@ -5,8 +5,8 @@
  */
 import * as v from 'valibot';
 import type { Jsep } from 'janode';
-import { CdnError } from '../../protocol/errors.ts';
-import { toCdnError } from './errors.ts';
+import { CdnError, issueText } from '../../protocol/errors.ts';
+import { janusTimeout, toCdnError } from './errors.ts';
 
 /** The part of a Janode handle the bridge uses (a JanodeHandle satisfies it). */
 export interface JanusHandle {
@@ -34,7 +34,7 @@ const JsepSchema = v.object({ type: v.picklist(['offer', 'answer']), sdp: v.stri
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CdnError('TIMEOUT', `${what}: Janus did not answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(janusTimeout(what, ms)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -56,9 +56,7 @@ export async function request<S extends v.GenericSchema>(
   }
   const parsed = v.safeParse(v.object({ plugindata: v.object({ data: schema }), jsep: v.optional(JsepSchema) }), reply);
   if (!parsed.success) {
-    const issue = parsed.issues[0];
-    const where = issue?.path?.map((p) => String(p.key)).join('.') ?? '';
-    throw new CdnError('INTERNAL', `${what}: unexpected reply from Janus (${where}: ${issue?.message ?? 'invalid'})`);
+    throw new CdnError('INTERNAL', `${what}: unexpected reply from Janus (${issueText(parsed.issues[0], 'invalid')})`);
   }
   return { data: parsed.output.plugindata.data, jsep: parsed.output.jsep };
 }

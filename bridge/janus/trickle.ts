@@ -4,8 +4,8 @@
  * VideoRoom message, and only real Janode handles have it, so the handle fakes of the other
  * modules' tests need not.
  */
-import { CdnError } from '../../protocol/errors.ts';
 import { toCdnError } from './errors.ts';
+import { withTimeout } from './request.ts';
 
 /** The part of a Janode handle that trickles (`handle.trickle(candidate | candidate[])`). */
 export interface TrickleHandle {
@@ -29,16 +29,10 @@ export function canTrickle(h: object): h is TrickleHandle {
  */
 export async function trickle(h: TrickleHandle, candidates: readonly ClientCandidate[], completed: boolean, timeoutMs: number): Promise<void> {
   const send = async (what: string, payload: unknown): Promise<void> => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CdnError('TIMEOUT', `${what}: Janus did not answer within ${timeoutMs} ms`)), timeoutMs);
-    });
     try {
-      await Promise.race([h.trickle(payload), timeout]);
+      await withTimeout(h.trickle(payload), timeoutMs, what);
     } catch (err) {
       throw toCdnError(err, what);
-    } finally {
-      clearTimeout(timer);
     }
   };
   if (candidates.length > 0) {

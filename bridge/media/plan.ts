@@ -1,6 +1,6 @@
 /**
  * The pure parts of the media layer: what an edge's remote publisher must look like for an origin
- * publisher, which streams of a publish are usable, ids, and the per-record serial queue.
+ * publisher, which streams of a publish are usable, room ids, and the per-entity serial queue.
  * No Janode, no I/O: unit-tested on their own.
  */
 import { randomBytes } from 'node:crypto';
@@ -79,11 +79,6 @@ export function describeStreams(streams: readonly PublisherStream[]): string {
     .join(' + ');
 }
 
-/** An unguessable id for the wire (publishId, playId). */
-export function newId(prefix: string): string {
-  return `${prefix}${randomBytes(12).toString('base64url')}`;
-}
-
 /** A random room id in [1, 2^48): JavaScript-safe, and unlikely to meet a stale room. */
 export function newRoomId(taken: (room: number) => boolean): number {
   for (;;) {
@@ -106,16 +101,27 @@ export class Serial {
   }
 }
 
-/** A promise with its resolver, for "ready" signals. */
+/** A promise with its resolver, for "ready" signals; `settled` says whether it was resolved. */
 export interface Signal {
   readonly promise: Promise<void>;
+  readonly settled: boolean;
   resolve(): void;
 }
 
 export function signal(): Signal {
   let resolve!: () => void;
+  let settled = false;
   const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
+  return {
+    promise,
+    get settled() {
+      return settled;
+    },
+    resolve: () => {
+      settled = true;
+      resolve();
+    },
+  };
 }
 
 /** Resolves with true when `promise` settles within `ms`, false otherwise. */

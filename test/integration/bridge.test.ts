@@ -3,13 +3,18 @@
  * test's network namespace, driven through the bridge's authenticated WebSocket API by werift
  * publishers and subscribers. One stack for the whole file; every test leaves no stream behind,
  * and Janus itself is asked (list / listparticipants / listremotes) that nothing leaked.
+ *
+ * Over 500 lines on purpose: the stack (three Janus nodes and the bridge) starts once per file, and
+ * the node-failure and bridge-restart cases need one that has carried every earlier case, so the
+ * whole bridge-against-Janus story stays in this one file.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../../protocol/index.ts';
+import { newMediaId, type NodeInfo } from '../../protocol/index.ts';
 import { BridgeClient, BridgeRequestError, isNodeEvent, isPlayerEvent, isPublisherEvent, upgradeStatus } from '../harness/bridge-client.ts';
-import { JanusInspector } from '../harness/janus-inspect.ts';
+import { handleCounts, JanusInspector } from '../harness/janus-inspect.ts';
+import { eventually } from '../harness/poll.ts';
 import { Stack } from '../harness/stack.ts';
 import { until, WeriftPublisher, WeriftSubscriber, type PublisherOptions } from '../harness/werift-peer.ts';
 
@@ -18,6 +23,8 @@ type NodeId = keyof typeof JANUS_URLS;
 const NODE_IDS = Object.keys(JANUS_URLS) as NodeId[];
 const EDGES = ['edge-1', 'edge-2'] as const;
 const NO_MEDIA_TIMEOUT_MS = 2000;
+/** Each node's Janus admin API listens at its port plus this (for handle counts). */
+const ADMIN_PORT_OFFSET = 1000;
 
 let stack: Stack;
 let client: BridgeClient;
@@ -42,7 +49,11 @@ async function connectInspector(node: NodeId): Promise<void> {
 beforeAll(async () => {
   stack = await Stack.start({
     worker: false,
-    env: { FANOUT_JANUS_RESTART_MS: '3000', FANOUT_NO_MEDIA_TIMEOUT_MS: String(NO_MEDIA_TIMEOUT_MS) },
+    env: {
+      FANOUT_JANUS_RESTART_MS: '3000',
+      FANOUT_NO_MEDIA_TIMEOUT_MS: String(NO_MEDIA_TIMEOUT_MS),
+      FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET),
+    },
   });
   secrets = stack.secrets();
   client = await BridgeClient.connect(stack.info().bridgeUrl, secrets.bridgeSecret);
@@ -87,21 +98,23 @@ async function publish(name: string, opts: PublisherOptions = {}, via: BridgeCli
   const pub = new WeriftPublisher(opts);
   peers.push(pub);
   const offer = await pub.offer();
-  const r = await via.request('publish', { node: 'origin', stream: name, sdp: offer });
+  const publishId = newMediaId('pub');
+  if (via === client) published.push(publishId);
+  const r = await via.request('publish', { publishId, node: 'origin', stream: name, sdp: offer });
   await pub.accept(r.sdp);
-  if (via === client) published.push(r.publishId);
-  await via.waitForEvent('PUBLISHING', isPublisherEvent(r.publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
-  return { pub, publishId: r.publishId };
+  await via.waitForEvent('PUBLISHING', isPublisherEvent(publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
+  return { pub, publishId };
 }
 
 async function play(node: NodeId, name: string, via: BridgeClient = client): Promise<{ sub: WeriftSubscriber; playId: string; offer: string }> {
-  const r = await via.request('play', { node, stream: name });
+  const playId = newMediaId('play');
+  const r = await via.request('play', { playId, node, stream: name });
   expect(r.type).toBe('offer');
   const sub = new WeriftSubscriber();
   peers.push(sub);
   const answer = await sub.answer(r.sdp);
-  await via.request('answer', { playId: r.playId, sdp: answer });
-  return { sub, playId: r.playId, offer: r.sdp };
+  await via.request('answer', { playId, sdp: answer });
+  return { sub, playId, offer: r.sdp };
 }
 
 async function refusal(p: Promise<unknown>): Promise<BridgeRequestError> {
@@ -145,6 +158,33 @@ async function expectNoLeaks(): Promise<void> {
       expect(load).toEqual(load.map((l) => ({ id: l.id, publishers: 0, subscribers: 0 })));
     }
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Sends requests while a Janus process is paused (SIGSTOP) for `ms`, so they all meet it busy,
+ * then resumes it and waits for every request to settle.
+ */
+async function whilePaused(name: string, send: () => [Promise<unknown>, Promise<unknown>], ms = 300): Promise<[unknown, unknown]> {
+  const pid = stack.pidOf(name);
+  process.kill(pid, 'SIGSTOP');
+  let sent: [Promise<unknown>, Promise<unknown>];
+  try {
+    sent = send();
+    await new Promise((r) => setTimeout(r, ms));
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  return Promise.all(sent.map((p) => outcome(p))) as Promise<[unknown, unknown]>;
+}
+
+/** A request's outcome, to compare: its result, or [code, reason] of its refusal. */
+async function outcome(p: Promise<unknown>): Promise<unknown> {
+  try {
+    return { result: await p };
+  } catch (err) {
+    if (err instanceof BridgeRequestError) return [err.code, err.reason];
+    throw err;
   }
 }
 
@@ -199,17 +239,18 @@ describe('publish, cascade and play', () => {
   it('plays asked for right after the publish answer, before the publisher is connected, work on the origin and on an edge', async () => {
     const pub = new WeriftPublisher();
     peers.push(pub);
-    const r = await client.request('publish', { node: 'origin', stream: 'eager', sdp: await pub.offer() });
-    published.push(r.publishId);
+    const publishId = newMediaId('pub');
+    published.push(publishId);
+    const r = await client.request('publish', { publishId, node: 'origin', stream: 'eager', sdp: await pub.offer() });
     const accepted = pub.accept(r.sdp);
     const [onOrigin, onEdge] = await Promise.all([play('origin', 'eager'), play('edge-1', 'eager')]);
     await accepted;
     for (const { sub } of [onOrigin, onEdge]) await sub.media({ audio: true, video: true, keyframe: true });
-    await client.request('unpublish', { publishId: r.publishId });
+    await client.request('unpublish', { publishId });
     await expectNoLeaks();
   });
 
-  it('a second publish of a live name is refused with "stream already published", and the first stream plays on undisturbed', async () => {
+  it('a second publish of a live name is refused with "stream is already published", and the first stream plays on undisturbed', async () => {
     const first = await publish('dup');
     await cascaded('dup');
     const { sub } = await play('edge-1', 'dup');
@@ -217,9 +258,9 @@ describe('publish, cascade and play', () => {
 
     const second = new WeriftPublisher();
     peers.push(second);
-    const err = await refusal(client.request('publish', { node: 'origin', stream: 'dup', sdp: await second.offer() }));
+    const err = await refusal(client.request('publish', { publishId: newMediaId('pub'), node: 'origin', stream: 'dup', sdp: await second.offer() }));
     expect(err.code).toBe('ALREADY_EXISTS');
-    expect(err.message).toContain('stream already published');
+    expect(err.reason).toBe('stream "dup" is already published');
 
     const before = sub.received.video;
     await until('more video after the refused publish', () => sub.received.video > before + 10, 5000);
@@ -260,10 +301,11 @@ describe('players that send the offer (the Flashphoner WebSDK and WHEP way)', ()
   async function playOffering(node: NodeId, name: string, kinds?: ReadonlyArray<'audio' | 'video'>): Promise<{ sub: WeriftSubscriber; playId: string; answer: string }> {
     const sub = new WeriftSubscriber();
     peers.push(sub);
-    const r = await client.request('play', { node, stream: name, sdp: await sub.offer(kinds) });
+    const playId = newMediaId('play');
+    const r = await client.request('play', { playId, node, stream: name, sdp: await sub.offer(kinds) });
     expect(r.type).toBe('answer');
     await sub.accept(r.sdp);
-    return { sub, playId: r.playId, answer: r.sdp };
+    return { sub, playId, answer: r.sdp };
   }
 
   it('VP8 and H264: players that offer get media and a keyframe on an edge and on the origin; one profile, one mountpoint; it goes with its forwarders when the last player stops', async () => {
@@ -317,7 +359,7 @@ describe('players that send the offer (the Flashphoner WebSDK and WHEP way)', ()
     await cascaded('offering-video');
     const sub = new WeriftSubscriber();
     peers.push(sub);
-    const refused = await refusal(client.request('play', { node: 'edge-2', stream: 'offering-video', sdp: await sub.offer(['audio']) }));
+    const refused = await refusal(client.request('play', { playId: newMediaId('play'), node: 'edge-2', stream: 'offering-video', sdp: await sub.offer(['audio']) }));
     expect(refused.code).toBe('INVALID_ARGUMENT');
     expect(refused.reason).toContain('it sends video vp8');
     expect((await inspector('edge-2').fanoutMountpoints()).map((m) => m.description)).toEqual(['fanout:offering-partial']);
@@ -335,39 +377,39 @@ describe('bad input', () => {
     const { sub } = await play('edge-1', 'steady');
     await sub.media({ audio: true, video: true, keyframe: true });
 
-    const notFound = await refusal(client.request('play', { node: 'edge-1', stream: 'no-such-stream' }));
-    expect([notFound.code, notFound.reason]).toEqual(['NOT_FOUND', 'stream not found: "no-such-stream"']);
+    const notFound = await refusal(client.request('play', { playId: newMediaId('play'), node: 'edge-1', stream: 'no-such-stream' }));
+    expect([notFound.code, notFound.reason]).toEqual(['NOT_FOUND', 'stream "no-such-stream" is not published']);
 
-    const unknownNode = await refusal(client.request('play', { node: 'edge-9', stream: 'steady' }));
+    const unknownNode = await refusal(client.request('play', { playId: newMediaId('play'), node: 'edge-9', stream: 'steady' }));
     expect(unknownNode.code).toBe('NOT_FOUND');
     expect(unknownNode.message).toContain('unknown node');
 
     const spare = new WeriftPublisher();
     peers.push(spare);
     const offer = await spare.offer();
-    const onEdge = await refusal(client.request('publish', { node: 'edge-1', stream: 'elsewhere', sdp: offer }));
+    const onEdge = await refusal(client.request('publish', { publishId: newMediaId('pub'), node: 'edge-1', stream: 'elsewhere', sdp: offer }));
     expect(onEdge.code).toBe('FAILED_PRECONDITION');
     expect(onEdge.message).toContain('publishing is accepted only on the origin');
 
-    const badSdp = await refusal(client.request('publish', { node: 'origin', stream: 'bad-sdp', sdp: 'v=0\r\ngarbage\r\n' }));
+    const badSdp = await refusal(client.request('publish', { publishId: newMediaId('pub'), node: 'origin', stream: 'bad-sdp', sdp: 'v=0\r\ngarbage\r\n' }));
     expect(badSdp.code).toBe('INVALID_ARGUMENT');
     expect(badSdp.janusCode).toBe(465);
     expect(badSdp.reason).toMatch(/^sdp: /);
 
-    const badName = await refusal(client.request('publish', { node: 'origin', stream: 'no spaces!', sdp: offer }));
+    const badName = await refusal(client.request('publish', { publishId: newMediaId('pub'), node: 'origin', stream: 'no spaces!', sdp: offer }));
     expect(badName.code).toBe('INVALID_ARGUMENT');
     expect(badName.message).toContain('stream name');
 
-    const malformed = await refusal(client.raw({ method: 'publish', params: { node: 'origin' } }));
+    const malformed = await refusal(client.raw({ method: 'publish', params: { publishId: newMediaId('pub'), node: 'origin' } }));
     expect(malformed.code).toBe('INVALID_ARGUMENT');
     expect(malformed.message).toContain('stream');
     expect(await client.rawText('not json').catch((e: unknown) => e)).toMatchObject({ code: 'INVALID_ARGUMENT' });
 
     // A player's offer that cannot receive anything (a publisher's sendonly one) is refused before Janus is asked.
-    const clientOffer = await refusal(client.request('play', { node: 'edge-1', stream: 'steady', sdp: offer }));
+    const clientOffer = await refusal(client.request('play', { playId: newMediaId('play'), node: 'edge-1', stream: 'steady', sdp: offer }));
     expect(clientOffer.code).toBe('INVALID_ARGUMENT');
     expect(clientOffer.message).toContain('sdp: no m-line of the offer can receive this stream');
-    const noMedia = await refusal(client.request('play', { node: 'edge-1', stream: 'steady', sdp: 'v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n' }));
+    const noMedia = await refusal(client.request('play', { playId: newMediaId('play'), node: 'edge-1', stream: 'steady', sdp: 'v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n' }));
     expect([noMedia.code, noMedia.reason]).toEqual(['INVALID_ARGUMENT', 'sdp: the offer has no media (no m= line)']);
 
     for (const [method, params] of [
@@ -380,7 +422,8 @@ describe('bad input', () => {
     }
 
     // A player whose answer Janus refuses is gone, not half-open.
-    const r = await client.request('play', { node: 'edge-2', stream: 'steady' });
+    const r = { playId: newMediaId('play') };
+    await client.request('play', { ...r, node: 'edge-2', stream: 'steady' });
     expect((await nodes())['edge-2']?.load.subscribers).toBe(1);
     const badAnswer = await refusal(client.request('answer', { playId: r.playId, sdp: 'v=0\r\nnonsense\r\n' }));
     expect(badAnswer.code).toBe('INVALID_ARGUMENT');
@@ -393,6 +436,77 @@ describe('bad input', () => {
     const before = sub.received.video;
     await until('video still flowing', () => sub.received.video > before + 10, 5000);
 
+    await client.request('unpublish', { publishId });
+    await expectNoLeaks();
+  });
+});
+
+describe('ids named by the requester', () => {
+  it('an id in use is ALREADY_EXISTS; an unpublish or stop while its publish or play still runs ends it, which then fails with FAILED_PRECONDITION; nothing leaks', async () => {
+    const { publishId } = await publish('named');
+    await cascaded('named');
+    const { playId } = await play('edge-1', 'named');
+    const spare = new WeriftPublisher();
+    peers.push(spare);
+    const offer = await spare.offer();
+    for (const id of [publishId, playId]) {
+      const taken = await refusal(client.request('publish', { publishId: id, node: 'origin', stream: 'named-2', sdp: offer }));
+      expect([taken.code, taken.reason]).toEqual(['ALREADY_EXISTS', `id "${id}" is already in use`]);
+      expect((await refusal(client.request('play', { playId: id, node: 'edge-2', stream: 'named' }))).code).toBe('ALREADY_EXISTS');
+    }
+
+    // Janus paused (SIGSTOP): the publish is surely still running when its unpublish comes.
+    const early = newMediaId('pub');
+    const [publishing, unpublished] = await whilePaused('janus origin', () => [
+      client.request('publish', { publishId: early, node: 'origin', stream: 'named-early', sdp: offer }),
+      client.request('unpublish', { publishId: early }),
+    ]);
+    expect(unpublished).toEqual({ result: {} });
+    expect(publishing).toEqual(['FAILED_PRECONDITION', `publish "${early}" was ended before it started`]);
+    expect((await refusal(client.request('unpublish', { publishId: early }))).code).toBe('NOT_FOUND');
+    expect((await inspector('origin').fanoutRooms()).map((r) => r.description)).toEqual(['fanout:named']);
+
+    const earlyPlay = newMediaId('play');
+    const [playing, stopped] = await whilePaused('janus edge-2', () => [
+      client.request('play', { playId: earlyPlay, node: 'edge-2', stream: 'named' }),
+      client.request('stop', { playId: earlyPlay }),
+    ]);
+    expect(stopped).toEqual({ result: {} });
+    expect(playing).toEqual(['FAILED_PRECONDITION', `play "${earlyPlay}" was ended before it started`]);
+    // The mountpoint it made goes after the stop's answer (its stream drops it once it is unused).
+    await eventually('edge-2 mountpoints after the stop', () => inspector('edge-2').fanoutMountpoints(), (m) => m.length === 0, 5000);
+    expect((await nodes())['edge-2']?.load.subscribers).toBe(0);
+
+    await client.request('unpublish', { publishId });
+    await client.waitForEvent('player STOPPED', isPlayerEvent(playId, 'STOPPED'));
+    await expectNoLeaks();
+  });
+});
+
+describe('a mountpoint destroyed under its viewer', () => {
+  it('the bridge ends the player (STOPPED with its playId, from Janus\'s "stopped" status) and leaves no handle behind; the next viewer plays', async () => {
+    const { publishId } = await publish('unmounted');
+    await cascaded('unmounted');
+    const adminPort = 8189 + ADMIN_PORT_OFFSET;
+    const before = (await handleCounts({ 'edge-1': adminPort }, secrets.janusApiSecret))['edge-1'];
+    const { sub, playId } = await play('edge-1', 'unmounted');
+    await client.waitForEvent('PLAYING', isPlayerEvent(playId, 'PLAYING'));
+    await sub.media({ video: true, keyframe: true });
+    const [mountpoint] = await inspector('edge-1').fanoutMountpoints();
+    expect(mountpoint).toBeDefined();
+    expect((await handleCounts({ 'edge-1': adminPort }, secrets.janusApiSecret))['edge-1'].handles).toBe(before.handles + 1);
+
+    const from = client.mark();
+    await inspector('edge-1').request({ request: 'destroy', id: mountpoint!.id, admin_key: secrets.janusApiSecret, permanent: false }, 'streaming');
+    const ended = await client.waitForEvent('player ended', (e) => isPlayerEvent(playId, 'STOPPED')(e) || isPlayerEvent(playId, 'FAILED')(e), { from });
+    // Janus tells the viewer "stopped" before it closes the PeerConnection: the bridge hears the first.
+    expect(ended).toEqual({ event: 'player', playId, stream: 'unmounted', status: 'STOPPED', info: 'its mountpoint was destroyed' });
+    await eventually('edge-1 handles after the player ended', async () => (await handleCounts({ 'edge-1': adminPort }, secrets.janusApiSecret))['edge-1'], (c) => c.handles === before.handles, 5000);
+    expect((await nodes())['edge-1']?.load.subscribers).toBe(0);
+
+    // The next viewer gets a new mountpoint and media.
+    const again = await play('edge-1', 'unmounted');
+    await again.sub.media({ video: true, keyframe: true, timeoutMs: 10_000 });
     await client.request('unpublish', { publishId });
     await expectNoLeaks();
   });
@@ -469,7 +583,7 @@ describe('edge failure', () => {
     await client.waitForEvent('edge-1 down', isNodeEvent('edge-1', false), { from, timeoutMs: 10_000 });
     const failed = await client.waitForEvent('player FAILED', isPlayerEvent(onEdge1.playId, 'FAILED'), { from });
     expect(failed.info).toContain('edge-1');
-    const down = await refusal(client.request('play', { node: 'edge-1', stream: 'survivor' }));
+    const down = await refusal(client.request('play', { playId: newMediaId('play'), node: 'edge-1', stream: 'survivor' }));
     expect(down.code).toBe('UNAVAILABLE');
 
     // edge-2 is untouched.
@@ -512,7 +626,7 @@ describe('origin failure', () => {
       if (Date.now() > deadline) throw new Error(`edges still hold rooms: ${JSON.stringify(left)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const unavailable = await refusal(client.request('publish', { node: 'origin', stream: 'too-soon', sdp: 'v=0\r\n' }));
+    const unavailable = await refusal(client.request('publish', { publishId: newMediaId('pub'), node: 'origin', stream: 'too-soon', sdp: 'v=0\r\n' }));
     expect(unavailable.code).toBe('UNAVAILABLE');
 
     await client.waitForEvent('origin up', isNodeEvent('origin', true), { from, timeoutMs: 30_000 });

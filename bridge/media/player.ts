@@ -1,0 +1,227 @@
+/**
+ * One player: a Streaming handle on a node watching a mountpoint of the stream there (found or
+ * made by its stream, see Stream.acquireMount), and then either Janus's offer for the client to
+ * answer (no client offer), or, for a client that offered, Janus's offer answered on its behalf
+ * and the client's offer answered from Janus's (../sdp).
+ *
+ *   joining ─┬─(Janus offers)──> offered ──answer()──> starting ──> started ──(WebRTC up)──> playing
+ *            └─(client offered)───────────────────────> starting ──> started ──(WebRTC up)──> playing
+ *   close() from any state ──> closing ──> closed
+ *
+ * Its id is registered from the moment the play request arrives (the `joining` state), so `stop`
+ * and `trickle` work while `open()` runs; a `stop` then ends it and `open()` fails. Changes to its
+ * handle run one at a time (its Serial). `close()` is safe to call twice.
+ */
+import { Errors, type Logger, type Result } from '../../protocol/index.ts';
+import type { Owner } from '../api/index.ts';
+import { sdpError, toCdnError } from '../janus/errors.ts';
+import { CandidateCollector, watchHandle } from '../janus/handle.ts';
+import * as st from '../janus/streaming.ts';
+import type { JanusHandle } from '../janus/videoroom.ts';
+import { reconcile, watchedMids, type Description, type PlaybackPlan } from '../sdp/index.ts';
+import { reachable, type MediaContext, type MediaNode } from './context.ts';
+import { MediaErrors } from './errors.ts';
+import type { Mount } from './mount.ts';
+import { Serial, signal, type Signal } from './plan.ts';
+import type { Stream } from './stream.ts';
+
+export type PlayerState = 'joining' | 'offered' | 'starting' | 'started' | 'playing' | 'closing' | 'closed';
+
+/** How a player ended, as its owner is told; undefined when the owner asked (stop, its link closed). */
+export type PlayerEnding = { status: 'STOPPED' | 'FAILED'; info: string };
+
+/** A player that sends its own offer: the offer as read, and which of its m-lines gets which track. */
+export interface ClientOffer {
+  offer: Description;
+  plan: PlaybackPlan;
+}
+
+export class Player {
+  readonly serial = new Serial();
+  readonly generation: number;
+  /** Resolved once the handle is attached, or the player closes (a trickle waits for it). */
+  readonly attached: Signal = signal();
+  /** Resolved when it starts closing (a join waiting for its feed stops waiting). */
+  readonly #ended: Signal = signal();
+  #state: PlayerState = 'joining';
+  /** Why it is closing: how its owner was told, or 'asked' (stop, release, a refused answer). */
+  #ending: PlayerEnding | 'asked' | undefined;
+  #closing: Promise<void> | undefined;
+  #handle: JanusHandle | undefined;
+  /** The mountpoint it watches. */
+  #mount: Mount | undefined;
+  #unwatch: () => void = () => undefined;
+  #answerTimer: NodeJS.Timeout | undefined;
+  readonly #log: Logger;
+
+  constructor(
+    readonly ctx: MediaContext,
+    readonly playId: string,
+    readonly owner: Owner,
+    readonly stream: Stream,
+    readonly node: MediaNode,
+    /** Told when it starts closing (the registry forgets its id). */
+    readonly onClosing: (p: Player) => void,
+  ) {
+    this.generation = node.generation;
+    this.#log = ctx.log;
+  }
+
+  get state(): PlayerState {
+    return this.#state;
+  }
+
+  get handle(): JanusHandle | undefined {
+    return this.#handle;
+  }
+
+  get mount(): Mount | undefined {
+    return this.#mount;
+  }
+
+  /** Closed by its owner's own request (stop, release) rather than by an event. */
+  get endedByOwner(): boolean {
+    return this.#ending === 'asked';
+  }
+
+  /** Set by its stream when the player joins a mountpoint. */
+  joined(mount: Mount): void {
+    this.#mount = mount;
+  }
+
+  #check(): void {
+    if (this.#state === 'closing' || this.#state === 'closed') throw MediaErrors.playEnded(this.stream.name);
+    if (!reachable(this.node, this.generation)) throw this.node.unavailable();
+  }
+
+  /** Joins: a mountpoint, a handle watching it, and the offer or answer for the client. Throws on any failure (the caller closes). */
+  async open(client: ClientOffer | undefined): Promise<Result<'play'>> {
+    const ctx = this.ctx;
+    const node = this.node;
+    const stream = this.stream;
+    const feed = await stream.feedOn(node, this.#ended.promise);
+    this.#check();
+    return this.serial.run(async () => {
+      const mount = await stream.acquireMount(this, feed, client?.plan);
+      this.#check();
+      const handle = await ctx.attach(node, () => node.attachStreaming());
+      this.#handle = handle;
+      this.#unwatch = this.#watch(handle);
+      this.attached.resolve();
+      ctx.recount(node);
+      this.#check();
+      const collector = new CandidateCollector(handle);
+      let janusOffer: string;
+      try {
+        const mids = client === undefined ? undefined : watchedMids(client.plan);
+        if (mount.id === undefined) throw Errors.internal(`the mountpoint of "${stream.name}" on ${node.id} has no id`);
+        janusOffer = await collector.complete(await st.watch(handle, { id: mount.id, mids }, ctx.rq), ctx.candidateWaitMs);
+      } finally {
+        collector.dispose();
+      }
+      this.#check();
+      if (client === undefined) {
+        this.#state = 'offered';
+        this.#answerTimer = setTimeout(
+          () => void this.close({ status: 'FAILED', info: `no answer to the offer within ${ctx.answerTimeoutMs} ms` }),
+          ctx.answerTimeoutMs,
+        );
+        this.#answerTimer.unref();
+        this.#log.info('player joined', { stream: stream.name, node: node.id, playId: this.playId, mount: mount.key });
+        return { sdp: janusOffer, type: 'offer' };
+      }
+      const answers = reconcile(client.offer, janusOffer, client.plan);
+      this.#state = 'starting';
+      await st.start(handle, answers.toJanus, ctx.rq);
+      if (this.#state === 'starting') this.#state = 'started';
+      this.#log.info('player joined with its own offer', { stream: stream.name, node: node.id, playId: this.playId, mount: mount.key });
+      return { sdp: answers.toPlayer, type: 'answer' };
+    });
+  }
+
+  /** The client's answer to Janus's offer. A refused one ends the player: it cannot take another. */
+  async answer(sdp: string): Promise<void> {
+    let failure: Error | undefined;
+    await this.serial.run(async () => {
+      if (this.#state === 'closing' || this.#state === 'closed') throw MediaErrors.ended(this.playId);
+      if (this.#state !== 'offered' || this.#handle === undefined) throw MediaErrors.notWaitingForAnswer(this.playId);
+      this.#state = 'starting';
+      clearTimeout(this.#answerTimer);
+      try {
+        await st.start(this.#handle, sdp, this.ctx.rq);
+        if (this.#state === 'starting') this.#state = 'started';
+      } catch (err) {
+        failure = sdpError(toCdnError(err, `answer for play "${this.playId}"`));
+      }
+    });
+    if (failure !== undefined) {
+      await this.close(undefined);
+      throw failure;
+    }
+  }
+
+  #watch(handle: JanusHandle): () => void {
+    const end = (e: PlayerEnding): void => void this.close(e);
+    return watchHandle(
+      handle,
+      'streaming',
+      {
+        webrtcup: () => {
+          if (this.#state !== 'starting' && this.#state !== 'started') return;
+          this.#state = 'playing';
+          this.#log.info('playing', { stream: this.stream.name, node: this.node.id, playId: this.playId });
+          this.ctx.send(this.owner, { event: 'player', playId: this.playId, stream: this.stream.name, status: 'PLAYING' });
+        },
+        hangup: (reason) => end({ status: /ice/i.test(reason) ? 'FAILED' : 'STOPPED', info: `the player hung up (${reason})` }),
+        iceFailed: () => end({ status: 'FAILED', info: 'ICE failed' }),
+        detached: () =>
+          end({
+            status: 'FAILED',
+            info: reachable(this.node, this.generation) ? 'the subscriber handle was detached' : `node "${this.node.id}" went down`,
+          }),
+        destroyed: () => end({ status: 'STOPPED', info: 'its mountpoint was destroyed' }),
+        slowlink: (e) => this.ctx.send(this.owner, { event: 'slowlink', id: this.playId, stream: this.stream.name, uplink: e.uplink, lost: e.lost }),
+      },
+      (err, event) => this.#log.warn('player event handling failed', { playId: this.playId, event, err }),
+    );
+  }
+
+  /**
+   * Ends the player: its owner told with `ending` (undefined: it asked, so it is not told), its
+   * handle detached, its mountpoint left (the stream drops it when it was the last player).
+   * Safe to call twice: the second call gets the first one's promise.
+   */
+  close(ending: PlayerEnding | undefined): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    const wasUp = this.#state !== 'joining';
+    this.#state = 'closing';
+    this.#ending = ending ?? 'asked';
+    clearTimeout(this.#answerTimer);
+    this.attached.resolve();
+    this.#ended.resolve();
+    this.onClosing(this);
+    this.stream.players.delete(this);
+    if (ending !== undefined && wasUp) {
+      this.ctx.send(this.owner, { event: 'player', playId: this.playId, stream: this.stream.name, status: ending.status, info: ending.info });
+    }
+    this.#closing = this.serial
+      .run(async () => {
+        this.#unwatch();
+        const node = this.node;
+        if (this.#handle !== undefined && reachable(node, this.generation)) {
+          await this.ctx.quietly(this.#handle.detach(), `detach player ${this.playId}`);
+        }
+        this.#handle = undefined;
+        const mount = this.#mount;
+        this.#mount = undefined;
+        if (mount !== undefined) this.stream.leaveMount(this, mount);
+        this.ctx.recount(node);
+        if (wasUp) this.#log.info('player ended', { stream: this.stream.name, node: node.id, playId: this.playId, info: ending?.info ?? 'stopped' });
+      })
+      .catch((err: unknown) => this.#log.error('player cleanup failed', { playId: this.playId, err }))
+      .finally(() => {
+        this.#state = 'closed';
+      });
+    return this.#closing;
+  }
+}

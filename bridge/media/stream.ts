@@ -1,0 +1,439 @@
+/**
+ * One published stream: its publisher on the origin (joinandconfigure with the client's offer) in
+ * a room of its own, and everything hung on it: its cascades to the edges, its mountpoints on any
+ * node, and its players. It owns them, so ending it ends them.
+ *
+ *   starting ──start()──> live ──(WebRTC up and media)──> publishing
+ *   close() from any state ──> closing ──> closed
+ *
+ * Names and rooms: every stream gets a fresh random numeric room id, used for its room on the
+ * origin and on every edge, with the description "fanout:<stream>", so a restarted bridge can find
+ * (and sweep) what an earlier run left. Its id (publishId) is registered from the moment the publish
+ * request arrives (`starting`), so `unpublish` and `trickle` work while `start()` runs.
+ *
+ * Changes to the stream's Janus state (publisher, cascades, mountpoints) run one at a time (its
+ * Serial). `close()` is safe to call twice: the second call gets the first one's promise.
+ */
+import type { Logger } from '../../protocol/index.ts';
+import { Errors } from '../../protocol/index.ts';
+import type { Owner } from '../api/index.ts';
+import { CandidateCollector, watchHandle, type MediaEvent } from '../janus/handle.ts';
+import * as vr from '../janus/videoroom.ts';
+import type { JanusHandle, PublisherStream } from '../janus/videoroom.ts';
+import { mountProfile, profileKey, type PlaybackPlan } from '../sdp/index.ts';
+import { Cascade } from './cascade.ts';
+import { reachable, type MediaContext, type MediaNode } from './context.ts';
+import { MediaErrors } from './errors.ts';
+import { Mount } from './mount.ts';
+import { describeStreams, ROOM_AUDIO_CODECS, ROOM_VIDEO_CODECS, Serial, signal, sourceTracks, usableStreams, within, type Signal } from './plan.ts';
+import type { Player } from './player.ts';
+
+export type StreamState = 'starting' | 'live' | 'publishing' | 'closing' | 'closed';
+
+/** How a stream ends: what its owner is told (if `notifyOwner` and it was live), and whether its owner asked. */
+export interface StreamEnding {
+  status: 'UNPUBLISHED' | 'FAILED';
+  info: string;
+  notifyOwner: boolean;
+  /** Its owner's own `unpublish`: a `publish` still running for it then fails with FAILED_PRECONDITION. */
+  requested?: true;
+}
+
+/** What the registry does when a stream starts and finishes closing. */
+export interface StreamHooks {
+  /** It starts closing: its name and id are free again. */
+  closing(s: Stream): void;
+  /** Its cleanup is done. */
+  closed(s: Stream): void;
+  /** A room id no stream uses (for a renewed room id). */
+  newRoomId(): number;
+}
+
+export class Stream {
+  readonly serial = new Serial();
+  readonly cascades = new Map<string, Cascade>();
+  readonly players = new Set<Player>();
+  readonly mounts = new Set<Mount>();
+  readonly generation: number;
+  /** Resolved when the publisher's WebRTC is up (Janus refuses subscribers to it before: 428). */
+  readonly webrtc: Signal = signal();
+  /** Resolved once the publisher's handle is attached, or the stream closes (a trickle waits for it). */
+  readonly attached: Signal = signal();
+  #state: StreamState = 'starting';
+  #ending: StreamEnding | undefined;
+  #closing: Promise<void> | undefined;
+  #room: number;
+  #roomCreated = false;
+  #handle: JanusHandle | undefined;
+  #unwatch: () => void = () => undefined;
+  #publisherId: number | undefined;
+  #streams: PublisherStream[] = [];
+  #configuredAt: number | undefined;
+  #cascadeReadyMs: number | undefined;
+  /** Janus has reported media from the publisher (PUBLISHING needs it and WebRTC up). */
+  #receiving = false;
+  /** Whether Janus currently receives each of the publisher's streams (by mid), from its media events. */
+  readonly #flowing = new Map<string, boolean>();
+  #noMediaTimer: NodeJS.Timeout | undefined;
+  #mediaTimer: NodeJS.Timeout | undefined;
+  readonly #log: Logger;
+
+  constructor(
+    readonly ctx: MediaContext,
+    readonly name: string,
+    readonly publishId: string,
+    readonly owner: Owner,
+    readonly node: MediaNode,
+    room: number,
+    readonly hooks: StreamHooks,
+  ) {
+    this.generation = node.generation;
+    this.#room = room;
+    this.#log = ctx.log;
+  }
+
+  get state(): StreamState {
+    return this.#state;
+  }
+  /** Live: configured and not ending (publishing or not yet). */
+  get live(): boolean {
+    return this.#state === 'live' || this.#state === 'publishing';
+  }
+  get ended(): boolean {
+    return this.#state === 'closing' || this.#state === 'closed';
+  }
+  /** Closed by its owner's `unpublish`. */
+  get endedByOwner(): boolean {
+    return this.#ending?.requested === true;
+  }
+  get room(): number {
+    return this.#room;
+  }
+  get handle(): JanusHandle | undefined {
+    return this.#handle;
+  }
+  get publisherId(): number | undefined {
+    return this.#publisherId;
+  }
+  get streams(): readonly PublisherStream[] {
+    return this.#streams;
+  }
+  get configuredAt(): number | undefined {
+    return this.#configuredAt;
+  }
+  get cascadeReadyMs(): number | undefined {
+    return this.#cascadeReadyMs;
+  }
+
+  #check(): void {
+    if (this.ended) throw MediaErrors.publishEnded(this.name);
+    if (!reachable(this.node, this.generation)) throw this.node.unavailable();
+  }
+
+  // ---------------------------------------------------------------- the publisher
+
+  /** Sets up the publisher with the client's offer; resolves with Janus's answer. Throws on any failure (the caller closes). */
+  start(offer: string): Promise<string> {
+    return this.serial.run(() => this.#start(offer));
+  }
+
+  async #start(offer: string): Promise<string> {
+    const ctx = this.ctx;
+    const node = this.node;
+    this.#room = await ctx.createRoom(node, { room: this.#room, name: this.name, streams: undefined }, () => (this.#room = this.hooks.newRoomId()));
+    this.#roomCreated = true;
+    this.#check();
+
+    const handle = await ctx.attach(node, () => node.attach());
+    this.#handle = handle;
+    this.#unwatch = this.#watch(handle);
+    this.attached.resolve();
+    ctx.recount(node);
+    this.#check();
+
+    const collector = new CandidateCollector(handle);
+    let joined: vr.JoinedPublisher;
+    try {
+      joined = await vr.joinAndConfigure(handle, { room: this.#room, display: this.name, offer }, ctx.rq);
+    } catch (err) {
+      collector.dispose();
+      throw err;
+    }
+    const answer = await collector.complete(joined.answer, ctx.candidateWaitMs);
+    this.#publisherId = joined.id;
+    this.#streams = joined.streams;
+    this.#check();
+    if (usableStreams(joined.streams).length === 0) throw MediaErrors.noUsableMedia(ROOM_AUDIO_CODECS, ROOM_VIDEO_CODECS);
+    this.#state = 'live';
+    this.#configuredAt = Date.now();
+    this.#mediaTimer = setTimeout(() => {
+      if (this.#state === 'live' && !this.webrtc.settled) {
+        void this.close({ status: 'FAILED', info: `WebRTC did not come up within ${ctx.mediaTimeoutMs} ms`, notifyOwner: true });
+      }
+    }, ctx.mediaTimeoutMs);
+    this.#mediaTimer.unref();
+    this.#log.info('publisher configured', { stream: this.name, publishId: this.publishId, room: this.#room, media: describeStreams(this.#streams) });
+    return answer;
+  }
+
+  #watch(handle: JanusHandle): () => void {
+    const node = this.node;
+    const end = (status: StreamEnding['status'], info: string): void => void this.close({ status, info, notifyOwner: true });
+    return watchHandle(
+      handle,
+      'videoroom',
+      {
+        webrtcup: () => {
+          this.webrtc.resolve();
+          this.#maybePublishing();
+        },
+        media: (e) => this.#media(e),
+        hangup: (reason) => end(/ice/i.test(reason) ? 'FAILED' : 'UNPUBLISHED', `the publisher hung up (${reason})`),
+        iceFailed: () => end('FAILED', 'ICE failed'),
+        detached: () => end('FAILED', reachable(node, this.generation) ? 'the publisher handle was detached' : `the origin node "${node.id}" went down`),
+        destroyed: () => end('FAILED', 'the room was destroyed'),
+        slowlink: (e) => this.ctx.send(this.owner, { event: 'slowlink', id: this.publishId, stream: this.name, uplink: e.uplink, lost: e.lost }),
+      },
+      (err, event) => this.#log.warn('publisher event handling failed', { stream: this.name, event, err }),
+    );
+  }
+
+  /**
+   * Janus reports, per stream, when media starts and when it has stopped for its no-media timer.
+   * A publisher whose every stream stopped for `noMediaTimeoutMs` is gone (a PeerConnection that
+   * vanished without a DTLS alert is not noticed otherwise in time: ICE consent checks take ~30 s).
+   */
+  #media(e: MediaEvent): void {
+    const ctx = this.ctx;
+    this.#flowing.set(e.mid ?? e.type, e.receiving);
+    if (e.receiving) {
+      this.#receiving = true;
+      clearTimeout(this.#noMediaTimer);
+      this.#noMediaTimer = undefined;
+      this.#maybePublishing();
+      return;
+    }
+    if (ctx.noMediaTimeoutMs <= 0 || this.#noMediaTimer !== undefined || [...this.#flowing.values()].some((f) => f)) return;
+    this.#noMediaTimer = setTimeout(() => {
+      this.#log.info('publisher media stopped; ending the stream', { stream: this.name, publishId: this.publishId, ms: ctx.noMediaTimeoutMs });
+      void this.close({ status: 'FAILED', info: `no media from the publisher for ${ctx.noMediaTimeoutMs} ms`, notifyOwner: true });
+    }, ctx.noMediaTimeoutMs);
+    this.#noMediaTimer.unref();
+  }
+
+  #maybePublishing(): void {
+    if (this.#state !== 'live' || !this.webrtc.settled || !this.#receiving) return;
+    this.#state = 'publishing';
+    clearTimeout(this.#mediaTimer);
+    this.#log.info('publishing', { stream: this.name, publishId: this.publishId });
+    this.ctx.send(this.owner, { event: 'publisher', publishId: this.publishId, stream: this.name, status: 'PUBLISHING' });
+  }
+
+  // ---------------------------------------------------------------- cascades
+
+  /** Relays a just-configured stream to every healthy edge and records how long that took. */
+  async cascadeAll(): Promise<void> {
+    const ctx = this.ctx;
+    const configuredAt = this.#configuredAt ?? Date.now();
+    const targets = ctx.nodes.edges.flatMap((edge) => {
+      const c = this.#beginCascade(edge);
+      return c === undefined ? [] : [c];
+    });
+    await this.serial.run(() => Promise.all(targets.map((c) => c.run((x, err) => this.#cascadeFailed(x, err)))));
+    if (!this.live) return;
+    const failed = targets.filter((c) => c.state !== 'ready').map((c) => c.node.id);
+    if (failed.length > 0) {
+      this.#log.warn('cascade incomplete: some edges cannot play this stream until they come back', { stream: this.name, failed });
+      return;
+    }
+    const ms = Date.now() - configuredAt;
+    this.#cascadeReadyMs = ms;
+    this.#log.info('cascade ready on every edge', { stream: this.name, edges: targets.map((c) => c.node.id), ms });
+    try {
+      ctx.onCascadeReady?.(this.name, ms);
+    } catch (err) {
+      this.#log.error('cascade-ready listener threw', { stream: this.name, err });
+    }
+  }
+
+  /** Relays the live stream to an edge that came (back) up, unless a current cascade there exists. */
+  async cascadeTo(edge: MediaNode): Promise<void> {
+    const c = this.#beginCascade(edge);
+    if (c === undefined) return;
+    await this.serial.run(() => c.run((x, err) => this.#cascadeFailed(x, err)));
+    if (c.state === 'ready') this.#log.info('cascaded to a node that came up', { stream: this.name, edge: edge.id });
+  }
+
+  /** Registers a pending cascade to `edge` (so plays can wait for it), unless one exists. */
+  #beginCascade(edge: MediaNode): Cascade | undefined {
+    if (!this.live || !edge.up) return undefined;
+    const existing = this.cascades.get(edge.id);
+    if (existing !== undefined && existing.generation === edge.generation) return undefined;
+    const c = new Cascade(this.ctx, this, edge);
+    this.cascades.set(edge.id, c);
+    return c;
+  }
+
+  /** Whether the stream is live and `c` is still its cascade to `c.node` (CascadeSource). */
+  holds(c: Cascade): boolean {
+    return this.live && this.cascades.get(c.node.id) === c;
+  }
+
+  #cascadeFailed(c: Cascade, err: Error): void {
+    const wasCurrent = this.cascades.get(c.node.id) === c;
+    if (wasCurrent) this.cascades.delete(c.node.id);
+    if (wasCurrent && this.live && c.node.up) this.#log.warn('cascade failed', { stream: this.name, edge: c.node.id, err });
+  }
+
+  // ---------------------------------------------------------------- players and mountpoints
+
+  /** The publisher a player on `node` is fed from: the origin's own, or the edge's remote one. Stops waiting when `abort` resolves. */
+  async feedOn(node: MediaNode, abort: Promise<void>): Promise<number> {
+    const ctx = this.ctx;
+    if (node === this.node) {
+      if (!this.webrtc.settled && !(await within(Promise.race([this.webrtc.promise, abort]), ctx.cascadeWaitMs))) {
+        throw MediaErrors.publisherNotConnected(this.name);
+      }
+      if (this.#publisherId === undefined || !this.live) throw Errors.streamNotFound(this.name);
+      return this.#publisherId;
+    }
+    const c = this.cascades.get(node.id);
+    if (c === undefined) throw MediaErrors.notRelayed(this.name, node.id);
+    if (c.state === 'pending' && !(await within(Promise.race([c.done.promise, abort]), ctx.cascadeWaitMs))) {
+      throw MediaErrors.stillRelaying(this.name, node.id, ctx.cascadeWaitMs);
+    }
+    const id = c.remotePublisherId;
+    if (id === undefined) throw MediaErrors.relayFailed(this.name, node.id, c.error?.message ?? 'the relay ended');
+    return id;
+  }
+
+  /**
+   * The mountpoint a player watches, with the player counted on it. A player with a plan needs the
+   * mountpoint of its payload-type profile; one without takes the stream's busiest mountpoint on its
+   * node, or one with default payload types. Runs in the stream's Serial, so two players of one
+   * profile never make two mountpoints.
+   */
+  acquireMount(player: Player, feed: number, plan: PlaybackPlan | undefined): Promise<Mount> {
+    const node = player.node;
+    return this.serial.run(async () => {
+      if (!this.live) throw Errors.streamNotFound(this.name);
+      if (player.state === 'closing' || player.state === 'closed') throw MediaErrors.playEnded(this.name);
+      if (!reachable(node, player.generation)) throw node.unavailable();
+      const current = [...this.mounts].filter((m) => m.usable(node, feed));
+      const tracks = sourceTracks(this.#streams);
+      const wanted = plan === undefined ? undefined : mountProfile(tracks, plan);
+      let mount = wanted === undefined ? current.sort((a, b) => b.players.size - a.players.size)[0] : current.find((m) => m.key === profileKey(wanted));
+      if (mount === undefined) {
+        mount = new Mount(this.ctx, this, node, wanted ?? mountProfile(tracks), feed);
+        this.mounts.add(mount);
+        try {
+          await mount.open();
+        } finally {
+          if (mount.state !== 'ready') this.mounts.delete(mount);
+        }
+      }
+      mount.players.add(player);
+      player.joined(mount);
+      return mount;
+    });
+  }
+
+  /** A player left its mountpoint: the mountpoint goes when it was the last one. */
+  leaveMount(player: Player, m: Mount): void {
+    m.players.delete(player);
+    if (m.players.size > 0 || m.state !== 'ready') return;
+    // Queued behind any play that is taking this mountpoint right now: it is dropped only if still unused.
+    void this.serial.run(async () => {
+      if (m.players.size === 0) await this.#dropMount(m);
+    });
+  }
+
+  /** Forgets a mountpoint and closes it. Runs in the stream's Serial. */
+  #dropMount(m: Mount): Promise<void> {
+    this.mounts.delete(m);
+    return m.close();
+  }
+
+  // ---------------------------------------------------------------- node health
+
+  /** A node went down: on the origin the stream fails; on an edge its players there fail and its copy there is forgotten. */
+  nodeDown(node: MediaNode): void {
+    if (node === this.node) {
+      void this.close({ status: 'FAILED', info: `the origin node "${node.id}" went down`, notifyOwner: true });
+      return;
+    }
+    for (const p of [...this.players]) if (p.node === node) void p.close({ status: 'FAILED', info: `node "${node.id}" went down` });
+    // Its mountpoints went with it (or are swept when it is back): forget them.
+    for (const m of [...this.mounts]) if (m.node === node) void this.serial.run(() => this.#dropMount(m));
+    const c = this.cascades.get(node.id);
+    if (c === undefined) return;
+    this.cascades.delete(node.id);
+    // The origin must stop forwarding to the dead edge; the edge's own state is gone or swept when it is back.
+    void this.serial.run(() => c.close());
+  }
+
+  /** Whether this stream uses room `room` on `node` (the sweep keeps it). */
+  usesRoom(node: MediaNode, room: number): boolean {
+    if (this.#room !== room) return false;
+    if (node === this.node) return true;
+    const c = this.cascades.get(node.id);
+    return c !== undefined && c.generation === node.generation;
+  }
+
+  /** The ids of this stream's current mountpoints on `node` (the sweep keeps them). */
+  mountpointsOn(node: MediaNode): number[] {
+    return [...this.mounts].flatMap((m) => (m.node === node && m.generation === node.generation && m.id !== undefined ? [m.id] : []));
+  }
+
+  // ---------------------------------------------------------------- teardown
+
+  /**
+   * Ends the stream: its owner told (when `notifyOwner` and it was live), its players told, every
+   * edge's copy and every mountpoint removed, the publisher leaves, the room goes. Safe to call
+   * twice: the second call gets the first one's promise.
+   */
+  close(ending: StreamEnding): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    const wasLive = this.live;
+    this.#state = 'closing';
+    this.#ending = ending;
+    this.attached.resolve();
+    clearTimeout(this.#mediaTimer);
+    clearTimeout(this.#noMediaTimer);
+    this.hooks.closing(this);
+    if (ending.notifyOwner && wasLive) {
+      this.ctx.send(this.owner, { event: 'publisher', publishId: this.publishId, stream: this.name, status: ending.status, info: ending.info });
+    }
+    const info = `the stream ended: ${ending.info}`;
+    this.#closing = Promise.all([...this.players].map((p) => p.close({ status: 'STOPPED', info })))
+      .then(() => this.serial.run(() => this.#cleanup()))
+      .catch((err: unknown) => this.#log.error('stream cleanup failed', { stream: this.name, err }))
+      .finally(() => {
+        this.#state = 'closed';
+        this.hooks.closed(this);
+        if (wasLive) this.#log.info('stream ended', { stream: this.name, publishId: this.publishId, status: ending.status, info: ending.info });
+      });
+    return this.#closing;
+  }
+
+  async #cleanup(): Promise<void> {
+    const ctx = this.ctx;
+    this.#unwatch();
+    // Mountpoints first: their forwarders hang off the publishers the cascades and the origin remove.
+    for (const m of [...this.mounts]) await this.#dropMount(m);
+    const cascades = [...this.cascades.values()];
+    this.cascades.clear();
+    await Promise.all(cascades.map((c) => c.close()));
+    const origin = this.node;
+    const isReachable = reachable(origin, this.generation);
+    const handle = this.#handle;
+    if (handle !== undefined && isReachable) {
+      if (this.#publisherId !== undefined) await ctx.quietly(vr.leave(handle, ctx.rq), `publisher of "${this.name}" leaves`);
+      await ctx.quietly(handle.detach(), `detach publisher of "${this.name}"`);
+    }
+    this.#handle = undefined;
+    if (this.#roomCreated && isReachable) await ctx.quietly(vr.destroyRoom(origin.control, this.#room, ctx.adminKey, ctx.rq), `destroy room of "${this.name}"`);
+    this.#roomCreated = false;
+    ctx.recount(origin);
+  }
+}
