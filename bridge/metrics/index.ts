@@ -13,8 +13,11 @@ import type { ApiMonitor } from '../api/index.ts';
 import type { Logger } from '../log.ts';
 import type { StreamSnapshot } from '../media/index.ts';
 import {
-  CdnError,
+  type CdnError,
+  errorBody,
+  httpStatus,
   secretsEqual,
+  type ErrorCode,
   type BridgeEvent,
   type BridgeRequest,
   type NodeInfo,
@@ -294,12 +297,12 @@ export class BridgeMetrics implements ApiMonitor {
       this.requestErrors.inc({ method, code: done.error.code });
       return;
     }
+    // The worker names each publish and play in its request; their events carry that id.
     const req = done.request;
-    const result = done.result;
-    if (req?.method === 'play' && hasString(result, 'playId')) {
-      this.#remember(this.#pendingPlays, result.playId, { owner: done.owner, node: req.params.node, startedAt: done.startedAt });
-    } else if (req?.method === 'publish' && hasString(result, 'publishId')) {
-      this.#remember(this.#pendingPublishes, result.publishId, { owner: done.owner, startedAt: done.startedAt });
+    if (req?.method === 'play') {
+      this.#remember(this.#pendingPlays, req.params.playId, { owner: done.owner, node: req.params.node, startedAt: done.startedAt });
+    } else if (req?.method === 'publish') {
+      this.#remember(this.#pendingPublishes, req.params.publishId, { owner: done.owner, startedAt: done.startedAt });
     }
   }
 
@@ -405,7 +408,7 @@ export class BridgeMetrics implements ApiMonitor {
       const viewers = streams.reduce((sum, s) => sum + s.players.filter((p) => p.handle !== undefined).length, 0);
       this.history.add({ t: this.#now(), viewers, streams: streams.filter((s) => s.configuredAt !== undefined).length });
     } catch (err) {
-      this.#log.warn({ err: String(err) }, 'cannot sample viewers');
+      this.#log.warn('cannot sample viewers', { err });
     }
   }
 
@@ -420,8 +423,7 @@ export class BridgeMetrics implements ApiMonitor {
   async #serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const token = this.#opts.metricsToken;
     if (token !== undefined && token !== '' && !secretsEqual(bearer(req), token)) {
-      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
-      res.end(JSON.stringify({ error: { code: 'UNAUTHENTICATED', message: 'GET /metrics needs Authorization: Bearer <FANOUT_METRICS_TOKEN>' } }));
+      sendError(res, 'UNAUTHENTICATED', 'GET /metrics needs Authorization: Bearer <FANOUT_METRICS_TOKEN>', { 'www-authenticate': 'Bearer' });
       return;
     }
     try {
@@ -429,22 +431,19 @@ export class BridgeMetrics implements ApiMonitor {
       res.writeHead(200, { 'content-type': this.registry.contentType, 'cache-control': 'no-store' });
       res.end(text);
     } catch (err) {
-      this.#log.error({ err: String(err) }, 'cannot render metrics');
-      res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'INTERNAL', message: 'cannot render metrics' } }));
+      this.#log.error('cannot render metrics', { err });
+      sendError(res, 'INTERNAL', 'cannot render metrics');
     }
   }
 
   #takeJanusEvents(req: IncomingMessage, res: ServerResponse): void {
-    const answer = (status: number, code?: string, message?: string): void => {
-      if (res.headersSent) return;
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(code === undefined ? '{}' : JSON.stringify({ error: { code, message } }));
+    const refuse = (code: ErrorCode, message: string): void => {
+      if (!res.headersSent) sendError(res, code, message);
     };
     const secret = this.#opts.janusEventsSecret;
     if (secret !== undefined && secret !== '' && !secretsEqual(basicPassword(req), secret)) {
       req.resume();
-      answer(401, 'UNAUTHENTICATED', 'Janus event posts need basic auth with the Janus API secret');
+      refuse('UNAUTHENTICATED', 'Janus event posts need basic auth with the Janus API secret');
       return;
     }
     const chunks: Buffer[] = [];
@@ -452,7 +451,7 @@ export class BridgeMetrics implements ApiMonitor {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_JANUS_EVENTS_BODY) {
-        answer(413, 'INVALID_ARGUMENT', `a Janus event post is at most ${MAX_JANUS_EVENTS_BODY} bytes`);
+        refuse('PAYLOAD_TOO_LARGE', `a Janus event post is at most ${MAX_JANUS_EVENTS_BODY} bytes`);
         req.destroy();
         return;
       }
@@ -464,19 +463,23 @@ export class BridgeMetrics implements ApiMonitor {
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       } catch {
-        answer(400, 'INVALID_ARGUMENT', 'the body is not JSON');
+        refuse('INVALID_ARGUMENT', 'the body is not JSON');
         return;
       }
       this.janusEvents.inc(Array.isArray(body) ? body.length : 1);
       this.janusStats.ingest(body);
-      answer(200);
+      if (res.headersSent) return;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
     });
     req.on('error', () => undefined);
   }
 }
 
-function hasString<K extends string>(x: unknown, key: K): x is Record<K, string> {
-  return typeof x === 'object' && x !== null && typeof Reflect.get(x, key) === 'string';
+/** An error answer in the one body shape of the worker and the bridge, its status from the code. */
+function sendError(res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
+  res.writeHead(httpStatus(code), { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(errorBody(code, message)));
 }
 
 function bearer(req: IncomingMessage): string {

@@ -90,7 +90,7 @@ describe('BridgeMetrics exposition', () => {
   it('observes time to PLAYING from the play request to its PLAYING event, once, per node; a STOPPED play is not observed', async () => {
     const m = make();
     const play = (playId: string, node: string): void =>
-      m.requestDone({ owner: 'w1', request: { id: 1, method: 'play', params: { node, stream: 'cam' } }, startedAt: 10_000, result: { playId, sdp: 'v=0', type: 'offer' } });
+      m.requestDone({ owner: 'w1', request: { id: 1, method: 'play', params: { playId, node, stream: 'cam' } }, startedAt: 10_000, result: { sdp: 'v=0', type: 'offer' } });
     play('p1', 'edge-1');
     play('p2', 'edge-2');
     m.eventSent('w1', { event: 'player', playId: 'p1', stream: 'cam', status: 'PLAYING' });
@@ -103,6 +103,24 @@ describe('BridgeMetrics exposition', () => {
     expect(sample(text, 'fanout_time_to_playing_seconds_count{node="edge-2"}')).toBeUndefined();
     expect(sample(text, 'fanout_cascade_ready_seconds_count')).toBe(1);
     expect(sample(text, 'fanout_cascade_ready_seconds_sum')).toBeCloseTo(0.042);
+  });
+
+  it('observes time to PUBLISHING from the publish request, named by its publishId, to its PUBLISHING event; a refused publish is not', async () => {
+    const m = make();
+    const publish = (publishId: string, error?: CdnError): void =>
+      m.requestDone({
+        owner: 'w1',
+        request: { id: 1, method: 'publish', params: { publishId, node: 'origin', stream: publishId, sdp: 'v=0' } },
+        startedAt: 10_000,
+        ...(error === undefined ? { result: { sdp: 'v=0' } } : { error }),
+      });
+    publish('pub_a');
+    publish('pub_b', new CdnError('ALREADY_EXISTS', 'in use'));
+    m.eventSent('w1', { event: 'publisher', publishId: 'pub_b', stream: 'pub_b', status: 'PUBLISHING' });
+    expect(sample(await m.render(), 'fanout_time_to_publishing_seconds_count')).toBe(0);
+    m.eventSent('w1', { event: 'publisher', publishId: 'pub_a', stream: 'pub_a', status: 'PUBLISHING' });
+    m.eventSent('w1', { event: 'publisher', publishId: 'pub_a', stream: 'pub_a', status: 'PUBLISHING' });
+    expect(sample(await m.render(), 'fanout_time_to_publishing_seconds_count')).toBe(1);
   });
 
   it('adds the worker\'s reports, keeps open sessions per link, and ends a session whose link closed without its last report', async () => {
@@ -185,7 +203,11 @@ describe('BridgeMetrics HTTP routes', () => {
 
   it('GET /metrics answers the exposition, and with a token configured needs it', async () => {
     const port = await serve(make([stream()], { metricsToken: 'tok' }));
-    expect((await call(port, 'GET', '/metrics', {})).status).toBe(401);
+    const refused = await call(port, 'GET', '/metrics', {});
+    expect(refused.status).toBe(401);
+    expect(JSON.parse(refused.text)).toEqual({
+      error: { code: 'UNAUTHENTICATED', message: 'GET /metrics needs Authorization: Bearer <FANOUT_METRICS_TOKEN>', retryable: false },
+    });
     const ok = await call(port, 'GET', '/metrics', { authorization: 'Bearer tok' });
     expect(ok.status).toBe(200);
     expect(ok.text).toContain('fanout_streams_live 1');
@@ -198,7 +220,9 @@ describe('BridgeMetrics HTTP routes', () => {
     const basic = (pwd: string): string => `Basic ${Buffer.from(`janus:${pwd}`).toString('base64')}`;
     expect((await call(port, 'POST', JANUS_EVENTS_PATH, { authorization: basic('wrong'), 'content-type': 'application/json' }, body)).status).toBe(401);
     expect(m.janusStats.bitrate(100)).toBeUndefined();
-    expect((await call(port, 'POST', JANUS_EVENTS_PATH, { authorization: basic('janus-secret') }, 'not json')).status).toBe(400);
+    const notJson = await call(port, 'POST', JANUS_EVENTS_PATH, { authorization: basic('janus-secret') }, 'not json');
+    expect(notJson.status).toBe(400);
+    expect(JSON.parse(notJson.text)).toEqual({ error: { code: 'INVALID_ARGUMENT', message: 'the body is not JSON', retryable: false } });
     expect((await call(port, 'POST', JANUS_EVENTS_PATH, { authorization: basic('janus-secret') }, body)).status).toBe(200);
     expect(m.janusStats.bitrate(100)?.in.audio).toBe(32_000);
   });

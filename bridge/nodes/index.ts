@@ -9,7 +9,7 @@ import type { JanodeConnection, JanodeHandle, JanodeSession } from 'janode';
 import StreamingPlugin from 'janode/plugins/streaming';
 import VideoRoomPlugin from 'janode/plugins/videoroom';
 import type { NodeInfo } from '../../protocol/index.ts';
-import { CdnError } from '../../protocol/errors.ts';
+import { CdnError, Errors, errorText } from '../../protocol/errors.ts';
 import type { Topology, TopologyNode } from '../topology/index.ts';
 import { toCdnError } from '../janus/errors.ts';
 import type { Logger } from '../log.ts';
@@ -105,7 +105,7 @@ export class JanusNode {
   }
 
   unavailable(): CdnError {
-    return new CdnError('UNAVAILABLE', `node ${this.id} is down`);
+    return Errors.nodeDown(this.id);
   }
 
   /** @internal NodeManager only. */
@@ -230,10 +230,10 @@ export class NodeManager extends EventEmitter<NodeEvents> {
       }
       const onLost = (why: string): void => this.#lost(node, connection!, why);
       connection.once(Janode.EVENT.CONNECTION_CLOSED, () => onLost('connection closed'));
-      connection.once(Janode.EVENT.CONNECTION_ERROR, (e: unknown) => onLost(`connection error: ${String(e)}`));
+      connection.once(Janode.EVENT.CONNECTION_ERROR, (e: unknown) => onLost(`connection error: ${errorText(janodeError(e))}`));
       session.once(Janode.EVENT.SESSION_DESTROYED, () => onLost('session destroyed'));
       node.setConnected(connection, session, control, streamingControl);
-      log.info({ node: node.id, url: node.config.janusUrl }, 'janus node up');
+      log.info('janus node up', { node: node.id, url: node.config.janusUrl });
       this.#safeEmit('up', node);
       this.#safeEmit('changed', node);
       this.#probe(node, node.generation);
@@ -241,7 +241,7 @@ export class NodeManager extends EventEmitter<NodeEvents> {
       await connection?.close().catch(() => undefined);
       const delay = Math.min(this.#opts.maxBackoffMs, this.#opts.minBackoffMs * 2 ** Math.min(attempt, 8));
       if (attempt === 0 || attempt % 20 === 0) {
-        log.warn({ node: node.id, url: node.config.janusUrl, err: String(err), retryInMs: delay }, 'janus node unreachable');
+        log.warn('janus node unreachable', { node: node.id, url: node.config.janusUrl, err: janodeError(err), retryInMs: delay });
       }
       this.#schedule(() => void this.#connect(node, attempt + 1), delay);
     }
@@ -260,7 +260,7 @@ export class NodeManager extends EventEmitter<NodeEvents> {
         await Promise.race([connection.getInfo(), timeout]);
         this.#probe(node, generation);
       } catch (err) {
-        if (node.generation === generation) this.#lost(node, connection, String(err));
+        if (node.generation === generation) this.#lost(node, connection, errorText(janodeError(err)));
       }
     }, this.#opts.healthIntervalMs);
   }
@@ -270,7 +270,7 @@ export class NodeManager extends EventEmitter<NodeEvents> {
     const old = node.setDown();
     void old?.close().catch(() => undefined);
     if (this.#closed) return;
-    this.#opts.log.warn({ node: node.id, why }, 'janus node down');
+    this.#opts.log.warn('janus node down', { node: node.id, why });
     this.#safeEmit('down', node);
     this.#safeEmit('changed', node);
     this.#schedule(() => void this.#connect(node, 0), this.#opts.minBackoffMs);
@@ -281,8 +281,21 @@ export class NodeManager extends EventEmitter<NodeEvents> {
       try {
         (listener as (...a: NodeEvents[K]) => void)(...args);
       } catch (err) {
-        this.#opts.log.error({ event, err: String(err) }, 'node event listener threw');
+        this.#opts.log.error('node event listener threw', { event, err });
       }
     }
   }
+}
+
+/**
+ * A Janode failure as an Error. Janode rejects a WebSocket that cannot open (the node is
+ * unreachable) with the `ws` ErrorEvent itself, which is no Error and prints as
+ * "[object Object]" (or "{}" as JSON); the Error it carries names the cause (ECONNREFUSED ...).
+ */
+export function janodeError(err: unknown): unknown {
+  if (err instanceof Error || typeof err !== 'object' || err === null) return err;
+  const inner: unknown = Reflect.get(err, 'error');
+  if (inner instanceof Error) return inner;
+  const message: unknown = Reflect.get(err, 'message');
+  return typeof message === 'string' && message !== '' ? new Error(message) : err;
 }

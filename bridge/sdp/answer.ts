@@ -19,7 +19,7 @@
  * Pure: sdp-transform only.
  */
 import { write, type MediaDescription, type SessionDescription } from 'sdp-transform';
-import { CdnError } from '../../protocol/errors.ts';
+import { Errors, type CdnError } from '../../protocol/errors.ts';
 import type { OfferedCodec } from './codecs.ts';
 import { readDescription, type Candidate, type Description, type Extension, type MediaSection, type Transport } from './description.ts';
 import type { Pair, PlaybackPlan } from './plan.ts';
@@ -45,7 +45,7 @@ interface Joined {
 }
 
 function internal(message: string): CdnError {
-  return new CdnError('INTERNAL', `sdp: Janus's offer ${message}`);
+  return Errors.internal(`sdp: Janus's offer ${message}`);
 }
 
 /** Builds both answers. Throws INTERNAL when Janus's offer does not match the plan (a bug, not bad input). */

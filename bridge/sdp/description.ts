@@ -4,7 +4,7 @@
  * DTLS fingerprint and role, candidates), whether written at session or media level. Pure.
  */
 import { parse, parsePayloads, type MediaDescription, type SessionDescription } from 'sdp-transform';
-import { CdnError } from '../../protocol/errors.ts';
+import { Errors, errorText, type CdnError } from '../../protocol/errors.ts';
 import { fmtpParams, type OfferedCodec } from './codecs.ts';
 
 export type Direction = 'sendrecv' | 'recvonly' | 'sendonly' | 'inactive';
@@ -53,6 +53,11 @@ export interface Description {
 /** More m-lines than any player needs: a bound on the work one offer can cause. */
 export const MAX_MEDIA_SECTIONS = 32;
 
+/** A session description that breaks `rule`: INVALID_ARGUMENT naming the `sdp` field. */
+export function invalidSdp(rule: string): CdnError {
+  return Errors.invalid(`sdp: ${rule}`);
+}
+
 /**
  * Reads `sdp`; throws INVALID_ARGUMENT naming the rule when it is not a session description with
  * at least one m-line (`whose` says whose SDP it is in the message, e.g. "the offer").
@@ -62,12 +67,12 @@ export function readDescription(sdp: string, whose: string): Description {
   try {
     raw = parse(sdp);
   } catch (err) {
-    throw new CdnError('INVALID_ARGUMENT', `sdp: ${whose} cannot be read (${err instanceof Error ? err.message : String(err)})`);
+    throw invalidSdp(`${whose} cannot be read (${errorText(err)})`);
   }
   const media = raw.media ?? [];
-  if (media.length === 0) throw new CdnError('INVALID_ARGUMENT', `sdp: ${whose} has no media (no m= line)`);
+  if (media.length === 0) throw invalidSdp(`${whose} has no media (no m= line)`);
   if (media.length > MAX_MEDIA_SECTIONS) {
-    throw new CdnError('INVALID_ARGUMENT', `sdp: ${whose} has ${media.length} m= lines; at most ${MAX_MEDIA_SECTIONS} are accepted`);
+    throw invalidSdp(`${whose} has ${media.length} m= lines; at most ${MAX_MEDIA_SECTIONS} are accepted`);
   }
   const bundleGroup = (raw.groups ?? []).find((g) => g.type.toUpperCase() === 'BUNDLE');
   return {

@@ -6,7 +6,7 @@
  */
 import { CdnError } from '../../protocol/errors.ts';
 import { canCarry, defaultPayloadType, describeTrack, mountpointFmtp, type OfferedCodec, type SourceTrack } from './codecs.ts';
-import { isAuxiliary, type Description, type MediaSection, type Transport } from './description.ts';
+import { invalidSdp, isAuxiliary, type Description, type MediaSection, type Transport } from './description.ts';
 
 /** One of the player's m-lines and the track it receives. */
 export interface Pair {
@@ -63,27 +63,26 @@ export function planPlayback(offer: Description, tracks: readonly SourceTrack[])
     }
   }
   if (pairs.length === 0) {
-    throw new CdnError(
-      'INVALID_ARGUMENT',
-      `sdp: no m-line of the offer can receive this stream (it sends ${tracks.map(describeTrack).join(' + ')}; the offer has: ${summary(offer)})`,
+    throw invalidSdp(
+      `no m-line of the offer can receive this stream (it sends ${tracks.map(describeTrack).join(' + ')}; the offer has: ${summary(offer)})`,
     );
   }
   for (const p of pairs) {
-    if (p.section.mid === undefined) throw new CdnError('INVALID_ARGUMENT', `sdp: m-line ${p.section.index} (${p.section.type}) has no a=mid`);
-    if (!p.section.rtcpMux) throw new CdnError('INVALID_ARGUMENT', `sdp: m-line ${p.section.index} (${p.section.type}) must use rtcp-mux (a=rtcp-mux)`);
+    if (p.section.mid === undefined) throw invalidSdp(`m-line ${p.section.index} (${p.section.type}) has no a=mid`);
+    if (!p.section.rtcpMux) throw invalidSdp(`m-line ${p.section.index} (${p.section.type}) must use rtcp-mux (a=rtcp-mux)`);
   }
   if (pairs.length > 1 && !pairs.every((p) => p.section.mid !== undefined && offer.bundle.includes(p.section.mid))) {
-    throw new CdnError('INVALID_ARGUMENT', 'sdp: the offer must bundle the m-lines it receives on (a=group:BUNDLE with their mids)');
+    throw invalidSdp('the offer must bundle the m-lines it receives on (a=group:BUNDLE with their mids)');
   }
   // With BUNDLE the first mid of the group names the transport; otherwise the one paired line does.
   const tagMid = offer.bundle.find((mid) => pairs.some((p) => p.section.mid === mid));
   const tag = offer.media.find((s) => tagMid !== undefined && s.mid === tagMid) ?? pairs[0]!.section;
   const t = tag.transport;
-  if (t.ufrag === undefined || t.pwd === undefined) throw new CdnError('INVALID_ARGUMENT', 'sdp: the offer has no ICE credentials (a=ice-ufrag and a=ice-pwd)');
-  if (t.fingerprint === undefined) throw new CdnError('INVALID_ARGUMENT', 'sdp: the offer has no DTLS fingerprint (a=fingerprint)');
+  if (t.ufrag === undefined || t.pwd === undefined) throw invalidSdp('the offer has no ICE credentials (a=ice-ufrag and a=ice-pwd)');
+  if (t.fingerprint === undefined) throw invalidSdp('the offer has no DTLS fingerprint (a=fingerprint)');
   const setup = t.setup ?? 'actpass';
   if (setup !== 'actpass' && setup !== 'passive' && setup !== 'active') {
-    throw new CdnError('INVALID_ARGUMENT', `sdp: a=setup:${setup} cannot be answered (actpass, active or passive)`);
+    throw invalidSdp(`a=setup:${setup} cannot be answered (actpass, active or passive)`);
   }
   return { pairs, transport: t, playerDtls: setup === 'active' ? 'active' : 'passive' };
 }

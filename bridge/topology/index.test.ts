@@ -44,16 +44,25 @@ describe('parseTopology', () => {
 
   it('a plain WCS file (numeric ids, no role, no janus) fails naming the node and the missing field', () => {
     const msg = error('<node id="1"><ip>edge.example.com</ip></node>');
-    expect(msg).toMatch(/^lb\.xml: node "1": id must be lowercase letters/);
+    expect(msg).toMatch(/^lb\.xml: node "1": id: must be lowercase letters/);
     const msg2 = error('<node id="edge-1"><ip>edge.example.com</ip></node>');
     expect(msg2).toBe('lb.xml: node "edge-1": role is missing: <role>origin</role> or <role>edge</role>');
     const msg3 = error('<node id="edge-1"><role>edge</role><ip>edge.example.com</ip></node>');
     expect(msg3).toMatch(/^lb\.xml: node "edge-1": janus is missing: the Janus WebSocket API URL/);
   });
 
+  it('no <node> at all, or a node that is only text, fails naming what is wrong', () => {
+    expect(error('', ' mode="FEWESTCALLS"')).toBe('lb.xml: node is required');
+    expect(error('<node>text</node>')).toMatch(/^lb\.xml: node #1: /);
+  });
+
+  it('a field that breaks its rule fails as `path: rule`, the node named by its id', () => {
+    expect(error('<node id="origin"><role>origin</role><ip>o</ip><janus>nope</janus></node>')).toBe('lb.xml: node "origin": janus: must be a URL');
+  });
+
   it('an unknown mode fails naming the field and the choices', () => {
     expect(error(node('origin', 'origin'), ' mode="FASTEST"')).toBe(
-      'lb.xml: mode must be one of ROUNDROBIN, FEWESTCALLS, RANDOM, LESS_LOADED_NODE',
+      'lb.xml: mode: must be one of ROUNDROBIN, FEWESTCALLS, RANDOM, LESS_LOADED_NODE',
     );
   });
 
@@ -74,7 +83,7 @@ describe('parseTopology', () => {
 
   it('a bad rtp_port_range fails naming the node and field', () => {
     expect(error(node('origin', 'origin', '<rtp_port_range>30000-20000</rtp_port_range>'))).toBe(
-      'lb.xml: node "origin": rtp_port_range must be two ports between 1024 and 65535, low first',
+      'lb.xml: node "origin": rtp_port_range: must be two ports between 1024 and 65535, low first',
     );
   });
 

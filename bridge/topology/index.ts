@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { XMLParser } from 'fast-xml-parser';
 import * as v from 'valibot';
+import { errorText, issueText } from '../../protocol/errors.ts';
 
 export const BALANCING_MODES = ['ROUNDROBIN', 'FEWESTCALLS', 'RANDOM', 'LESS_LOADED_NODE'] as const;
 export type BalancingMode = (typeof BALANCING_MODES)[number];
@@ -78,7 +79,7 @@ export function loadTopology(file: string): Topology {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : String(err);
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : errorText(err);
     throw new TopologyError(`${file}: cannot read the topology file: ${reason}`);
   }
   return parseTopology(text, file);
@@ -98,7 +99,7 @@ export function parseTopology(xml: string, file: string): Topology {
   try {
     doc = parser.parse(xml, true);
   } catch (err) {
-    throw new TopologyError(`${file}: not well-formed XML: ${err instanceof Error ? err.message : String(err)}`);
+    throw new TopologyError(`${file}: not well-formed XML: ${errorText(err)}`);
   }
   const root = v.safeParse(v.object({ loadbalancer: v.record(v.string(), v.unknown()) }), doc);
   if (!root.success) {
@@ -154,20 +155,24 @@ const MISSING_NODE_FIELD: Record<string, string> = {
   janus: 'is missing: the Janus WebSocket API URL the bridge reaches, e.g. <janus>ws://10.0.0.5:8188</janus>',
 };
 
+/**
+ * A valibot issue as `<file>: <path>: <rule>` (issueText), with a node named by its id rather than
+ * its index, and a missing node field told what to write.
+ */
 function describeIssue(file: string, raw: Record<string, unknown>, issue: v.BaseIssue<unknown> | undefined): string {
-  if (issue === undefined) return `${file}: invalid topology`;
-  const path = issue.path ?? [];
-  const keys = path.map((p) => p.key);
-  if (keys[0] === 'node' && typeof keys[1] === 'number') {
-    const nodes = Array.isArray(raw['node']) ? raw['node'] : [];
-    const node: unknown = nodes[keys[1]];
-    const id = typeof node === 'object' && node !== null && 'id' in node && typeof node.id === 'string'
-      ? `"${node.id}"`
-      : `#${keys[1] + 1}`;
-    const field = keys[2] === undefined ? 'node' : String(keys[2]);
-    const missing = issue.kind === 'schema' && issue.received === 'undefined' ? MISSING_NODE_FIELD[field] : undefined;
-    return `${file}: node ${id}: ${field} ${missing ?? issue.message}`;
+  const keys = (issue?.path ?? []).map((p) => p.key);
+  if (issue === undefined || keys[0] !== 'node' || typeof keys[1] !== 'number') {
+    return `${file}: ${issueText(issue, 'invalid topology')}`;
   }
-  const field = keys.length === 0 ? 'loadbalancer' : keys.map(String).join('.');
-  return `${file}: ${field} ${issue.message}`;
+  const nodes = Array.isArray(raw['node']) ? raw['node'] : [];
+  const node: unknown = nodes[keys[1]];
+  const id = typeof node === 'object' && node !== null && 'id' in node && typeof node.id === 'string'
+    ? `"${node.id}"`
+    : `#${keys[1] + 1}`;
+  const field = keys[2] === undefined ? undefined : String(keys[2]);
+  const missing = field !== undefined && issue.kind === 'schema' && issue.received === 'undefined' ? MISSING_NODE_FIELD[field] : undefined;
+  if (missing !== undefined) return `${file}: node ${id}: ${field} ${missing}`;
+  // The path from the node down, told the way every valibot issue is.
+  const [first, ...rest] = issue.path?.slice(2) ?? [];
+  return `${file}: node ${id}: ${issueText({ ...issue, path: first === undefined ? undefined : [first, ...rest] })}`;
 }
