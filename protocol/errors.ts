@@ -16,6 +16,10 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, retryable: false },
   METHOD_NOT_ALLOWED: { status: 405, retryable: false },
   ALREADY_EXISTS: { status: 409, retryable: false },
+  /** The name exists but is not live yet (a WHEP play of a stream nobody publishes yet): retry later. */
+  NOT_LIVE: { status: 409, retryable: true },
+  /** An `If-Match` that names another version of the resource (a WHIP/WHEP session's ETag). */
+  PRECONDITION_FAILED: { status: 412, retryable: false },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false },
   /** Well-formed, but asks for what Fanout does not do (a WHIP/WHEP ICE restart). */
@@ -104,6 +108,11 @@ export function errorText(err: unknown): string {
   if (err instanceof Error) return err.message === '' ? err.name : err.message;
   if (typeof err === 'string') return err;
   if (typeof err === 'object' && err !== null) {
+    // An event that carries an error (a WebSocket ErrorEvent: its fields are getters JSON skips).
+    const inner: unknown = Reflect.get(err, 'error');
+    if (inner instanceof Error) return errorText(inner);
+    const message: unknown = Reflect.get(err, 'message');
+    if (typeof message === 'string' && message !== '') return message;
     try {
       return JSON.stringify(err) ?? String(err);
     } catch {
@@ -124,7 +133,7 @@ export function issueText(issue: v.BaseIssue<unknown> | undefined, fallback = 't
     return typeof key === 'number' ? `${acc}[${key}]` : acc === '' ? String(key) : `${acc}.${String(key)}`;
   }, '');
   const missing = issue.kind === 'schema' && issue.received === 'undefined' && path !== '';
-  if (missing && (issue.type === 'object' || issue.type === 'loose_tuple' || issue.type === 'tuple' || issue.type === 'strict_object')) {
+  if (missing && (issue.type === 'object' || issue.type === 'loose_object' || issue.type === 'strict_object' || issue.type === 'loose_tuple' || issue.type === 'tuple')) {
     return `${path} is required`;
   }
   return path === '' ? issue.message : `${path}: ${issue.message}`;
@@ -138,9 +147,27 @@ export const Errors = {
   idInUse: (id: string) => new CdnError('ALREADY_EXISTS', `id "${id}" is already in use`),
   publishNotFound: (publishId: string) => new CdnError('NOT_FOUND', `no publish with id "${publishId}"`),
   playNotFound: (playId: string) => new CdnError('NOT_FOUND', `no play with id "${playId}"`),
-  nodeUnknown: (node: string) => new CdnError('NOT_FOUND', `no node "${node}" in the topology`),
+  nodeUnknown: (node: string) => new CdnError('NOT_FOUND', `unknown node "${node}"`),
   nodeDown: (node: string) => new CdnError('UNAVAILABLE', `node ${node} is down`),
   closed: (what: string) => new CdnError('UNAVAILABLE', `${what} is closed`),
   timeout: (what: string, ms: number) => new CdnError('TIMEOUT', `${what} got no answer within ${ms} ms`),
   internal: (message: string) => new CdnError('INTERNAL', message),
+  // -- the worker's HTTP and signalling cases (one home per message)
+  /** The bridge (or its node list) cannot be had: why, as the caller learnt it. */
+  bridgeUnavailable: (reason: string) => new CdnError('UNAVAILABLE', `the bridge is unavailable: ${reason}`),
+  /** The bridge refused the worker's own BRIDGE_SECRET: the operator's to fix, never the client's token. */
+  bridgeSecretRefused: (apiUrl: string, httpStatus: number) =>
+    new CdnError('BRIDGE_UNAUTHENTICATED', `the bridge at ${apiUrl} refused the worker's BRIDGE_SECRET (HTTP ${httpStatus}); it must equal the bridge's BRIDGE_SECRET`),
+  /** A client's token refused: UNAUTHENTICATED (no valid token) or PERMISSION_DENIED (a valid one for something else). */
+  restricted: (code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED', reason: string) => new CdnError(code, `Restricted access: ${reason}`),
+  methodNotAllowed: (message: string) => new CdnError('METHOD_NOT_ALLOWED', message),
+  payloadTooLarge: (what: string, limit: number) => new CdnError('PAYLOAD_TOO_LARGE', `${what} is larger than ${limit} bytes`),
+  unsupportedMediaType: (message: string) => new CdnError('UNSUPPORTED_MEDIA_TYPE', message),
+  unprocessable: (message: string) => new CdnError('UNPROCESSABLE', message),
+  upgradeRequired: (message: string) => new CdnError('UPGRADE_REQUIRED', message),
+  preconditionRequired: (message: string) => new CdnError('PRECONDITION_REQUIRED', message),
+  preconditionFailed: (message: string) => new CdnError('PRECONDITION_FAILED', message),
+  /** A WHIP/WHEP session URL that names no live session. */
+  sessionNotFound: (kind: string, id: string) => new CdnError('NOT_FOUND', `no ${kind} session "${id}" (it ended, or never existed)`),
+  notLive: (stream: string, why: string) => new CdnError('NOT_LIVE', `stream "${stream}" is not live: ${why}`),
 } as const;

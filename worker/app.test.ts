@@ -105,7 +105,7 @@ describe('the WCS WebSocket is resolved to a node', () => {
     const s = new Scenario('route-426');
     const resp = await callWorker('http://origin.localhost:8787/ws', {}, s.env());
     expect(resp.status).toBe(426);
-    expect(await resp.json()).toMatchObject({ error: { message: expect.stringContaining('connect with a WebSocket') } });
+    expect(await resp.json()).toMatchObject({ error: { code: 'UPGRADE_REQUIRED', message: expect.stringContaining('connect with a WebSocket') } });
   });
 });
 

@@ -12,15 +12,14 @@
  *   anything else (GET/HEAD)    static pages (worker/public)
  */
 import { Hono, type Context } from 'hono';
-import * as v from 'valibot';
-import { CdnError, StreamName, STREAM_NAME_RULE, type NodeInfo } from '../protocol/index.ts';
-import { authFor, denialResponse, permits, tokenOf } from './auth/index.ts';
-import { balancerFor, type BridgeView, type EdgeChoice } from './balancer/index.ts';
+import { CdnError, Errors, type NodeInfo } from '../protocol/index.ts';
+import { authFor, check, denialResponse, tokenOf } from './auth/index.ts';
+import { balancerFor, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
 import { readConfig, type Config, type Env } from './env.ts';
-import { errorResponse } from './http.ts';
+import { checkStreamParam, corsMiddleware, errorResponse } from './http.ts';
 import { clientAddress, sessionLimiter } from './limits/index.ts';
 import { createLogger } from './log.ts';
-import { nodeAddress, notANodeMessage, resolveTarget, signallingUrl } from './nodes/index.ts';
+import { nodeAddress, notANode, resolveTarget, signallingUrl } from './nodes/index.ts';
 import { cdnStatus } from './status/index.ts';
 import { acceptWcsSocket } from './wcs/index.ts';
 import { whipWhepRoutes } from './whip/index.ts';
@@ -29,18 +28,12 @@ type AppContext = Context<{ Bindings: Env }>;
 
 const log = createLogger({ unit: 'http' });
 
-export const CORS_HEADERS: Readonly<Record<string, string>> = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'GET, OPTIONS',
-  'Access-Control-Allow-Headers': '*',
-  'Access-Control-Max-Age': '86400',
-};
-
 export const app = new Hono<{ Bindings: Env }>();
 
+/** The one place a thrown error becomes an HTTP answer (CORS, where a route has it, is added by its middleware). */
 app.onError((err, c) => {
   const e = CdnError.from(err);
-  if (e.code === 'INTERNAL') log.error('request failed', { path: c.req.path, err: e.message });
+  if (e.code === 'INTERNAL' || e.code === 'FAILED_PRECONDITION') log.error('request failed', { path: c.req.path, err: e });
   return errorResponse(e);
 });
 
@@ -86,56 +79,42 @@ function healthNode(n: NodeInfo): Pick<NodeInfo, 'id' | 'role' | 'host' | 'up' |
 
 // ---------------------------------------------------------------- load balancer
 
-const preflight = (): Response => new Response(null, { status: 204, headers: CORS_HEADERS });
-app.options('/lb', preflight);
-app.options('/node/:node/lb', preflight);
+app.use('/lb', corsMiddleware);
+app.use('/node/:node/lb', corsMiddleware);
 app.get('/lb', (c) => loadBalancer(c, undefined));
 app.get('/node/:node/lb', (c) => loadBalancer(c, c.req.param('node')));
 
 async function loadBalancer(c: AppContext, pathNode: string | undefined): Promise<Response> {
-  const fail = (code: CdnError['code'], message: string): Response => errorResponse(new CdnError(code, message), CORS_HEADERS);
-  const stream = c.req.query('stream');
-  if (stream !== undefined && !v.is(StreamName, stream)) return fail('INVALID_ARGUMENT', `stream: ${STREAM_NAME_RULE}`);
+  const query = c.req.query('stream');
+  const stream = query === undefined ? undefined : checkStreamParam(query);
   const config = readConfig(c.env);
-  const auth = authFor(config.tokenKeys);
-  let pinned: string | undefined;
-  if (auth.required) {
-    const now = Date.now();
-    const verdict = await auth.verify(tokenOf(c.req.raw), now);
-    if (!verdict.ok) return denialResponse(verdict.denial, CORS_HEADERS);
-    const denial = verdict.claims === undefined ? undefined : permits(verdict.claims, { action: 'play', stream }, now);
-    if (denial !== undefined) return denialResponse(denial, CORS_HEADERS);
-    pinned = verdict.claims?.node;
-  }
+  const verdict = await check(authFor(config.tokenKeys), tokenOf(c.req.raw), { action: 'play', stream });
+  if (!verdict.ok) return denialResponse(verdict.denial);
   const balancer = balancerFor(c.env, config.bridgeUrl);
   const view = await balancer.view(config.bridgeUrl);
   const nodes = nodesOf(view);
-  if (nodes === undefined) return fail('UNAVAILABLE', `the bridge is unavailable: ${view.bridge === 'down' ? view.reason : ''}`);
+  if (nodes === undefined) throw Errors.bridgeUnavailable(view.bridge === 'down' ? view.reason : '');
   const host = requestHost(c);
   const target = resolveTarget({ host, pathNode, nodes, workerHosts: config.workerHosts });
-  if (target.kind !== 'node') return fail('NOT_FOUND', notANodeMessage(target, nodes, host));
+  if (target.kind !== 'node') throw notANode(target, nodes, host);
   if (target.node.role !== 'origin') {
     const origin = nodes.find((n) => n.role === 'origin');
-    return fail('NOT_FOUND', `the load balancer is served by the origin${origin === undefined ? '' : ` (${origin.host}/lb)`}, not by ${target.node.id}`);
+    throw new CdnError('NOT_FOUND', `the load balancer is served by the origin${origin === undefined ? '' : ` (${origin.host}/lb)`}, not by ${target.node.id}`);
   }
-  const choice = pinned !== undefined && loadBalancingOf(view) ? pinnedChoice(nodes, pinned) : await balancer.choose(config.bridgeUrl);
-  if (!choice.ok && choice.code === 'PERMISSION_DENIED') return denialResponse({ code: 'PERMISSION_DENIED', reason: choice.reason }, CORS_HEADERS);
-  if (!choice.ok) return fail(choice.code === 'UNAVAILABLE' || choice.code === 'TIMEOUT' ? 'UNAVAILABLE' : choice.code, choice.reason);
+  const pinned = verdict.pinnedNode;
+  const choice: EdgeChoice | { ok: true; node: NodeInfo; policy: 'TOKEN' } =
+    pinned !== undefined && loadBalancingOf(view) ? tokenChoice(nodes, pinned) : await balancer.choose(config.bridgeUrl);
+  if (!choice.ok && choice.code === 'PERMISSION_DENIED') return denialResponse({ code: 'PERMISSION_DENIED', reason: choice.reason });
+  if (!choice.ok) throw new CdnError(choice.code === 'TIMEOUT' ? 'UNAVAILABLE' : choice.code, choice.reason);
   const node = choice.node;
   const url = signallingUrl(node, { secure: isSecure(c), via: target.via, requestHost: host });
-  return c.json(
-    { ...nodeAddress(node.host), url, node: node.id, policy: choice.policy, ...(stream === undefined ? {} : { stream }) },
-    200,
-    { ...CORS_HEADERS, 'Cache-Control': 'no-store' },
-  );
+  return c.json({ ...nodeAddress(node.host), url, node: node.id, policy: choice.policy, ...(stream === undefined ? {} : { stream }) }, 200, { 'Cache-Control': 'no-store' });
 }
 
-/** A play token that names an edge sends its player there (when it is up). */
-function pinnedChoice(nodes: readonly NodeInfo[], id: string): EdgeChoice | { ok: true; node: NodeInfo; policy: 'TOKEN' } {
-  const node = nodes.find((n) => n.id === id);
-  if (node === undefined || node.role !== 'edge') return { ok: false, code: 'PERMISSION_DENIED', reason: `the token is for node ${id}, which is not an edge` };
-  if (!node.up) return { ok: false, code: 'UNAVAILABLE', reason: `${id} (the token's node) is down` };
-  return { ok: true, node, policy: 'TOKEN' };
+/** A play token that names an edge sends its player there (pinnedEdge), as policy TOKEN. */
+function tokenChoice(nodes: readonly NodeInfo[], id: string): EdgeChoice | { ok: true; node: NodeInfo; policy: 'TOKEN' } {
+  const pin = pinnedEdge(nodes, id);
+  return pin.ok ? { ok: true, node: pin.node, policy: 'TOKEN' } : pin;
 }
 
 // ---------------------------------------------------------------- WCS WebSocket
@@ -149,7 +128,7 @@ app.get('/node/:node/ws', (c) => signalling(c, c.req.param('node'), false));
 async function signalling(c: AppContext, pathNode: string | undefined, pagesWithoutUpgrade: boolean): Promise<Response> {
   if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
     if (pagesWithoutUpgrade) return c.env.ASSETS.fetch(c.req.raw);
-    return errorResponse(new CdnError('INVALID_ARGUMENT', 'this is the WCS WebSocket endpoint: connect with a WebSocket (Upgrade: websocket)'), { Upgrade: 'websocket' }, 426);
+    return errorResponse(Errors.upgradeRequired('this is the WCS WebSocket endpoint: connect with a WebSocket (Upgrade: websocket)'), { Upgrade: 'websocket' });
   }
   const config = readConfig(c.env);
   const limit = config.limits.maxSessionsPerMinute;
@@ -165,13 +144,13 @@ async function signalling(c: AppContext, pathNode: string | undefined, pagesWith
     // No node list at all (the bridge has never been reachable): the host cannot be checked. Accept
     // the session so the client learns why from its streams' FAILED info instead of a bare error.
     const worker = resolveTarget({ host, pathNode, nodes: [], workerHosts: config.workerHosts });
-    if (worker.kind === 'worker') return errorResponse(new CdnError('NOT_FOUND', notANodeMessage(worker, [], host)));
+    if (worker.kind === 'worker') throw notANode(worker, [], host);
     const reason = view.bridge === 'down' ? view.reason : 'no node list';
     return acceptWcsSocket({
       env: c.env,
       config,
       node: undefined,
-      nodeError: { code: view.bridge === 'down' ? view.code : 'UNAVAILABLE', message: `the bridge is unavailable: ${reason}` },
+      nodeError: { code: view.bridge === 'down' ? view.code : 'UNAVAILABLE', message: Errors.bridgeUnavailable(reason).message },
       originHost: undefined,
       loadBalancing: false,
       urlContext,
@@ -179,7 +158,7 @@ async function signalling(c: AppContext, pathNode: string | undefined, pagesWith
     });
   }
   const target = resolveTarget({ host, pathNode, nodes, workerHosts: config.workerHosts });
-  if (target.kind !== 'node') return errorResponse(new CdnError('NOT_FOUND', notANodeMessage(target, nodes, host)));
+  if (target.kind !== 'node') throw notANode(target, nodes, host);
   return acceptWcsSocket({
     env: c.env,
     config,
@@ -199,7 +178,7 @@ app.route('/', whipWhepRoutes);
 
 app.all('*', (c) => {
   if (c.req.method === 'GET' || c.req.method === 'HEAD') return c.env.ASSETS.fetch(c.req.raw);
-  return errorResponse(new CdnError('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));
+  throw new CdnError('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`);
 });
 
 // ---------------------------------------------------------------- helpers

@@ -133,12 +133,8 @@ export function readConfig(env: Env): Config {
   if (hit !== undefined) return hit;
   const parsed = v.safeParse(ConfigVars, env);
   if (!parsed.success) {
-    const issue = parsed.issues[0];
-    const key = issue?.path?.map((p) => String(p.key)).join('.') ?? 'configuration';
-    throw new CdnError(
-      'FAILED_PRECONDITION',
-      `worker configuration: ${issue?.message ?? `${key} is invalid`} (set in wrangler.toml [vars], .dev.vars or --var)`,
-    );
+    // Every rule's message names its variable (see ConfigVars), so the message alone says what to fix.
+    throw new CdnError('FAILED_PRECONDITION', `worker configuration: ${parsed.issues[0].message} (set in wrangler.toml [vars], .dev.vars or --var)`);
   }
   const vars = parsed.output;
   const pingIntervalMs = vars.WCS_PING_INTERVAL_MS ?? DEFAULT_PING_INTERVAL_MS;

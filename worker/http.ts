@@ -1,18 +1,46 @@
 /**
- * JSON errors for HTTP answers: the one body shape and the one code-to-status table
- * (protocol/errors.ts), used by every route.
+ * The worker's HTTP plumbing shared by every route: the one CdnError-to-response helper (the one
+ * JSON body shape and the status of the error table, protocol/errors.ts; no call site picks a
+ * status) and the one CORS configuration (`hono/cors`) of the cross-origin APIs (/lb, WHIP, WHEP).
  *   { "error": { "code": "NOT_FOUND", "message": "...", "retryable": false } }
  */
-import { errorBody, httpStatus, RETRY_AFTER_SECONDS, type CdnError } from '../protocol/index.ts';
+import { cors } from 'hono/cors';
+import * as v from 'valibot';
+import { errorBody, Errors, httpStatus, RETRY_AFTER_SECONDS, STREAM_NAME_RULE, StreamName, type CdnError } from '../protocol/index.ts';
 
-export { errorBody, httpStatus, RETRY_AFTER_SECONDS };
 export type { ErrorBody } from '../protocol/index.ts';
 
-/** A JSON error response with the status of its code; 503s carry Retry-After. */
-export function errorResponse(err: CdnError, headers: Record<string, string> = {}, status = httpStatus(err.code)): Response {
+/** A JSON error response with the status of its code; 503s carry Retry-After. `headers` add to it (Allow, WWW-Authenticate, ...). */
+export function errorResponse(err: CdnError, headers: Record<string, string> = {}): Response {
+  const status = httpStatus(err.code);
   const extra: Record<string, string> = status === 503 ? { 'Retry-After': String(RETRY_AFTER_SECONDS) } : {};
   return Response.json(errorBody(err.code, err.message), {
     status,
     headers: { 'Cache-Control': 'no-store', ...extra, ...headers },
   });
 }
+
+/**
+ * A stream name from a URL (`/lb?stream=`, `/whip/{stream}`), checked by the one rule.
+ * @throws CdnError INVALID_ARGUMENT naming the rule
+ */
+export function checkStreamParam(stream: string): string {
+  if (!v.is(StreamName, stream)) throw Errors.invalid(`stream: ${STREAM_NAME_RULE}`);
+  return stream;
+}
+
+const WHIP_WHEP_PATH = /(?:^|\/)wh[ie]p\//;
+
+/**
+ * CORS for the APIs browsers on other origins call: any origin, the headers WHIP/WHEP clients send
+ * (@eyevinn/whip-web-client sends its PATCHes with an ETag header) and read. Preflights are
+ * answered here (204); the methods offered are the route's: GET for /lb, POST/PATCH/DELETE for
+ * WHIP and WHEP (PATCH on the endpoint too: clients read it there to decide to trickle).
+ */
+export const corsMiddleware = cors({
+  origin: '*',
+  allowMethods: (_origin, c) => (WHIP_WHEP_PATH.test(c.req.path) ? ['POST', 'PATCH', 'DELETE', 'OPTIONS'] : ['GET', 'OPTIONS']),
+  allowHeaders: ['Authorization', 'Content-Type', 'If-Match', 'ETag'],
+  exposeHeaders: ['Location', 'ETag', 'Link', 'Accept-Post', 'Accept-Patch', 'Allow', 'Retry-After', 'WWW-Authenticate'],
+  maxAge: 86400,
+});

@@ -5,8 +5,9 @@
  * Bearer, 401/403), the HTTP verifier WHIP/WHEP will call, and the open mode's warning.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { OFFER_SDP, Scenario, WcsClient, callWorker, openWcs } from '../testing.ts';
-import { authFor, authorizeHttp, openWarning, signToken, type TokenClaims } from './index.ts';
+import type { Logger } from '../../protocol/index.ts';
+import { OFFER_SDP, Scenario, type WcsClient, callWorker, openWcs } from '../testing.ts';
+import { authFor, check, denialResponse, openWarning, signToken, type TokenClaims } from './index.ts';
 
 const KEY = 'test-token-key-0123456789-abcdefghijkl';
 const NEXT_KEY = 'test-token-key-next-9876543210-zyxwvu';
@@ -172,26 +173,34 @@ describe('GET /lb with token keys configured', () => {
   });
 });
 
-describe('authorizeHttp (the check WHIP/WHEP call)', () => {
-  const req = (headers: Record<string, string> = {}): Request => new Request('https://origin.cdn.example.com/whip/cam1', { method: 'POST', headers });
-
+describe('check (the gate WHIP/WHEP and /lb call) and its HTTP answer', () => {
   it('lets everything through without keys', async () => {
-    expect(await authorizeHttp(req(), authFor([]), { action: 'publish', stream: 'cam1' })).toBeUndefined();
+    expect(await check(authFor([]), undefined, { action: 'publish', stream: 'cam1' })).toEqual({ ok: true, pinnedNode: undefined });
   });
 
-  it('with keys: a good Bearer token passes; none is 401, another stream 403', async () => {
+  it('with keys: a good token passes with the node it pins; none is a 401, another stream a 403, each from the error table', async () => {
     const auth = authFor([KEY]);
-    const want = { action: 'publish', stream: 'cam1', node: 'origin' } as const;
-    expect(await authorizeHttp(req({ Authorization: `Bearer ${await token()}` }), auth, want)).toBeUndefined();
-    expect((await authorizeHttp(req(), auth, want))?.status).toBe(401);
-    expect((await authorizeHttp(req({ Authorization: `Bearer ${await token({ stream: 'cam9' })}` }), auth, want))?.status).toBe(403);
+    const want = { action: 'play', stream: 'cam1' } as const;
+    expect(await check(auth, await token({ act: 'play', node: 'edge-2' }), want)).toEqual({ ok: true, pinnedNode: 'edge-2' });
+    const none = await check(auth, undefined, want);
+    expect(none).toEqual({ ok: false, denial: { code: 'UNAUTHENTICATED', reason: 'no token' } });
+    const other = await check(auth, await token({ act: 'play', stream: 'cam9' }), want);
+    expect(other).toEqual({ ok: false, denial: { code: 'PERMISSION_DENIED', reason: 'the token is for stream "cam9"' } });
+    if (none.ok || other.ok) throw new Error('expected denials');
+    const unauthenticated = denialResponse(none.denial);
+    expect(unauthenticated.status).toBe(401);
+    expect(unauthenticated.headers.get('www-authenticate')).toBe('Bearer realm="fanout"');
+    const forbidden = denialResponse(other.denial);
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers.get('www-authenticate')).toBe('Bearer realm="fanout", error="insufficient_scope"');
+    expect(await forbidden.json()).toEqual({ error: { code: 'PERMISSION_DENIED', message: 'Restricted access: the token is for stream "cam9"', retryable: false } });
   });
 });
 
 describe('without token keys', () => {
   it('everything is open, and the isolate says so loudly once', () => {
     const lines: string[] = [];
-    const log = { debug() {}, info() {}, warn: (m: string) => lines.push(m), error() {} };
+    const log: Logger = { debug() {}, info() {}, warn: (m: string) => void lines.push(m), error() {}, child: () => log };
     openWarning.given = false;
     expect(authFor([], log).required).toBe(false);
     expect(authFor([], log).required).toBe(false);

@@ -1,37 +1,32 @@
 /**
- * Who may publish and play: the worker's side of the signed tokens (./token.ts has the format).
- * With no key configured (FANOUT_TOKEN_KEYS) everything is open and the isolate says so loudly once.
+ * Who may publish and play: the worker's one gate over the signed tokens (./token.ts has the
+ * format). With no key configured (FANOUT_TOKEN_KEYS) everything is open and the isolate says so
+ * loudly once.
  *
  * Where a token comes from:
- *   WCS WebSocket      the `connection` frame's `authToken`, else `custom.token`     (wcs/session.ts)
- *   HTTP (WHIP/WHEP)   `Authorization: Bearer <token>`                               (authorizeHttp)
- *   GET /lb            `?token=<token>` (or the Bearer header)                       (app.ts)
- * A refusal is "Restricted access" (WCS's wording) on the WebSocket, 401 (no valid token) or
- * 403 (a valid token for something else) over HTTP; nothing reaches the bridge.
+ *   WCS WebSocket      the `connection` frame's `authToken`, else `custom.token`     (wcs/session-tokens.ts)
+ *   HTTP (WHIP/WHEP)   `Authorization: Bearer <token>`, else `?token=`               (tokenOf)
+ *   GET /lb            the same                                                      (app.ts)
+ * Every one of them decides with `gate` (a verified token against what is wanted, and the node
+ * the token pins players to). A refusal is "Restricted access" (WCS's wording) on the WebSocket;
+ * over HTTP it is UNAUTHENTICATED (401, no valid token) or PERMISSION_DENIED (403, a valid token
+ * for something else), with the challenge RFC 6750 asks for. Nothing reaches the bridge.
  */
-import { CdnError } from '../../protocol/index.ts';
+import { Errors, type Logger } from '../../protocol/index.ts';
 import { errorResponse } from '../http.ts';
-import { createLogger, type Logger } from '../log.ts';
-import { importKeys, permits, verifyToken, type TokenDenial, type TokenRequest, type TokenVerdict } from './token.ts';
+import { createLogger } from '../log.ts';
+import type { Auth } from './gate.ts';
+import { importKeys, verifyToken, type TokenDenial } from './token.ts';
 
+export * from './gate.ts';
 export * from './token.ts';
 
 /** The info string WCS uses when a stream is refused for want of rights. */
 export const RESTRICTED_ACCESS = 'Restricted access';
 
-export interface Auth {
-  /** A key is configured: publishing and playing need a token. */
-  readonly required: boolean;
-  /** Form, signature and expiry of a token (open: always ok, with no claims). */
-  verify(token: string | undefined, nowMs: number): Promise<TokenVerdict | { ok: true; claims: undefined }>;
-  /** Whether `token` allows `req`; undefined when it does (or when no key is configured). */
-  authorize(token: string | undefined, req: TokenRequest, nowMs: number): Promise<TokenDenial | undefined>;
-}
-
 const OPEN: Auth = {
   required: false,
   verify: () => Promise.resolve({ ok: true, claims: undefined }),
-  authorize: () => Promise.resolve(undefined),
 };
 
 /** Whether this isolate has said that everything is open (exported for its test). */
@@ -59,10 +54,6 @@ export function authFor(keys: readonly string[], log: Logger = createLogger({ un
   const auth: Auth = {
     required: true,
     verify: async (token, nowMs) => verifyToken(await imported, token, nowMs),
-    authorize: async (token, req, nowMs) => {
-      const verdict = await verifyToken(await imported, token, nowMs);
-      return verdict.ok ? permits(verdict.claims, req, nowMs) : verdict.denial;
-    },
   };
   // A few key sets at most live in an isolate (one per configuration); keep the map from growing anyway.
   if (cache.size >= 8) cache.clear();
@@ -81,27 +72,13 @@ export function tokenOf(request: Request): string | undefined {
   return query === null || query === '' ? undefined : query;
 }
 
-/** The 401 / 403 answer for a denial (JSON body, WWW-Authenticate as RFC 6750 has it). */
-export function denialResponse(denial: TokenDenial, headers: Record<string, string> = {}): Response {
-  const unauthenticated = denial.code === 'UNAUTHENTICATED';
-  const challenge = unauthenticated
-    ? denial.reason === 'no token'
-      ? 'Bearer realm="fanout"'
-      : 'Bearer realm="fanout", error="invalid_token"'
-    : 'Bearer realm="fanout", error="insufficient_scope"';
-  return errorResponse(new CdnError(denial.code, `${RESTRICTED_ACCESS}: ${denial.reason}`), { 'WWW-Authenticate': challenge, ...headers }, unauthenticated ? 401 : 403);
-}
-
-/**
- * The check WHIP/WHEP (and any HTTP route that publishes or plays) call first: undefined when the
- * request may go on, else the 401/403 response to send. The token comes from `tokenOf`.
- *
- * @example
- * const refused = await authorizeHttp(c.req.raw, authFor(config.tokenKeys), { action: 'publish', stream, node: node.id });
- * if (refused !== undefined) return refused;
- */
-export async function authorizeHttp(request: Request, auth: Auth, req: TokenRequest, nowMs = Date.now(), headers: Record<string, string> = {}): Promise<Response | undefined> {
-  if (!auth.required) return undefined;
-  const denial = await auth.authorize(tokenOf(request), req, nowMs);
-  return denial === undefined ? undefined : denialResponse(denial, headers);
+/** The HTTP answer to a denial: the table's 401 or 403, with WWW-Authenticate as RFC 6750 has it. */
+export function denialResponse(denial: TokenDenial): Response {
+  const challenge =
+    denial.code === 'PERMISSION_DENIED'
+      ? 'Bearer realm="fanout", error="insufficient_scope"'
+      : denial.reason === 'no token'
+        ? 'Bearer realm="fanout"'
+        : 'Bearer realm="fanout", error="invalid_token"';
+  return errorResponse(Errors.restricted(denial.code, denial.reason), { 'WWW-Authenticate': challenge });
 }

@@ -16,7 +16,7 @@
  * later version adds to restrict a token is never silently ignored.
  */
 import * as v from 'valibot';
-import { NodeId, StreamName } from '../../protocol/index.ts';
+import { issueText, NodeId, StreamName } from '../../protocol/index.ts';
 
 export const TOKEN_VERSION = 1;
 /** Longest token looked at; longer ones are refused before any crypto. */
@@ -89,7 +89,7 @@ export async function importKeys(keys: readonly string[]): Promise<CryptoKey[]> 
 /** Signs `claims` with `key` (a key string, as configured). */
 export async function signToken(key: string, claims: TokenClaims): Promise<string> {
   const parsed = v.safeParse(TokenClaims, claims);
-  if (!parsed.success) throw new TypeError(`token claims: ${parsed.issues[0].message}`);
+  if (!parsed.success) throw new TypeError(`token claims: ${issueText(parsed.issues[0])}`);
   const [cryptoKey] = await importKeys([key]);
   if (cryptoKey === undefined) throw new TypeError('no key');
   const payload = base64url(encoder.encode(JSON.stringify(parsed.output)));
@@ -128,7 +128,7 @@ export async function verifyToken(keys: readonly CryptoKey[], token: string | un
     return unauthenticated('the token claims are not JSON');
   }
   const claims = v.safeParse(TokenClaims, json);
-  if (!claims.success) return unauthenticated(`the token claims are invalid: ${claims.issues[0].message}`);
+  if (!claims.success) return unauthenticated(`the token claims are invalid: ${issueText(claims.issues[0])}`);
   if (claims.output.exp * 1000 <= nowMs) return unauthenticated('the token has expired');
   return { ok: true, claims: claims.output };
 }
@@ -148,10 +148,4 @@ export function permits(claims: TokenClaims, req: TokenRequest, nowMs: number): 
     return { code: 'PERMISSION_DENIED', reason: `the token is for node ${claims.node}` };
   }
   return undefined;
-}
-
-/** Verifies and checks in one step. */
-export async function authorize(keys: readonly CryptoKey[], token: string | undefined, req: TokenRequest, nowMs: number): Promise<TokenDenial | undefined> {
-  const verdict = await verifyToken(keys, token, nowMs);
-  return verdict.ok ? permits(verdict.claims, req, nowMs) : verdict.denial;
 }

@@ -5,7 +5,7 @@
 import { abortAllDurableObjects } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as v from 'valibot';
-import { OFFER_SDP, Scenario, WcsClient, callWorker, eventually, node, openWcs } from '../testing.ts';
+import { OFFER_SDP, Scenario, type WcsClient, callWorker, eventually, node, openWcs } from '../testing.ts';
 
 const LB = 'http://origin.localhost:8787/lb';
 const LbAnswer = v.object({ server: v.string(), ws: v.number(), wss: v.number(), url: v.string(), node: v.string(), policy: v.string() });

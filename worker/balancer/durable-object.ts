@@ -7,10 +7,10 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import * as v from 'valibot';
-import { CdnError, Results, type ErrorCode, type NodeInfo, type StreamsResult, type WorkerReport } from '../../protocol/index.ts';
-import { connectBridge, errorText, type BridgeClient } from '../bridge-client/index.ts';
+import { CdnError, Errors, Results, type ErrorCode, type Logger, type NodeInfo, type StreamsResult, type WorkerReport } from '../../protocol/index.ts';
+import { connectBridge, type BridgeClient } from '../bridge-client/index.ts';
 import { readConfig, type Env } from '../env.ts';
-import { createLogger, type Logger } from '../log.ts';
+import { createLogger } from '../log.ts';
 import { healthyEdges, noEdgeReason, pickEdge, type BalancingPolicy } from './policy.ts';
 
 /** A cached node list older than this is re-read from the bridge even with the link open. */
@@ -77,7 +77,7 @@ export class Balancer extends DurableObject<Env> {
       snap = await this.#fresh(bridgeUrl);
     } catch (err) {
       const e = CdnError.from(err);
-      return { ok: false, code: e.code, reason: `the bridge is unavailable: ${e.message}` };
+      return { ok: false, code: e.code, reason: Errors.bridgeUnavailable(e.message).message };
     }
     if (!snap.loadBalancing) {
       const origin = snap.nodes.find((n) => n.role === 'origin');
@@ -115,7 +115,7 @@ export class Balancer extends DurableObject<Env> {
   /** The open bridge link (`#fresh` has just made sure there is one). */
   #liveLink(): BridgeClient {
     const link = this.#link;
-    if (link === undefined || link.closed) throw new CdnError('UNAVAILABLE', 'the bridge link closed');
+    if (link === undefined || link.closed) throw Errors.closed('the bridge link');
     return link;
   }
 
@@ -161,7 +161,7 @@ export class Balancer extends DurableObject<Env> {
     } catch (err) {
       const error = CdnError.from(err);
       this.#lastFailure = { at: Date.now(), error };
-      this.#log.warn('cannot read the node list from the bridge', { code: error.code, err: error.message });
+      this.#log.warn('cannot read the node list from the bridge', { err: error });
       throw error;
     }
   }
@@ -182,7 +182,7 @@ export class Balancer extends DurableObject<Env> {
       },
       onClose: (reason) => {
         if (this.#link === link) this.#link = undefined;
-        this.#log.info('balancer bridge link closed', { err: reason.message });
+        this.#log.info('balancer bridge link closed', { err: reason });
       },
     });
     this.#link = link;
@@ -203,7 +203,7 @@ export class Balancer extends DurableObject<Env> {
       const parsed = v.safeParse(StoredSnapshot, JSON.parse(v.parse(SnapshotRow, row).json));
       return parsed.success ? { ...parsed.output, nodes: [...parsed.output.nodes] } : undefined;
     } catch (err) {
-      this.#log.warn('ignoring an unreadable stored node list', { err: errorText(err) });
+      this.#log.warn('ignoring an unreadable stored node list', { err });
       return undefined;
     }
   }

@@ -1,5 +1,5 @@
 /** The origin's load balancer: pure policies and the Durable Object that shares their state. */
-export { BALANCING_POLICIES, healthyEdges, noEdgeReason, pickEdge, type BalancingPolicy, type PickInput, type PickResult } from './policy.ts';
+export { BALANCING_POLICIES, healthyEdges, noEdgeReason, pickEdge, pinnedEdge, type BalancingPolicy, type PickInput, type PickResult, type PinResult } from './policy.ts';
 export {
   Balancer,
   RETRY_AFTER_FAILURE_MS,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeInfo } from '../../protocol/index.ts';
-import { healthyEdges, noEdgeReason, pickEdge, type BalancingPolicy } from './policy.ts';
+import { healthyEdges, noEdgeReason, pickEdge, pinnedEdge, type BalancingPolicy } from './policy.ts';
 
 function n(id: string, role: 'origin' | 'edge', load: { publishers?: number; subscribers?: number } = {}, up = true): NodeInfo {
   return { id, role, host: `${id}.localhost:8787`, up, since: 0, load: { publishers: load.publishers ?? 0, subscribers: load.subscribers ?? 0 } };
@@ -107,5 +107,19 @@ describe('pickEdge with no healthy edge', () => {
   it('says so when the topology has no edges at all', () => {
     expect(noEdgeReason([n('origin', 'origin')])).toBe('the topology has no edge nodes');
     expect(pickEdge({ policy: 'ROUNDROBIN', nodes: [n('origin', 'origin')], tick: 3, random: Math.random }).ok).toBe(false);
+  });
+});
+
+describe('pinnedEdge (the rule /lb, WHEP and the WCS redirect share)', () => {
+  const nodes = [n('origin', 'origin'), n('edge-1', 'edge'), n('edge-2', 'edge', {}, false)];
+  it('a token naming an edge that is up gets that edge', () => {
+    expect(pinnedEdge(nodes, 'edge-1')).toEqual({ ok: true, node: nodes[1] });
+  });
+  it('a token naming the origin or an unknown node is PERMISSION_DENIED', () => {
+    expect(pinnedEdge(nodes, 'origin')).toEqual({ ok: false, code: 'PERMISSION_DENIED', reason: 'the token is for node origin, which is not an edge' });
+    expect(pinnedEdge(nodes, 'edge-9')).toEqual({ ok: false, code: 'PERMISSION_DENIED', reason: 'the token is for node edge-9, which is not an edge' });
+  });
+  it('a token naming an edge that is down is UNAVAILABLE', () => {
+    expect(pinnedEdge(nodes, 'edge-2')).toEqual({ ok: false, code: 'UNAVAILABLE', reason: "edge-2 (the token's node) is down" });
   });
 });

@@ -73,3 +73,16 @@ function at(list: readonly NodeInfo[], i: number): NodeInfo {
   if (node === undefined) throw new Error('pickEdge: empty candidate list');
   return node;
 }
+
+export type PinResult = { ok: true; node: NodeInfo } | { ok: false; code: 'PERMISSION_DENIED' | 'UNAVAILABLE'; reason: string };
+
+/**
+ * The pinned-edge rule, for /lb, WHEP and the WCS origin redirect alike: a play token that names a
+ * node sends its player to that node, which must be an edge, and up.
+ */
+export function pinnedEdge(nodes: readonly NodeInfo[], id: string): PinResult {
+  const node = nodes.find((n) => n.id === id);
+  if (node === undefined || node.role !== 'edge') return { ok: false, code: 'PERMISSION_DENIED', reason: `the token is for node ${id}, which is not an edge` };
+  if (!node.up) return { ok: false, code: 'UNAVAILABLE', reason: `${id} (the token's node) is down` };
+  return { ok: true, node };
+}

@@ -4,6 +4,8 @@ import { CdnError, type BridgeEvent } from '../../protocol/index.ts';
 import { BridgeClient } from './client.ts';
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
+/** A publish id as the worker names them (newMediaId). */
+const PUB = 'pub_AAAAAAAAAAAAAAAA';
 const Sent = v.object({ id: v.number(), method: v.string(), params: v.unknown() });
 
 function setup(opts: ConstructorParameters<typeof BridgeClient>[1] = {}) {
@@ -34,31 +36,31 @@ describe('BridgeClient requests', () => {
   it('sends each request with a new id and resolves with the validated result', async () => {
     const { client, sent, reply } = setup();
     const a = client.request('nodes', {});
-    const b = client.request('publish', { node: 'origin', stream: 'cam', sdp: SDP });
+    const b = client.request('publish', { publishId: PUB, node: 'origin', stream: 'cam', sdp: SDP });
     expect(sent.map((s) => [s.id, s.method])).toEqual([
       [1, 'nodes'],
       [2, 'publish'],
     ]);
-    expect(sent[1]?.params).toEqual({ node: 'origin', stream: 'cam', sdp: SDP });
-    reply({ id: 2, result: { publishId: 'p1', sdp: SDP } });
+    expect(sent[1]?.params).toEqual({ publishId: PUB, node: 'origin', stream: 'cam', sdp: SDP });
+    reply({ id: 2, result: { sdp: SDP } });
     reply({ id: 1, result: { mode: 'ROUNDROBIN', loadBalancing: true, nodes: [] } });
-    await expect(b).resolves.toEqual({ publishId: 'p1', sdp: SDP });
+    await expect(b).resolves.toEqual({ sdp: SDP });
     await expect(a).resolves.toEqual({ mode: 'ROUNDROBIN', loadBalancing: true, nodes: [] });
     expect(client.pendingCount).toBe(0);
   });
 
   it('rejects a result that breaks the method schema with INTERNAL naming the field', async () => {
     const { client, reply } = setup();
-    const p = client.request('publish', { node: 'origin', stream: 'cam', sdp: SDP });
-    reply({ id: 1, result: { publishId: 7, sdp: SDP } });
+    const p = client.request('publish', { publishId: PUB, node: 'origin', stream: 'cam', sdp: SDP });
+    reply({ id: 1, result: { sdp: 7 } });
     const err = await rejection(p);
     expect(err.code).toBe('INTERNAL');
-    expect(err.message).toContain('invalid "publish" result: publishId');
+    expect(err.message).toContain('invalid "publish" result: sdp');
   });
 
   it('turns a bridge error into a CdnError with its code and Janus code', async () => {
     const { client, reply } = setup();
-    const p = client.request('publish', { node: 'origin', stream: 'cam', sdp: SDP });
+    const p = client.request('publish', { publishId: PUB, node: 'origin', stream: 'cam', sdp: SDP });
     reply({ id: 1, error: { code: 'JANUS', message: '436 already published', janusCode: 436 } });
     const err = await rejection(p);
     expect([err.code, err.message, err.janusCode]).toEqual(['JANUS', '436 already published', 436]);
@@ -66,7 +68,7 @@ describe('BridgeClient requests', () => {
 
   it('refuses invalid params before sending them, naming the field', async () => {
     const { client, sent } = setup();
-    const err = await rejection(client.request('publish', { node: 'origin', stream: '../etc', sdp: SDP }));
+    const err = await rejection(client.request('publish', { publishId: PUB, node: 'origin', stream: '../etc', sdp: SDP }));
     expect(err.code).toBe('INVALID_ARGUMENT');
     expect(err.message).toMatch(/^publish: stream: a stream name is 1-128 characters/);
     expect(sent).toHaveLength(0);
@@ -131,14 +133,14 @@ describe('BridgeClient events', () => {
   it('delivers valid events to onEvent', () => {
     const events: BridgeEvent[] = [];
     const { reply } = setup({ onEvent: (e) => events.push(e) });
-    reply({ event: 'publisher', publishId: 'p1', stream: 'cam', status: 'PUBLISHING' });
-    expect(events).toEqual([{ event: 'publisher', publishId: 'p1', stream: 'cam', status: 'PUBLISHING' }]);
+    reply({ event: 'publisher', publishId: PUB, stream: 'cam', status: 'PUBLISHING' });
+    expect(events).toEqual([{ event: 'publisher', publishId: PUB, stream: 'cam', status: 'PUBLISHING' }]);
   });
 
   it('drops invalid events, non-JSON and binary frames without throwing', () => {
     const onEvent = vi.fn();
     const { client, reply } = setup({ onEvent });
-    reply({ event: 'publisher', publishId: 'p1', stream: 'cam', status: 'SINGING' });
+    reply({ event: 'publisher', publishId: PUB, stream: 'cam', status: 'SINGING' });
     client.receive('{nope');
     client.receive(new ArrayBuffer(4));
     expect(onEvent).not.toHaveBeenCalled();

@@ -10,14 +10,17 @@ import {
   BRIDGE_REQUEST_TIMEOUT_MS,
   BridgeMessage,
   CdnError,
+  errorText,
+  issueText,
   RequestParams,
   Results,
   type BridgeEvent,
+  type Logger,
   type Method,
   type Params,
   type Result,
 } from '../../protocol/index.ts';
-import { silentLogger, type Logger } from '../log.ts';
+import { silentLogger } from '../../protocol/index.ts';
 
 /** What the client needs from a WebSocket. */
 export interface BridgeTransport {
@@ -99,7 +102,7 @@ export class BridgeClient {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     const checked = v.safeParse(RequestParams[method], params);
     if (!checked.success) {
-      return Promise.reject(new CdnError('INVALID_ARGUMENT', `${method}: ${describeIssue(checked.issues[0])}`));
+      return Promise.reject(new CdnError('INVALID_ARGUMENT', `${method}: ${issueText(checked.issues[0])}`));
     }
     const id = this.#nextId++;
     const timeoutMs = this.#opts.timeoutMs ?? BRIDGE_REQUEST_TIMEOUT_MS;
@@ -114,7 +117,7 @@ export class BridgeClient {
         settle: (raw) => {
           const result = v.safeParse(Results[method], raw);
           if (result.success) resolve(result.output);
-          else reject(new CdnError('INTERNAL', `the bridge sent an invalid "${method}" result: ${describeIssue(result.issues[0])}`));
+          else reject(new CdnError('INTERNAL', `the bridge sent an invalid "${method}" result: ${issueText(result.issues[0])}`));
         },
         fail: reject,
       });
@@ -143,7 +146,7 @@ export class BridgeClient {
     }
     const parsed = v.safeParse(BridgeMessage, json);
     if (!parsed.success) {
-      this.#log.warn('bridge sent an invalid message; ignored', { issue: describeIssue(parsed.issues[0]) });
+      this.#log.warn('bridge sent an invalid message; ignored', { issue: issueText(parsed.issues[0]) });
       return;
     }
     const msg = parsed.output;
@@ -151,7 +154,7 @@ export class BridgeClient {
       try {
         this.#opts.onEvent?.(msg);
       } catch (err) {
-        this.#log.error('bridge event listener threw', { event: msg.event, err: errorText(err) });
+        this.#log.error('bridge event listener threw', { event: msg.event, err });
       }
       return;
     }
@@ -190,7 +193,7 @@ export class BridgeClient {
       this.#transport.close(1000, reason.slice(0, 120));
     } catch (err) {
       // Already closed by the peer: the expected race at teardown, nothing to report.
-      this.#log.debug('bridge socket close after it was gone', { err: errorText(err) });
+      this.#log.debug('bridge socket close after it was gone', { err });
     }
   }
 
@@ -206,21 +209,7 @@ export class BridgeClient {
     try {
       this.#opts.onClose?.(reason);
     } catch (err) {
-      this.#log.error('bridge close listener threw', { err: errorText(err) });
+      this.#log.error('bridge close listener threw', { err });
     }
   }
-}
-
-/** One valibot issue as "path: message" (the path names the field). */
-export function describeIssue(issue: v.BaseIssue<unknown> | undefined): string {
-  if (issue === undefined) return 'invalid';
-  const path = issue.path?.map((p) => String(p.key)).join('.') ?? '';
-  if (issue.kind === 'schema' && issue.type === 'object' && issue.received === 'undefined' && path !== '') {
-    return `${path} is required`;
-  }
-  return path === '' ? issue.message : `${path}: ${issue.message}`;
-}
-
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -43,10 +43,11 @@ describe('connectBridge (workerd to the bridge stand-in on 127.0.0.1)', () => {
     expect(err.message).toBe(MISSING_SECRET_MESSAGE);
   });
 
-  it('with a wrong secret fails with UNAUTHENTICATED, and the bridge counted the refusal', async () => {
+  it("with a wrong secret fails with BRIDGE_UNAUTHENTICATED (502, the operator's: never a client's 401), and the bridge counted the refusal", async () => {
     const s = new Scenario('bad-secret');
     const err = await refusal(connectBridge({ url: s.url, secret: 'not-the-secret-at-all' }));
-    expect(err.code).toBe('UNAUTHENTICATED');
+    expect(err.code).toBe('BRIDGE_UNAUTHENTICATED');
+    expect(err.status).toBe(502);
     expect(err.message).toContain("refused the worker's BRIDGE_SECRET (HTTP 401)");
     expect((await s.log()).unauthorized).toBe(1);
   });

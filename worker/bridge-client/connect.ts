@@ -3,8 +3,8 @@
  * the bearer secret, then `resp.webSocket.accept()`. Every way this can go wrong becomes a CdnError
  * whose message says what to fix; nothing waits forever (the handshake has its own timeout).
  */
-import { BRIDGE_API_PATH, CdnError } from '../../protocol/index.ts';
-import { BridgeClient, errorText, type BridgeClientOptions } from './client.ts';
+import { BRIDGE_API_PATH, CdnError, Errors, errorText } from '../../protocol/index.ts';
+import { BridgeClient, type BridgeClientOptions } from './client.ts';
 
 /** How long the WebSocket handshake with the bridge may take. */
 export const BRIDGE_CONNECT_TIMEOUT_MS = 5_000;
@@ -45,12 +45,9 @@ export async function connectBridge(opts: ConnectOptions): Promise<BridgeClient>
   const ws = resp.webSocket;
   if (ws === null) {
     const body = await readSnippet(resp);
-    if (resp.status === 401 || resp.status === 403) {
-      throw new CdnError(
-        'UNAUTHENTICATED',
-        `the bridge at ${apiUrl} refused the worker's BRIDGE_SECRET (HTTP ${resp.status}); it must equal the bridge's BRIDGE_SECRET`,
-      );
-    }
+    // The bridge refusing the worker's own secret is the operator's to fix: BRIDGE_UNAUTHENTICATED
+    // (502), never the 401 a client's bad token gets.
+    if (resp.status === 401 || resp.status === 403) throw Errors.bridgeSecretRefused(apiUrl, resp.status);
     throw new CdnError(
       'UNAVAILABLE',
       `the bridge at ${apiUrl} answered HTTP ${resp.status} instead of a WebSocket upgrade${body === '' ? '' : `: ${body}`}`,

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Method, Params, WorkerReport } from '../../protocol/index.ts';
-import { Scenario, WcsClient, eventually, openWcs } from '../testing.ts';
+import { Scenario, type WcsClient, eventually, openWcs } from '../testing.ts';
 import { frames } from '../../protocol/wcs.ts';
 import { SessionCounters, SessionReporter, type ReportLink } from './index.ts';
 

@@ -14,7 +14,7 @@
  * the port; with a port in the node's host, both `ws` and `wss` are that port (one listener serves
  * the node; TLS, if any, terminates in front of it); without one, `ws` is 80 and `wss` is 443.
  */
-import type { NodeInfo } from '../../protocol/index.ts';
+import { CdnError, type NodeInfo } from '../../protocol/index.ts';
 
 export interface HostParts {
   /** Lower-cased `name[:port]` without a default port. */
@@ -111,6 +111,11 @@ export function signallingUrl(node: NodeInfo, ctx: UrlContext): string {
   const scheme = ctx.secure ? 'wss' : 'ws';
   if (ctx.via === 'path') return `${scheme}://${ctx.requestHost}/node/${node.id}/ws`;
   return `${scheme}://${node.host.toLowerCase()}/`;
+}
+
+/** The NOT_FOUND for a target that is not a node (notANodeMessage says what was asked and what exists). */
+export function notANode(target: Exclude<Target, { kind: 'node' }>, nodes: readonly NodeInfo[], host: string): CdnError {
+  return new CdnError('NOT_FOUND', notANodeMessage(target, nodes, host));
 }
 
 /** A 404 message for a target that is not a node, naming what was asked and what exists. */

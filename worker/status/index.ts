@@ -4,7 +4,7 @@
  * bitrates from Janus's own statistics) with a short history of viewers, read through the
  * Balancer Durable Object, which shares one answer among dashboards polling at once.
  */
-import { CdnError, type NodeInfo, type StreamInfo, type ViewerSample } from '../../protocol/index.ts';
+import { CdnError, Errors, type NodeInfo, type StreamInfo, type ViewerSample } from '../../protocol/index.ts';
 import { balancerFor } from '../balancer/index.ts';
 import type { Config, Env } from '../env.ts';
 
@@ -42,7 +42,7 @@ export async function cdnStatus(env: Env, config: Config): Promise<{ body: CdnSt
       body: {
         status: 'down',
         bridge: view.bridge,
-        reason: `the bridge is unavailable: ${reason}`,
+        reason: Errors.bridgeUnavailable(reason).message,
         mode: last?.mode ?? null,
         loadBalancing: last?.loadBalancing ?? null,
         nodes: (last?.nodes ?? []).map((n) => ({ ...n, up: view.bridge === 'up' && n.up })),

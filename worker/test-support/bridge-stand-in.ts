@@ -12,9 +12,14 @@
  *   POST /s/<scenario>/drop                                       close its connections (1012)
  *   GET  /s/<scenario>/log                                        what it received (see ScenarioLog)
  *
+ * Ids are the worker's (the requester names what it creates): a publish carries its `publishId`, a
+ * play its `playId`, registered as the request arrives; one already live is ALREADY_EXISTS.
+ *
  * Script (by stream name prefix):
  *   publish  taken*       -> ALREADY_EXISTS          unavailable* -> UNAVAILABLE
- *            hang*        -> never answers          badresult*   -> a result that breaks the schema
+ *            hang*        -> no answer until its unpublish, which ends it: the publish then
+ *                            fails with FAILED_PRECONDITION, the unpublish answers {}
+ *            badresult*   -> a result that breaks the schema
  *            early*       -> PUBLISHING pushed before the result
  *            failing*     -> result, then a FAILED event ("Failed by ICE timeout")
  *            anything else-> result, then PUBLISHING after 20 ms
@@ -39,6 +44,8 @@ import {
   BalancingMode,
   BridgeEvent,
   BridgeRequest,
+  errorText,
+  issueText,
   NodeInfo,
   StreamInfo,
   secretsEqual,
@@ -91,6 +98,8 @@ interface Scenario {
   owned: Map<WebSocket, Set<string>>;
   /** Resource-owned ids (WHIP/WHEP), with the ice-ufrag of their offer. */
   resources: Map<string, string | undefined>;
+  /** Ids whose publish has not been answered (hang*): ending one fails its request. */
+  inflight: Map<string, () => void>;
 }
 
 export interface StandIn {
@@ -116,12 +125,12 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
         log: { requests: [], reports: [], invalid: [], connections: 0, closed: 0, unauthorized: 0, released: [] },
         owned: new Map(),
         resources: new Map(),
+        inflight: new Map(),
       };
       scenarios.set(name, s);
     }
     return s;
   };
-  let nextId = 1;
   const wss = new WebSocketServer({ noServer: true });
 
   const route = (rawUrl: string | undefined): { name: string; rest: string } => {
@@ -163,7 +172,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
           }
           if (rest === '/config') {
             const cfg = v.safeParse(ScenarioConfig, body);
-            if (!cfg.success) return json(400, { error: cfg.issues[0]?.message });
+            if (!cfg.success) return json(400, { error: issueText(cfg.issues[0]) });
             if (cfg.output.mode !== undefined) s.mode = cfg.output.mode;
             if (cfg.output.loadBalancing !== undefined) s.loadBalancing = cfg.output.loadBalancing;
             if (cfg.output.nodes !== undefined) s.nodes = [...cfg.output.nodes];
@@ -172,7 +181,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
             return;
           }
           const event = v.safeParse(BridgeEvent, body);
-          if (!event.success) return json(400, { error: event.issues[0]?.message });
+          if (!event.success) return json(400, { error: issueText(event.issues[0]) });
           if (event.output.event === 'node') {
             const node = event.output.node;
             s.nodes = [...s.nodes.filter((n) => n.id !== node.id), node];
@@ -211,7 +220,9 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
     ws.on('close', () => {
       s.sockets.delete(ws);
       s.log.closed++;
-      s.log.released.push(...(s.owned.get(ws) ?? []));
+      const owned = s.owned.get(ws) ?? new Set<string>();
+      for (const id of owned) s.inflight.delete(id);
+      s.log.released.push(...owned);
       s.owned.delete(ws);
     });
     ws.on('message', (data, isBinary) => {
@@ -231,12 +242,13 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
       const parsed = v.safeParse(BridgeRequest, json);
       if (!parsed.success) {
         s.log.invalid.push(json);
-        return reply({ id: -1, error: { code: 'INVALID_ARGUMENT', message: parsed.issues[0]?.message ?? 'invalid' } });
+        return reply({ id: -1, error: { code: 'INVALID_ARGUMENT', message: issueText(parsed.issues[0]) } });
       }
       const req = parsed.output;
       if (req.method === 'metrics') s.log.reports.push(req.params);
       else s.log.requests.push(req);
       const owned = s.owned.get(ws) ?? new Set<string>();
+      const live = (id: string): boolean => s.resources.has(id) || [...s.owned.values()].some((ids) => ids.has(id));
       const ok = (result: unknown): void => reply({ id: req.id, result });
       const err = (code: string, message: string): void => reply({ id: req.id, error: { code, message } });
       switch (req.method) {
@@ -245,30 +257,34 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
         case 'ping':
           return ok({ time: Date.now() });
         case 'publish': {
-          const stream = req.params.stream;
+          const { stream, publishId } = req.params;
+          if (live(publishId)) return err('ALREADY_EXISTS', `id "${publishId}" is already in use`);
           if (stream.startsWith('taken')) return err('ALREADY_EXISTS', `stream "${stream}" is already published`);
           if (stream.startsWith('unavailable')) return err('UNAVAILABLE', `node ${req.params.node} is down`);
-          if (stream.startsWith('hang')) return;
-          if (stream.startsWith('badresult')) return ok({ publishId: 5 });
           if (stream.startsWith('badsdp')) return err('INVALID_ARGUMENT', 'sdp: Janus error 465: the offer could not be parsed');
-          const publishId = `pub-${nextId++}`;
+          // Registered as the request arrives, so an unpublish finds it while it is still running.
           if (req.params.resource === true) s.resources.set(publishId, ufragOf(req.params.sdp));
           else owned.add(publishId);
+          if (stream.startsWith('hang')) {
+            s.inflight.set(publishId, () => err('FAILED_PRECONDITION', `publish "${publishId}" was ended before it started`));
+            return;
+          }
+          if (stream.startsWith('badresult')) return ok({ sdp: 5 });
           if (stream.startsWith('early')) reply({ event: 'publisher', publishId, stream, status: 'PUBLISHING' });
-          ok({ publishId, sdp: STAND_IN_ANSWER_SDP });
+          ok({ sdp: STAND_IN_ANSWER_SDP });
           if (stream.startsWith('failing')) later(20, { event: 'publisher', publishId, stream, status: 'FAILED', info: 'Failed by ICE timeout' });
           else if (!stream.startsWith('early')) later(20, { event: 'publisher', publishId, stream, status: 'PUBLISHING' });
           return;
         }
         case 'play': {
-          const stream = req.params.stream;
+          const { stream, playId } = req.params;
+          if (live(playId)) return err('ALREADY_EXISTS', `id "${playId}" is already in use`);
           if (stream.startsWith('missing')) return err('NOT_FOUND', `stream "${stream}" is not published`);
-          const playId = `play-${nextId++}`;
           if (req.params.resource === true) s.resources.set(playId, ufragOf(req.params.sdp ?? ''));
           else owned.add(playId);
           const clientOffer = req.params.sdp !== undefined;
           const type = stream.startsWith('wrongtype') ? (clientOffer ? 'offer' : 'answer') : clientOffer ? 'answer' : 'offer';
-          ok({ playId, sdp: type === 'answer' ? STAND_IN_ANSWER_SDP : STAND_IN_OFFER_SDP, type });
+          ok({ sdp: type === 'answer' ? STAND_IN_ANSWER_SDP : STAND_IN_OFFER_SDP, type });
           if (clientOffer && type === 'answer') later(20, { event: 'player', playId, stream, status: 'PLAYING' });
           return;
         }
@@ -278,11 +294,16 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
           later(20, { event: 'player', playId: req.params.playId, stream: '', status: 'PLAYING' });
           return;
         }
-        case 'unpublish':
-          if (!(req.params.resource === true ? s.resources : owned).delete(req.params.publishId)) return err('NOT_FOUND', `no publisher ${req.params.publishId}`);
+        case 'unpublish': {
+          const { publishId } = req.params;
+          if (!(req.params.resource === true ? s.resources : owned).delete(publishId)) return err('NOT_FOUND', `no publish with id "${publishId}"`);
+          // An unpublish of a publish still running ends it: that request fails, this one answers.
+          s.inflight.get(publishId)?.();
+          s.inflight.delete(publishId);
           return ok({});
+        }
         case 'stop':
-          if (!(req.params.resource === true ? s.resources : owned).delete(req.params.playId)) return err('NOT_FOUND', `no player ${req.params.playId}`);
+          if (!(req.params.resource === true ? s.resources : owned).delete(req.params.playId)) return err('NOT_FOUND', `no play with id "${req.params.playId}"`);
           return ok({});
         case 'trickle': {
           const { id, ufrag } = req.params;
@@ -347,7 +368,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   startStandIn({ secret, port }).then(
     (s) => process.stdout.write(`bridge stand-in listening on ${s.baseUrl} (API at ${s.baseUrl}/api)\n`),
     (err: unknown) => {
-      process.stderr.write(`bridge-stand-in: ${String(err)}\n`);
+      process.stderr.write(`bridge-stand-in: ${errorText(err)}\n`);
       process.exit(1);
     },
   );

@@ -9,7 +9,7 @@ import { startStandIn } from './bridge-stand-in.ts';
 /** The secret the stand-in and the worker under test share (a test value, not a real secret). */
 export const TEST_BRIDGE_SECRET = 'test-secret-for-the-stand-in-0123';
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+export async function setup(project: TestProject): Promise<() => Promise<void>> {
   const bridge = await startStandIn({ secret: TEST_BRIDGE_SECRET });
   project.provide('bridgeUrl', bridge.baseUrl);
   project.provide('bridgeSecret', TEST_BRIDGE_SECRET);

@@ -3,9 +3,9 @@
  * link, the Balancer for redirects, and the session's counters for the bridge's /metrics. Everything else lives in the runtime-free `WcsSession`.
  * Handlers stay synchronous; async work starts inside the session.
  */
-import type { ErrorCode, NodeInfo } from '../../protocol/index.ts';
+import { Errors, type ErrorCode, type NodeInfo } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
-import { balancerFor } from '../balancer/index.ts';
+import { balancerFor, pinnedEdge } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
 import type { Config, Env } from '../env.ts';
 import { createLogger } from '../log.ts';
@@ -39,7 +39,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
   const reporter = new SessionReporter((report) => {
     const sent = balancerFor(env, config.bridgeUrl)
       .report(config.bridgeUrl, report)
-      .catch((err: unknown) => log.debug('counters report dropped', { err: err instanceof Error ? err.message : String(err) }));
+      .catch((err: unknown) => log.debug('counters report dropped', { err }));
     opts.waitUntil?.(sent);
   });
 
@@ -63,7 +63,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
           return link;
         }),
       chooseEdge: async (_stream, pinned): Promise<EdgeRedirect> => {
-        if (pinned !== undefined) return pinnedEdge(env, config, pinned, opts.urlContext);
+        if (pinned !== undefined) return pinnedRedirect(env, config, pinned, opts.urlContext);
         const choice = await balancerFor(env, config.bridgeUrl).choose(config.bridgeUrl);
         if (!choice.ok) return { ok: false, code: choice.code, reason: choice.reason };
         const node: NodeInfo = { ...choice.node, load: { ...choice.node.load } };
@@ -112,14 +112,13 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
   return new Response(null, { status: 101, webSocket: client });
 }
 
-/** The edge a token pins a player to, when it is an edge that is up. */
-async function pinnedEdge(env: Env, config: Config, id: string, urlContext: UrlContext): Promise<EdgeRedirect> {
+/** The edge a token pins a player to (the pinned-edge rule, ../balancer/policy.ts). */
+async function pinnedRedirect(env: Env, config: Config, id: string, urlContext: UrlContext): Promise<EdgeRedirect> {
   const view = await balancerFor(env, config.bridgeUrl).view(config.bridgeUrl);
-  if (view.bridge !== 'up') return { ok: false, code: view.code, reason: `the bridge is unavailable: ${view.reason}` };
-  const found = view.nodes.find((n) => n.id === id);
-  if (found === undefined || found.role !== 'edge') return { ok: false, code: 'PERMISSION_DENIED', reason: `the token is for node ${id}, which is not an edge` };
-  if (!found.up) return { ok: false, code: 'UNAVAILABLE', reason: `${id} (the token's node) is down` };
-  const node: NodeInfo = { ...found, load: { ...found.load } };
+  if (view.bridge !== 'up') return { ok: false, code: view.code, reason: Errors.bridgeUnavailable(view.reason).message };
+  const pin = pinnedEdge(view.nodes, id);
+  if (!pin.ok) return pin;
+  const node: NodeInfo = { ...pin.node, load: { ...pin.node.load } };
   return { ok: true, node, url: signallingUrl(node, urlContext), ...nodeAddress(node.host) };
 }
 

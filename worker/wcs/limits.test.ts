@@ -4,7 +4,7 @@
  * nesting depth, SDP size, streams per session, hostile SDP; bad values name the variable.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { OFFER_SDP, Scenario, WcsClient, callWorker, callWorkerNoWait, openWcs } from '../testing.ts';
+import { OFFER_SDP, Scenario, type WcsClient, callWorker, callWorkerNoWait, openWcs } from '../testing.ts';
 
 const ORIGIN = 'http://origin.localhost:8787/';
 

@@ -113,30 +113,114 @@ const connect = { message: 'connection', data: [{ appKey: 'defaultApp' }] };
 const publish = (id: string, name = 'cam1') => ({ message: 'publishStream', data: [{ mediaSessionId: id, name, sdp: SDP }] });
 const play = (id: string, name = 'cam1', sdp?: string) => ({ message: 'playStream', data: [{ mediaSessionId: id, name, ...(sdp === undefined ? {} : { sdp }) }] });
 
-describe('WcsSession stop before the bridge replied', () => {
-  it('unPublishStream during a pending publish unpublishes on the reply and reports UNPUBLISHED, no setRemoteSDP', async () => {
+/** The id the session named for its request (the requester names what it creates). */
+function refOf(call: Call): string {
+  const params = v.parse(v.object({ publishId: v.optional(v.string()), playId: v.optional(v.string()) }), call.params);
+  const id = params.publishId ?? params.playId;
+  if (id === undefined) throw new Error('the request names no id');
+  return id;
+}
+
+describe('WcsSession names the bridge ids', () => {
+  it('publish and play requests carry a fresh id of the session, one per stream', async () => {
+    const h = harness({ node: edge });
+    h.send(connect);
+    h.send(play('p1', 'cam1', SDP));
+    h.send(play('p2', 'cam1', SDP));
+    await h.flush();
+    const [a, b] = [h.link().call('play'), h.link().call('play')];
+    expect(refOf(a)).toMatch(/^play_[A-Za-z0-9_-]{16}$/);
+    expect(refOf(b)).toMatch(/^play_[A-Za-z0-9_-]{16}$/);
+    expect(refOf(a)).not.toBe(refOf(b));
+    expect(a.params).toEqual({ playId: refOf(a), node: 'edge-1', stream: 'cam1', sdp: SDP });
+  });
+
+  it('an event that beats its reply finds its stream by id: setRemoteSDP first, then PUBLISHING', async () => {
     const h = harness();
     h.send(connect);
     h.send(publish('m1'));
     await h.flush();
-    h.send({ message: 'unPublishStream', data: [{ mediaSessionId: 'm1' }] });
-    h.link().call('publish').resolve({ publishId: 'pub-1', sdp: SDP });
+    const call = h.link().call('publish');
+    h.link().handlers.onEvent({ event: 'publisher', publishId: refOf(call), stream: 'cam1', status: 'PUBLISHING' });
+    expect(h.sent.map((f) => f.message)).toEqual(['getUserData']);
+    call.resolve({ sdp: SDP });
     await h.flush();
-    expect(h.link().call('unpublish').params).toEqual({ publishId: 'pub-1' });
+    expect(h.sent.map((f) => f.message)).toEqual(['getUserData', 'setRemoteSDP', 'notifyStreamStatusEvent']);
+    expect(h.statuses()).toEqual([{ mediaSessionId: 'm1', name: 'cam1', published: true, status: 'PUBLISHING' }]);
+  });
+
+  it('a FAILED event before the reply fails the stream at once, and the late reply is ignored', async () => {
+    const h = harness();
+    h.send(connect);
+    h.send(publish('m1'));
+    await h.flush();
+    const call = h.link().call('publish');
+    h.link().handlers.onEvent({ event: 'publisher', publishId: refOf(call), stream: 'cam1', status: 'FAILED', info: 'Failed by ICE timeout' });
+    call.resolve({ sdp: SDP });
+    await h.flush();
+    expect(h.statuses()).toEqual([{ mediaSessionId: 'm1', name: 'cam1', published: true, status: 'FAILED', info: 'Failed by ICE timeout' }]);
+    expect(h.sent.map((f) => f.message)).not.toContain('setRemoteSDP');
+    expect(h.session.streamIds).toEqual([]);
+  });
+
+  it('events for ids the session never named are ignored', async () => {
+    const h = harness();
+    h.send(connect);
+    h.send(publish('m1'));
+    await h.flush();
+    for (let i = 0; i < 500; i++) h.link().handlers.onEvent({ event: 'publisher', publishId: `pub_unknown${i}`, stream: 'cam1', status: 'FAILED' } satisfies BridgeEvent);
+    h.link().call('publish').resolve({ sdp: SDP });
+    await h.flush();
+    expect(h.sent.map((f) => f.message)).toEqual(['getUserData', 'setRemoteSDP']);
+    expect(h.session.streamIds).toEqual(['m1']);
+  });
+});
+
+describe('WcsSession stop before the bridge replied', () => {
+  it('unPublishStream during a pending publish unpublishes it by id at once, reports UNPUBLISHED, and ignores the failed publish', async () => {
+    const h = harness();
+    h.send(connect);
+    h.send(publish('m1'));
+    await h.flush();
+    const pending = h.link().call('publish');
+    h.send({ message: 'unPublishStream', data: [{ mediaSessionId: 'm1' }] });
+    const unpublish = h.link().call('unpublish');
+    expect(unpublish.params).toEqual({ publishId: refOf(pending) });
+    unpublish.resolve({});
+    pending.reject(new CdnError('FAILED_PRECONDITION', `publish "${refOf(pending)}" was ended before it started`));
+    await h.flush();
     expect(h.statuses()).toEqual([{ mediaSessionId: 'm1', name: 'cam1', published: true, status: 'UNPUBLISHED' }]);
     expect(h.sent.map((f) => f.message)).not.toContain('setRemoteSDP');
   });
 
-  it('stopStream during a pending play stops it on the reply and reports STOPPED', async () => {
+  it('stopStream during a pending play stops it by id and reports STOPPED; a reply that still comes is ignored', async () => {
     const h = harness({ node: edge });
     h.send(connect);
     h.send(play('p1', 'cam1', SDP));
     await h.flush();
+    const pending = h.link().call('play');
     h.send({ message: 'stopStream', data: [{ mediaSessionId: 'p1' }] });
-    h.link().call('play').resolve({ playId: 'play-1', sdp: SDP, type: 'answer' });
+    const stop = h.link().call('stop');
+    expect(stop.params).toEqual({ playId: refOf(pending) });
+    pending.resolve({ sdp: SDP, type: 'answer' });
+    stop.resolve({});
     await h.flush();
-    expect(h.link().call('stop').params).toEqual({ playId: 'play-1' });
     expect(h.statuses()).toEqual([{ mediaSessionId: 'p1', name: 'cam1', published: false, status: 'STOPPED' }]);
+    expect(h.sent.map((f) => f.message)).not.toContain('setRemoteSDP');
+  });
+
+  it('a stop before anything was asked (the link still opening) answers at once, and the bridge is never asked', async () => {
+    const h = harness();
+    h.hold();
+    h.send(connect);
+    h.send(publish('m1'));
+    h.send({ message: 'unPublishStream', data: [{ mediaSessionId: 'm1' }] });
+    expect(h.statuses()).toEqual([{ mediaSessionId: 'm1', name: 'cam1', published: true, status: 'UNPUBLISHED' }]);
+    await h.flush();
+    h.release();
+    await h.flush();
+    expect(h.link().closed).toBe(false);
+    expect(h.link().calls).toEqual([]);
   });
 
   it('stopStream during a redirect reports STOPPED instead of the redirect', async () => {
@@ -158,7 +242,7 @@ describe('WcsSession and its bridge link', () => {
     h.send(connect);
     h.send(publish('live', 'cam1'));
     await h.flush();
-    h.link().call('publish').resolve({ publishId: 'pub-1', sdp: SDP });
+    h.link().call('publish').resolve({ sdp: SDP });
     await h.flush();
     h.send(publish('pending', 'cam2'));
     await h.flush();
@@ -218,18 +302,6 @@ describe('WcsSession and its bridge link', () => {
     expect(h.sent.length).toBe(before);
     h.send({ message: 'ping', data: [] });
     expect(h.sent.length).toBe(before);
-  });
-
-  it('events for ids nobody waits for are dropped, not kept', async () => {
-    const h = harness();
-    h.send(connect);
-    await h.flush();
-    for (let i = 0; i < 500; i++) h.link().handlers.onEvent({ event: 'player', playId: `x${i}`, stream: 's', status: 'PLAYING' } satisfies BridgeEvent);
-    h.send(publish('m1'));
-    await h.flush();
-    h.link().call('publish').resolve({ publishId: 'x3', sdp: SDP });
-    await h.flush();
-    expect(h.statuses()).toEqual([]);
   });
 
   it('a chooseEdge that throws fails that player with INTERNAL and the reason', async () => {

@@ -5,8 +5,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_SDP_LENGTH } from '../../protocol/index.ts';
-import { OFFER_SDP, Scenario, WcsClient, openWcs } from '../testing.ts';
-import { MAX_FRAME_BYTES, MAX_STREAMS_PER_SESSION } from '../../protocol/wcs.ts';
+import { OFFER_SDP, Scenario, type WcsClient, openWcs } from '../testing.ts';
+import { DEFAULT_LIMITS } from '../limits/index.ts';
+
+const MAX_FRAME_BYTES = DEFAULT_LIMITS.maxFrameBytes;
+const MAX_STREAMS_PER_SESSION = DEFAULT_LIMITS.maxStreamsPerSession;
 
 const ORIGIN = 'http://origin.localhost:8787/';
 const NAME_RULE = 'a stream name is 1-128 characters: letters, digits, "_", "-", "." or "~", not starting with "." or "-"';
@@ -234,6 +237,17 @@ describe('session state errors', () => {
     expect(await c.nextData('fail')).toEqual({ apiMethod: 'connection', code: 'FAILED_PRECONDITION', info: 'the session is already established; "connection" is sent once' });
     c.send(pub({}));
     expect(await c.nextData('notifyStreamStatusEvent')).toMatchObject({ status: 'PUBLISHING' });
+  });
+
+  it('connection whose data[0] is an array holding the connection object gets a fail naming data[0], not getUserData', async () => {
+    const { c } = await session('val-connection-nested', false);
+    c.send({ message: 'connection', data: [[{ appKey: 'x' }]] });
+    const fail = await c.nextData('fail');
+    expect(fail).toMatchObject({ apiMethod: 'connection', code: 'INVALID_ARGUMENT' });
+    expect(fail['info']).toMatch(/^connection: data\[0\]/);
+    expect(c.received.map((f) => f.message)).not.toContain('getUserData');
+    // The session is not established: a proper connection still works.
+    expect(await c.connect()).toMatchObject({ appKey: 'defaultApp' });
   });
 
   it('connection with a wrongly typed field names it and does not establish the session', async () => {

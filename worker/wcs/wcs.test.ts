@@ -9,7 +9,7 @@ import {
   STAND_IN_ANSWER_SDP,
   STAND_IN_OFFER_SDP,
   Scenario,
-  WcsClient,
+  type WcsClient,
   eventually,
   node,
   openWcs,
@@ -27,6 +27,13 @@ async function open(s: Scenario, url: string, env = s.env()): Promise<WcsClient>
 afterEach(() => {
   for (const c of clients.splice(0)) c.close();
 });
+
+/** The publishId / playId a request named (the worker's own). */
+function idOf(params: unknown): string {
+  const id = typeof params === 'object' && params !== null ? (Reflect.get(params, 'publishId') ?? Reflect.get(params, 'playId')) : undefined;
+  if (typeof id !== 'string') throw new Error(`no id in ${JSON.stringify(params)}`);
+  return id;
+}
 
 const publish = (c: WcsClient, mediaSessionId: string, name: string, sdp = OFFER_SDP): void =>
   c.send({ message: 'publishStream', data: [{ mediaSessionId, name, published: true, hasVideo: true, hasAudio: true, status: 'PENDING', record: false, mediaProvider: 'WebRTC', sdp, custom: {}, constraints: { audio: true, video: true } }] });
@@ -63,7 +70,7 @@ describe('publishStream', () => {
     publish(c, 'm1', 'cam1');
     expect((await c.next('setRemoteSDP')).data).toEqual(['m1', STAND_IN_ANSWER_SDP]);
     expect(await c.nextData('notifyStreamStatusEvent')).toEqual({ mediaSessionId: 'm1', name: 'cam1', published: true, status: 'PUBLISHING' });
-    expect(await s.requests('publish')).toEqual([{ id: expect.any(Number), method: 'publish', params: { node: 'origin', stream: 'cam1', sdp: OFFER_SDP } }]);
+    expect(await s.requests('publish')).toEqual([{ id: expect.any(Number), method: 'publish', params: { publishId: expect.stringMatching(/^pub_/), node: 'origin', stream: 'cam1', sdp: OFFER_SDP } }]);
   });
 
   it('of a name already published fails with "Stream name is already in use"', async () => {
@@ -134,19 +141,27 @@ describe('unPublishStream', () => {
     await c.nextData('notifyStreamStatusEvent');
     c.send({ message: 'unPublishStream', data: [{ mediaSessionId: 'm1', name: 'cam1', published: true }] });
     expect(await c.nextData('notifyStreamStatusEvent')).toEqual({ mediaSessionId: 'm1', name: 'cam1', published: true, status: 'UNPUBLISHED' });
-    expect(await s.requests('unpublish')).toEqual([expect.objectContaining({ params: { publishId: expect.stringMatching(/^pub-/) } })]);
+    const [published] = await s.requests('publish');
+    expect(await s.requests('unpublish')).toEqual([expect.objectContaining({ params: { publishId: idOf(published?.params) } })]);
     expect((await s.log()).open).toEqual([]);
   });
 
-  it('sent before the bridge answered the publish releases it once it does', async () => {
-    const s = new Scenario('wcs-unpublish-early');
+  it('sent while the bridge still works on the publish ends it by its id: UNPUBLISHED, and nothing is left on the bridge', async () => {
+    const s = new Scenario('wcs-unpublish-inflight');
     const c = await open(s, ORIGIN);
     await c.connect();
-    publish(c, 'm1', 'cam1');
-    c.send({ message: 'unPublishStream', data: [{ mediaSessionId: 'm1', name: 'cam1' }] });
-    expect(await c.nextData('notifyStreamStatusEvent')).toMatchObject({ mediaSessionId: 'm1', status: 'UNPUBLISHED' });
-    await eventually(async () => (await s.requests('unpublish')).length === 1, 3_000, 'unpublish sent');
+    publish(c, 'm1', 'hang-cam');
+    await eventually(async () => (await s.requests('publish')).length === 1, 3_000, 'publish sent');
+    const publishId = idOf((await s.requests('publish'))[0]?.params);
+    c.send({ message: 'unPublishStream', data: [{ mediaSessionId: 'm1', name: 'hang-cam' }] });
+    expect(await c.nextData('notifyStreamStatusEvent')).toEqual({ mediaSessionId: 'm1', name: 'hang-cam', published: true, status: 'UNPUBLISHED' });
+    expect((await s.requests('unpublish')).map((r) => r.params)).toEqual([{ publishId }]);
     expect((await s.log()).open).toEqual([]);
+    // The failed publish that follows is not reported: the client already has its answer.
+    c.send({ message: 'ping', data: [] });
+    await c.next('pong');
+    expect(c.received.map((f) => f.message)).not.toContain('setRemoteSDP');
+    expect(c.pending().filter((f) => f.message === 'notifyStreamStatusEvent')).toEqual([]);
   });
 });
 
@@ -158,7 +173,7 @@ describe('playStream', () => {
     play(c, 'p1', 'cam1', OFFER_SDP);
     expect((await c.next('setRemoteSDP')).data).toEqual(['p1', STAND_IN_ANSWER_SDP]);
     expect(await c.nextData('notifyStreamStatusEvent')).toEqual({ mediaSessionId: 'p1', name: 'cam1', published: false, status: 'PLAYING' });
-    expect((await s.requests('play'))[0]?.params).toEqual({ node: 'edge-1', stream: 'cam1', sdp: OFFER_SDP });
+    expect((await s.requests('play'))[0]?.params).toEqual({ playId: expect.stringMatching(/^play_/), node: 'edge-1', stream: 'cam1', sdp: OFFER_SDP });
   });
 
   it('on an edge without an offer gets the server offer, and the client answer goes to the bridge', async () => {
@@ -167,10 +182,10 @@ describe('playStream', () => {
     await c.connect();
     play(c, 'p1', 'cam1');
     expect((await c.next('setRemoteSDP')).data).toEqual(['p1', STAND_IN_OFFER_SDP]);
-    expect((await s.requests('play'))[0]?.params).toEqual({ node: 'edge-1', stream: 'cam1' });
+    expect((await s.requests('play'))[0]?.params).toEqual({ playId: expect.stringMatching(/^play_/), node: 'edge-1', stream: 'cam1' });
     c.send({ message: 'setRemoteSDP', data: ['p1', ANSWER_SDP] });
     expect(await c.nextData('notifyStreamStatusEvent')).toMatchObject({ mediaSessionId: 'p1', status: 'PLAYING' });
-    expect((await s.requests('answer'))[0]?.params).toEqual({ playId: expect.stringMatching(/^play-/), sdp: ANSWER_SDP });
+    expect((await s.requests('answer'))[0]?.params).toEqual({ playId: idOf((await s.requests('play'))[0]?.params), sdp: ANSWER_SDP });
   });
 
   it('of a stream nobody publishes fails with "CDN stream not found"', async () => {
@@ -295,12 +310,12 @@ describe('bridge configuration errors reach the client as FAILED with an info', 
     expect(status['info']).toContain('BRIDGE_SECRET is not set for the worker');
   });
 
-  it('a worker with the wrong secret fails the publish with UNAUTHENTICATED', async () => {
+  it("a worker with the wrong secret fails the publish with BRIDGE_UNAUTHENTICATED (the operator's, not the client's)", async () => {
     const s = new Scenario('wcs-wrong-secret');
     const c = await open(s, ORIGIN, s.env({ BRIDGE_SECRET: 'wrong-secret-wrong-secret' }));
     await c.connect();
     publish(c, 'm1', 'cam1');
-    expect(await c.nextData('notifyStreamStatusEvent')).toMatchObject({ status: 'FAILED', code: 'UNAUTHENTICATED' });
+    expect(await c.nextData('notifyStreamStatusEvent')).toMatchObject({ status: 'FAILED', code: 'BRIDGE_UNAUTHENTICATED' });
   });
 
   it('an unreachable bridge still establishes the session, then fails the publish quickly naming the bridge', async () => {

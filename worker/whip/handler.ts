@@ -9,20 +9,20 @@
  *                                     an edge (or the origin without load balancing): play -> 201
  *   PATCH   /wh{i,e}p/{stream}/{id}   trickle-ice-sdpfrag: candidates -> 204; ICE restart -> 422
  *   DELETE  /wh{i,e}p/{stream}/{id}   unpublish / stop -> 200
- *   OPTIONS any of them               204 with CORS and Accept-Post / Accept-Patch
+ *   OPTIONS any of them               204 with CORS (../http.ts) and Allow, Accept-Post / Accept-Patch
  *   /node/<id>/whip/..., /node/<id>/whep/...   the same, for clients that cannot set a Host header
  *
  * Sessions are bridge resources (`resource: true`): they outlive the request that made them, and any
- * request that names one acts on it. The resource id is the session's publishId or playId (96
- * random bits), so its URL is the capability. ICE restarts are not done (Janus would need a
+ * request that names one acts on it. The resource id is the session's publishId or playId, named
+ * here with `newMediaId` before the bridge is asked (96 random bits), so its URL is the capability. ICE restarts are not done (Janus would need a
  * renegotiation Fanout does not drive), so a session's ETag never changes: it is its id, quoted.
  */
 import * as v from 'valibot';
-import { CdnError, MAX_SDP_LENGTH, Sdp, StreamName, STREAM_NAME_RULE, type ErrorCode, type Method, type NodeInfo, type Params, type Result } from '../../protocol/index.ts';
-import type { TokenRequest } from '../auth/index.ts';
-import { errorResponse, RETRY_AFTER_SECONDS } from '../http.ts';
+import { CdnError, ClientSdp, Errors, issueText, MAX_SDP_LENGTH, MediaId, newMediaId, RETRY_AFTER_SECONDS, type ErrorCode, type Method, type NodeInfo, type Params, type Result } from '../../protocol/index.ts';
+import { check, denialResponse, tokenOf, type Auth, type GateVerdict, type TokenRequest } from '../auth/index.ts';
+import { pinnedEdge } from '../balancer/policy.ts';
+import { checkStreamParam, errorResponse } from '../http.ts';
 import { notANodeMessage, resolveTarget } from '../nodes/index.ts';
-import { sdpProblem } from '../../protocol/sdp.ts';
 import { iceServerLinks, type IceServer } from './ice-servers.ts';
 import { parseTrickleFragment } from './sdpfrag.ts';
 
@@ -41,8 +41,6 @@ export interface Route {
 
 export type NodesView = { ok: true; nodes: readonly NodeInfo[]; loadBalancing: boolean } | { ok: false; error: CdnError };
 export type EdgePick = { ok: true; node: NodeInfo } | { ok: false; code: ErrorCode; reason: string };
-/** A token check: go on (maybe pinned to a node by the token), or the 401/403 to answer. */
-export type AuthVerdict = { ok: true; pinnedNode?: string | undefined } | { ok: false; response: Response };
 
 export interface WhipDeps {
   /** The bridge's node list (or why there is none). */
@@ -51,8 +49,8 @@ export interface WhipDeps {
   bridge<M extends Method>(method: M, params: Params<M>): Promise<Result<M>>;
   /** The edge a WHEP player on the origin goes to: the same policy and health as /lb. */
   chooseEdge(): Promise<EdgePick>;
-  /** The token check for publishing or playing. */
-  authorize(req: TokenRequest): Promise<AuthVerdict>;
+  /** The token keys (the gate of ../auth). */
+  auth: Auth;
   iceServers: readonly IceServer[];
   /** Host names that are the worker's own (never a node). */
   workerHosts: readonly string[];
@@ -63,73 +61,49 @@ export const SDPFRAG_TYPE = 'application/trickle-ice-sdpfrag';
 const ENDPOINT_METHODS = 'POST, OPTIONS';
 const SESSION_METHODS = 'PATCH, DELETE, OPTIONS';
 
-/** On every answer: browsers on other origins may call, and read what WHIP/WHEP clients need. */
-export const CORS_HEADERS: Readonly<Record<string, string>> = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Expose-Headers': 'Location, ETag, Link, Accept-Post, Accept-Patch, Allow, Retry-After, WWW-Authenticate',
-};
-/** Preflight answers. PATCH is listed on the endpoint too: clients read it there to decide to trickle. */
-const PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
-  ...CORS_HEADERS,
-  'Access-Control-Allow-Methods': 'POST, PATCH, DELETE, OPTIONS',
-  // ETag: @eyevinn/whip-web-client sends its PATCHes with an ETag request header.
-  'Access-Control-Allow-Headers': 'Authorization, Content-Type, If-Match, ETag',
-  'Access-Control-Max-Age': '86400',
-};
-
-/** A session id as the bridge makes them (pub_... / play_...), or at least one it could accept. */
-const RESOURCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-const OfferSdp = v.pipe(
-  Sdp,
-  v.rawCheck(({ dataset, addIssue }) => {
-    if (!dataset.typed) return;
-    const problem = sdpProblem(dataset.value);
-    if (problem !== undefined) addIssue({ message: `sdp is not a valid session description: ${problem}` });
-  }),
-);
-
-/** Handles one WHIP/WHEP request; never throws. */
-export async function handleWhipWhep(request: Request, route: Route, deps: WhipDeps): Promise<Response> {
-  try {
-    return await handle(request, route, deps);
-  } catch (err) {
-    return fail(CdnError.from(err));
-  }
+/**
+ * What an OPTIONS answer says besides CORS (which ../http.ts's corsMiddleware adds, answering the
+ * request): the methods and, for the endpoint, the body type it takes; for a session, the PATCH type.
+ */
+export function optionsHeaders(session: boolean): Record<string, string> {
+  return { Allow: session ? SESSION_METHODS : ENDPOINT_METHODS, ...(session ? { 'Accept-Patch': SDPFRAG_TYPE } : { 'Accept-Post': SDP_TYPE }) };
 }
 
-async function handle(request: Request, route: Route, deps: WhipDeps): Promise<Response> {
+/**
+ * Handles one WHIP/WHEP request (not OPTIONS, see optionsHeaders). Errors that need no header of
+ * their own are thrown as CdnError and become the JSON answer in app.ts's onError.
+ */
+export async function handleWhipWhep(request: Request, route: Route, deps: WhipDeps): Promise<Response> {
   const session = route.resource !== undefined;
-  if (request.method === 'OPTIONS') {
-    return new Response(null, {
-      status: 204,
-      headers: { ...PREFLIGHT_HEADERS, Allow: session ? SESSION_METHODS : ENDPOINT_METHODS, ...(session ? { 'Accept-Patch': SDPFRAG_TYPE } : { 'Accept-Post': SDP_TYPE }) },
-    });
-  }
   const allowed = session ? ['PATCH', 'DELETE'] : ['POST'];
   if (!allowed.includes(request.method)) {
     const what = session ? `a ${route.protocol.toUpperCase()} session takes PATCH (trickle) and DELETE` : `a ${route.protocol.toUpperCase()} endpoint takes POST with an SDP offer`;
-    return fail(new CdnError('INVALID_ARGUMENT', `${request.method} is not allowed here: ${what}`), { Allow: session ? SESSION_METHODS : ENDPOINT_METHODS }, 405);
+    return errorResponse(Errors.methodNotAllowed(`${request.method} is not allowed here: ${what}`), { Allow: session ? SESSION_METHODS : ENDPOINT_METHODS });
   }
-  if (!v.is(StreamName, route.stream)) return fail(new CdnError('INVALID_ARGUMENT', `stream: ${STREAM_NAME_RULE}`));
-  if (route.resource !== undefined && !RESOURCE_ID.test(route.resource)) {
-    return fail(new CdnError('NOT_FOUND', `no ${route.protocol.toUpperCase()} session "${route.resource}"`));
-  }
+  checkStreamParam(route.stream);
+  // Ids are the worker's own (newMediaId): anything else names no session.
+  if (route.resource !== undefined && !v.is(MediaId, route.resource)) throw Errors.sessionNotFound(route.protocol.toUpperCase(), route.resource);
 
   const view = await deps.nodes();
-  if (!view.ok) return fail(new CdnError('UNAVAILABLE', `the bridge is unavailable: ${view.error.message}`));
+  if (!view.ok) throw Errors.bridgeUnavailable(view.error.message);
   const host = request.headers.get('host') ?? new URL(request.url).host;
   const target = resolveTarget({ host, pathNode: route.pathNode, nodes: view.nodes, workerHosts: deps.workerHosts });
-  if (target.kind !== 'node') return fail(new CdnError('NOT_FOUND', notANodeMessage(target, view.nodes, host).replace(/\/ws\)$/, `/${route.protocol}/<stream>)`)));
+  if (target.kind !== 'node') throw new CdnError('NOT_FOUND', notANodeMessage(target, view.nodes, host).replace(/\/ws\)$/, `/${route.protocol}/<stream>)`));
   const urls = new UrlMaker(request, host, target.via);
   const node = target.node;
 
   if (route.resource !== undefined) {
-    return request.method === 'PATCH' ? patch(request, route, route.resource, node, deps) : remove(route, route.resource, node, deps);
+    return request.method === 'PATCH' ? patch(request, route, route.resource, node, deps) : remove(request, route, route.resource, node, deps);
   }
   const typeProblem = contentTypeProblem(request, SDP_TYPE);
-  if (typeProblem !== undefined) return fail(new CdnError('INVALID_ARGUMENT', typeProblem), { 'Accept-Post': SDP_TYPE }, 415);
+  if (typeProblem !== undefined) return errorResponse(Errors.unsupportedMediaType(typeProblem), { 'Accept-Post': SDP_TYPE });
   return route.protocol === 'whip' ? whipPost(request, route.stream, node, view.nodes, urls, deps) : whepPost(request, route.stream, node, view, urls, deps);
+}
+
+/** The gate for this request's token: undefined to go on (with the pinned node), or the 401/403. */
+async function admitted(request: Request, deps: WhipDeps, want: TokenRequest): Promise<Extract<GateVerdict, { ok: true }> | Response> {
+  const verdict = await check(deps.auth, tokenOf(request), want);
+  return verdict.ok ? verdict : denialResponse(verdict.denial);
 }
 
 // ---------------------------------------------------------------- POST
@@ -137,78 +111,62 @@ async function handle(request: Request, route: Route, deps: WhipDeps): Promise<R
 async function whipPost(request: Request, stream: string, node: NodeInfo, nodes: readonly NodeInfo[], urls: UrlMaker, deps: WhipDeps): Promise<Response> {
   if (node.role !== 'origin') {
     const origin = nodes.find((n) => n.role === 'origin');
-    if (origin === undefined) return fail(new CdnError('NOT_FOUND', `WHIP is served by the origin, and the topology has none (this is ${node.id})`));
+    if (origin === undefined) throw new CdnError('NOT_FOUND', `WHIP is served by the origin, and the topology has none (this is ${node.id})`);
     return redirect(urls.endpoint('whip', origin, stream), `WHIP is served by the origin (${origin.id}), not by ${node.id}`);
   }
-  const verdict = await deps.authorize({ action: 'publish', stream, node: node.id });
-  if (!verdict.ok) return verdict.response;
+  const verdict = await admitted(request, deps, { action: 'publish', stream, node: node.id });
+  if (verdict instanceof Response) return verdict;
   const offer = await readOffer(request);
-  if (offer instanceof Response) return offer;
-  let result: Result<'publish'>;
-  try {
-    result = await deps.bridge('publish', { node: node.id, stream, sdp: offer, resource: true });
-  } catch (err) {
-    return fail(CdnError.from(err));
-  }
-  const headers = new Headers(created(urls.session('whip', node, stream, result.publishId), result.publishId));
+  const publishId = newMediaId('pub');
+  const result = await deps.bridge('publish', { publishId, node: node.id, stream, sdp: offer, resource: true });
+  const headers = new Headers(created(urls.session('whip', node, stream, publishId), publishId));
   for (const link of iceServerLinks(deps.iceServers)) headers.append('Link', link);
   return new Response(result.sdp, { status: 201, headers });
 }
 
 async function whepPost(request: Request, stream: string, node: NodeInfo, view: Extract<NodesView, { ok: true }>, urls: UrlMaker, deps: WhipDeps): Promise<Response> {
   if (node.role === 'origin' && view.loadBalancing) {
-    const verdict = await deps.authorize({ action: 'play', stream });
-    if (!verdict.ok) return verdict.response;
-    const pick = verdict.pinnedNode !== undefined ? pinned(view.nodes, verdict.pinnedNode) : await deps.chooseEdge();
-    if (!pick.ok) {
-      const status = pick.code === 'PERMISSION_DENIED' ? 403 : undefined;
-      return fail(new CdnError(pick.code === 'TIMEOUT' ? 'UNAVAILABLE' : pick.code, pick.reason), {}, status);
-    }
+    const verdict = await admitted(request, deps, { action: 'play', stream });
+    if (verdict instanceof Response) return verdict;
+    const pick = verdict.pinnedNode !== undefined ? pinnedEdge(view.nodes, verdict.pinnedNode) : await deps.chooseEdge();
+    if (!pick.ok) throw new CdnError(pick.code === 'TIMEOUT' ? 'UNAVAILABLE' : pick.code, pick.reason);
     return redirect(urls.endpoint('whep', pick.node, stream), `play "${stream}" from ${pick.node.id}`);
   }
-  const verdict = await deps.authorize({ action: 'play', stream, node: node.id });
-  if (!verdict.ok) return verdict.response;
+  const verdict = await admitted(request, deps, { action: 'play', stream, node: node.id });
+  if (verdict instanceof Response) return verdict;
   const offer = await readOffer(request);
-  if (offer instanceof Response) return offer;
+  const playId = newMediaId('play');
   let result: Result<'play'>;
   try {
-    result = await deps.bridge('play', { node: node.id, stream, sdp: offer, resource: true });
+    result = await deps.bridge('play', { playId, node: node.id, stream, sdp: offer, resource: true });
   } catch (err) {
     const e = CdnError.from(err);
     // Nothing to play yet: WHEP's 409, and the client may try again.
-    if (e.code === 'NOT_FOUND') return fail(new CdnError('NOT_FOUND', `stream "${stream}" is not live: ${e.message}`), { 'Retry-After': String(RETRY_AFTER_SECONDS) }, 409);
-    return fail(e);
+    if (e.code === 'NOT_FOUND') return errorResponse(Errors.notLive(stream, e.message), { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+    throw e;
   }
   if (result.type !== 'answer') {
-    await deps.bridge('stop', { playId: result.playId, resource: true }).catch(() => undefined);
-    return fail(new CdnError('INTERNAL', 'the bridge answered a client offer with an offer'));
+    await deps.bridge('stop', { playId, resource: true }).catch(() => undefined);
+    throw Errors.internal('the bridge answered a client offer with an offer');
   }
-  return new Response(result.sdp, { status: 201, headers: created(urls.session('whep', node, stream, result.playId), result.playId) });
+  return new Response(result.sdp, { status: 201, headers: created(urls.session('whep', node, stream, playId), playId) });
 }
 
-/** A play token that names an edge sends its player there (when it is up), as /lb does. */
-function pinned(nodes: readonly NodeInfo[], id: string): EdgePick {
-  const node = nodes.find((n) => n.id === id);
-  if (node === undefined || node.role !== 'edge') return { ok: false, code: 'PERMISSION_DENIED', reason: `the token is for node ${id}, which is not an edge` };
-  if (!node.up) return { ok: false, code: 'UNAVAILABLE', reason: `${id} (the token's node) is down` };
-  return { ok: true, node };
-}
-
-async function readOffer(request: Request): Promise<string | Response> {
-  const tooLarge = (): Response => fail(new CdnError('INVALID_ARGUMENT', `the offer is larger than ${MAX_SDP_LENGTH} bytes`), {}, 413);
-  if (Number(request.headers.get('content-length') ?? '0') > MAX_SDP_LENGTH) return tooLarge();
+/** The client's offer: UTF-8, within MAX_SDP_LENGTH, and the same SDP check as a WCS client's. */
+async function readOffer(request: Request): Promise<string> {
+  const tooLarge = (): CdnError => Errors.payloadTooLarge('the offer', MAX_SDP_LENGTH);
+  if (Number(request.headers.get('content-length') ?? '0') > MAX_SDP_LENGTH) throw tooLarge();
   const text = await bodyText(request);
-  if (text === undefined) return fail(new CdnError('INVALID_ARGUMENT', 'the body is not UTF-8 text'));
-  if (text.length > MAX_SDP_LENGTH) return tooLarge();
-  if (text.trim() === '') return fail(new CdnError('INVALID_ARGUMENT', 'the body must be an SDP offer; it is empty (server offers are not supported: send yours)'));
-  const parsed = v.safeParse(OfferSdp, text);
-  if (!parsed.success) return fail(new CdnError('INVALID_ARGUMENT', parsed.issues[0]?.message ?? 'sdp is not a valid session description'));
+  if (text === undefined) throw Errors.invalid('the body is not UTF-8 text');
+  if (text.length > MAX_SDP_LENGTH) throw tooLarge();
+  if (text.trim() === '') throw Errors.invalid('the body must be an SDP offer; it is empty (server offers are not supported: send yours)');
+  const parsed = v.safeParse(ClientSdp, text);
+  if (!parsed.success) throw Errors.invalid(issueText(parsed.issues[0], 'sdp is not a valid session description'));
   return parsed.output;
 }
 
 function created(location: string, id: string): Record<string, string> {
   return {
-    ...CORS_HEADERS,
     'Content-Type': SDP_TYPE,
     'Cache-Control': 'no-store',
     Location: location,
@@ -220,7 +178,7 @@ function created(location: string, id: string): Record<string, string> {
 function redirect(location: string, why: string): Response {
   return new Response(`${why}: ${location}\n`, {
     status: 307,
-    headers: { ...CORS_HEADERS, Location: location, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' },
+    headers: { Location: location, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' },
   });
 }
 
@@ -228,34 +186,26 @@ function redirect(location: string, why: string): Response {
 
 async function patch(request: Request, route: Route, id: string, node: NodeInfo, deps: WhipDeps): Promise<Response> {
   const typeProblem = contentTypeProblem(request, SDPFRAG_TYPE);
-  if (typeProblem !== undefined) return fail(new CdnError('INVALID_ARGUMENT', typeProblem), { 'Accept-Patch': SDPFRAG_TYPE }, 415);
-  const verdict = await deps.authorize({ action: route.protocol === 'whip' ? 'publish' : 'play', stream: route.stream, node: node.id });
-  if (!verdict.ok) return verdict.response;
+  if (typeProblem !== undefined) return errorResponse(Errors.unsupportedMediaType(typeProblem), { 'Accept-Patch': SDPFRAG_TYPE });
+  const verdict = await admitted(request, deps, { action: route.protocol === 'whip' ? 'publish' : 'play', stream: route.stream, node: node.id });
+  if (verdict instanceof Response) return verdict;
   const text = await bodyText(request);
-  if (text === undefined) return fail(new CdnError('INVALID_ARGUMENT', 'the body is not UTF-8 text'));
-  let fragment: ReturnType<typeof parseTrickleFragment>;
-  try {
-    fragment = parseTrickleFragment(text);
-  } catch (err) {
-    return fail(CdnError.from(err));
-  }
-  const sessionGone = (e: CdnError): Response =>
-    e.code === 'NOT_FOUND' ? fail(new CdnError('NOT_FOUND', `no ${route.protocol.toUpperCase()} session "${id}" (it ended, or never existed)`)) : fail(e);
-  const noRestart = (): Response =>
-    fail(new CdnError('FAILED_PRECONDITION', 'ICE restarts are not supported: DELETE this session and POST a new offer'), {}, 422);
+  if (text === undefined) throw Errors.invalid('the body is not UTF-8 text');
+  const fragment = parseTrickleFragment(text);
+  const kind = route.protocol.toUpperCase();
+  const sessionGone = (e: CdnError): CdnError => (e.code === 'NOT_FOUND' ? Errors.sessionNotFound(kind, id) : e);
+  const noRestart = (): CdnError => Errors.unprocessable('ICE restarts are not supported: DELETE this session and POST a new offer');
 
   const match = ifMatch(request.headers.get('if-match'), etagOf(id));
   if (match === 'any') {
     // `If-Match: *` asks for an ICE restart. Say 404 for a session that does not exist, else 422.
-    try {
-      await deps.bridge('trickle', { id, candidates: [], resource: true });
-    } catch (err) {
-      return sessionGone(CdnError.from(err));
-    }
-    return noRestart();
+    await deps.bridge('trickle', { id, candidates: [], resource: true }).catch((err: unknown) => {
+      throw sessionGone(CdnError.from(err));
+    });
+    throw noRestart();
   }
   if (match === 'mismatch') {
-    return fail(new CdnError('FAILED_PRECONDITION', `If-Match names another version of this session (its ETag is ${etagOf(id)})`), { ETag: etagOf(id) }, 412);
+    return errorResponse(Errors.preconditionFailed(`If-Match names another version of this session (its ETag is ${etagOf(id)})`), { ETag: etagOf(id) });
   }
   try {
     await deps.bridge('trickle', { id, candidates: fragment.candidates, ended: fragment.ended, resource: true, ...(fragment.ufrag === undefined ? {} : { ufrag: fragment.ufrag }) });
@@ -263,33 +213,27 @@ async function patch(request: Request, route: Route, id: string, node: NodeInfo,
     const e = CdnError.from(err);
     // The bridge refuses a ufrag that is not the session's: the client is restarting ICE.
     if (e.code === 'FAILED_PRECONDITION' && match === 'absent') {
-      return fail(new CdnError('FAILED_PRECONDITION', `new ICE credentials are an ICE restart, which needs "If-Match: *" (and is not supported here): ${e.message}`), {}, 428);
+      throw Errors.preconditionRequired(`new ICE credentials are an ICE restart, which needs "If-Match: *" (and is not supported here): ${e.message}`);
     }
-    if (e.code === 'FAILED_PRECONDITION') return noRestart();
-    return sessionGone(e);
+    throw e.code === 'FAILED_PRECONDITION' ? noRestart() : sessionGone(e);
   }
-  return new Response(null, { status: 204, headers: CORS_HEADERS });
+  return new Response(null, { status: 204 });
 }
 
-async function remove(route: Route, id: string, node: NodeInfo, deps: WhipDeps): Promise<Response> {
-  const verdict = await deps.authorize({ action: route.protocol === 'whip' ? 'publish' : 'play', stream: route.stream, node: node.id });
-  if (!verdict.ok) return verdict.response;
+async function remove(request: Request, route: Route, id: string, node: NodeInfo, deps: WhipDeps): Promise<Response> {
+  const verdict = await admitted(request, deps, { action: route.protocol === 'whip' ? 'publish' : 'play', stream: route.stream, node: node.id });
+  if (verdict instanceof Response) return verdict;
   try {
     if (route.protocol === 'whip') await deps.bridge('unpublish', { publishId: id, resource: true });
     else await deps.bridge('stop', { playId: id, resource: true });
   } catch (err) {
     const e = CdnError.from(err);
-    return fail(e.code === 'NOT_FOUND' ? new CdnError('NOT_FOUND', `no ${route.protocol.toUpperCase()} session "${id}" (it ended, or never existed)`) : e);
+    throw e.code === 'NOT_FOUND' ? Errors.sessionNotFound(route.protocol.toUpperCase(), id) : e;
   }
-  return new Response(null, { status: 200, headers: CORS_HEADERS });
+  return new Response(null, { status: 200 });
 }
 
 // ---------------------------------------------------------------- helpers
-
-/** The error answer: the one JSON shape (../http.ts), plus CORS. */
-function fail(err: CdnError, headers: Record<string, string> = {}, status?: number): Response {
-  return errorResponse(err, { ...CORS_HEADERS, ...headers }, status);
-}
 
 /** The body as UTF-8 (undefined when it is not). SDP bodies are text whatever workerd guesses. */
 async function bodyText(request: Request): Promise<string | undefined> {

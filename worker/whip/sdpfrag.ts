@@ -14,7 +14,7 @@
  * Some clients send the same candidate once per mid although the transport is bundled; Janus
  * needs it once, so duplicates are dropped. A component of 0 is read as 1 (see below).
  */
-import { CdnError, MAX_TRICKLE_CANDIDATES, type IceCandidate } from '../../protocol/index.ts';
+import { Errors, MAX_TRICKLE_CANDIDATES, type CdnError, type IceCandidate } from '../../protocol/index.ts';
 import { sdpProblem } from '../../protocol/sdp.ts';
 
 /** Largest fragment accepted (bytes). */
@@ -33,7 +33,7 @@ export interface TrickleFragment {
  * @throws CdnError INVALID_ARGUMENT naming the problem (and the line) when it is not one.
  */
 export function parseTrickleFragment(text: string): TrickleFragment {
-  const bad = (why: string): CdnError => new CdnError('INVALID_ARGUMENT', `the body is not a trickle-ice-sdpfrag: ${why}`);
+  const bad = (why: string): CdnError => Errors.invalid(`the body is not a trickle-ice-sdpfrag: ${why}`);
   if (text.length > MAX_SDPFRAG_LENGTH) throw bad(`it is longer than ${MAX_SDPFRAG_LENGTH} bytes`);
   if (text.trim() === '') throw bad('it is empty');
   // Blank lines between parts are tolerated; each remaining line must be SDP-shaped.
