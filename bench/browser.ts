@@ -11,6 +11,7 @@ import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
 import { Browser } from '../test/harness/browser.ts';
 import type { FanoutPlayArgs, JanusPlayArgs, PlayResult, PublishArgs, PublishResult } from './page/bench-page.ts';
+import { errorText } from '../protocol/index.ts';
 
 async function bundlePage(): Promise<string> {
   const out = await build({
@@ -105,7 +106,7 @@ export class BenchBrowser {
       await page.goto(this.#pageUrl, { timeout: 15_000 });
       await page.waitForFunction(() => window.fanoutBench !== undefined && window.Fanout !== undefined, undefined, { timeout: 15_000 });
     } catch (err) {
-      throw new Error(`the bench page did not load: ${err instanceof Error ? err.message : String(err)}\n${this.log(p)}`);
+      throw new Error(`the bench page did not load: ${errorText(err)}\n${this.log(p)}`);
     }
     return p;
   }

@@ -19,6 +19,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+// The bench reads the nodes' Janus ports as the bridge does (config, not a contract: protocol/ has none of it).
 import { loadTopology } from '../bridge/topology/index.ts';
 import { JanusInspector } from '../test/harness/janus-inspect.ts';
 import { requireNamespace, ROOT, Stack } from '../test/harness/stack.ts';

@@ -1,16 +1,21 @@
 /**
- * The WCS WebSocket frames as the official WebSDK (`@flashphoner/websdk`, src/flashphoner-core.js)
- * sends and expects them: `{"message": <name>, "data": [...]}` both ways.
+ * The WCS WebSocket frames, both directions, declared once: `{"message": <name>, "data": [...]}`
+ * as the official WebSDK (`@flashphoner/websdk`, src/flashphoner-core.js) sends and expects them.
+ * The worker reads `ClientFrame` and builds `ServerFrame`s with `frames`; the SDK, the test
+ * harness and the bench client build `ClientFrame`s and read `ServerFrame` (`readServerFrame`).
  *
- * Client -> worker: one valibot variant (`ClientFrame`) over the messages the CDN handles. Data
- * objects are read leniently (the SDK sends many fields the CDN does not use; unknown ones are
- * dropped), but every field the CDN uses is checked and named in the error.
- * Worker -> client: typed builders; `redirect` is Fanout's extension (the origin sends players to
- * an edge), as is a client `setRemoteSDP` (the player's answer in the server-offer flow).
+ * Client -> worker: one valibot variant (`ClientFrame`). Every field the CDN uses is checked and
+ * named in the error; the WebSDK's other fields are declared (so clients build them typed) and
+ * read past; fields nobody declares are dropped.
+ * Worker -> client: one valibot variant (`ServerFrame`); its data objects are loose (a newer
+ * worker may add fields without breaking an older reader). `redirect` is Fanout's extension (the
+ * origin sends players to an edge), as is a client `setRemoteSDP` (the player's answer in the
+ * server-offer flow).
+ * Every data object is a plain JSON object: an array (`"data": [[{...}]]`) is refused by name.
  */
 import * as v from 'valibot';
 import { MAX_SDP_LENGTH, Sdp, StreamName } from './api.ts';
-import type { ErrorCode } from './errors.ts';
+import { ERROR_CODE_NAMES, issueText } from './errors.ts';
 import { sdpProblem } from './sdp.ts';
 
 /** Largest SDP accepted in a frame (bytes); the bridge's limit. */
@@ -34,40 +39,101 @@ export const ClientSdp = v.pipe(
   }),
 );
 
+/** A JSON object proper: not an array, not null, not a class instance. */
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;
+  const proto: unknown = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * valibot's `object` takes an array as an object (its keys are just missing), so a data object
+ * whose fields are all optional would accept `[{...}]`. Every frame's data object is refused
+ * first unless it is a plain object, with the object's own message. A missing one (undefined)
+ * goes on to the object schema, which words it "data[0] is required".
+ */
+const plainOrMissing = (message: string) =>
+  v.custom<Record<string, unknown>>((x) => x === undefined || isPlainObject(x), message);
+
+function dataObject<const TEntries extends v.ObjectEntries>(entries: TEntries, message: string) {
+  return v.pipe(plainOrMissing(message), v.object(entries, message));
+}
+
+/** Same, keeping the fields it does not declare (server frames: a reader tolerates what a newer worker adds). */
+function looseDataObject<const TEntries extends v.ObjectEntries>(entries: TEntries, message: string) {
+  return v.pipe(plainOrMissing(message), v.looseObject(entries, message));
+}
+
+/**
+ * A field the WebSDK sends and the CDN reads past: declared so that clients build it, not
+ * checked, because the WebSDK passes the page's options through verbatim (its `record` is
+ * `options.record || false`), so its type is the page's.
+ */
+const readPast = v.nullish(v.unknown());
+
+// ---------------------------------------------------------------- client -> worker
+
 const MediaProvider = v.nullish(
   v.literal('WebRTC', 'mediaProvider must be "WebRTC" (the CDN publishes and plays over WebRTC only)'),
 );
 
-export const ConnectionData = v.object({
-  appKey: v.nullish(v.string('appKey must be a string')),
-  clientVersion: v.nullish(v.string('clientVersion must be a string')),
-  mediaProviders: v.nullish(v.array(v.string('mediaProviders must be strings'), 'mediaProviders must be an array of strings')),
-  authToken: v.nullish(v.string('authToken must be a string')),
-  keepAlive: v.nullish(v.boolean('keepAlive must be true or false')),
-  custom: v.nullish(v.unknown()),
-}, 'must be an object with the connection fields');
+export const ConnectionData = dataObject(
+  {
+    appKey: v.nullish(v.string('appKey must be a string')),
+    clientVersion: v.nullish(v.string('clientVersion must be a string')),
+    mediaProviders: v.nullish(v.array(v.string('mediaProviders must be strings'), 'mediaProviders must be an array of strings')),
+    authToken: v.nullish(v.string('authToken must be a string')),
+    keepAlive: v.nullish(v.boolean('keepAlive must be true or false')),
+    custom: v.nullish(v.unknown()),
+    clientOSVersion: readPast,
+    clientBrowserVersion: readPast,
+  },
+  'must be an object with the connection fields',
+);
 
-export const PublishData = v.object({
-  mediaSessionId: MediaSessionId,
-  name: StreamName,
-  sdp: ClientSdp,
-  mediaProvider: MediaProvider,
-  published: v.nullish(v.boolean('published must be true or false')),
-}, 'must be an object with the stream fields (mediaSessionId, name, sdp)');
+/** What the WebSDK sends with every stream request besides the fields the CDN uses. */
+const StreamExtras = {
+  hasVideo: readPast,
+  hasAudio: readPast,
+  status: readPast,
+  record: readPast,
+  custom: readPast,
+} as const;
 
-export const PlayData = v.object({
-  mediaSessionId: MediaSessionId,
-  name: StreamName,
-  /** The player's offer (the WebSDK always sends one); absent in Fanout's server-offer flow. */
-  sdp: v.nullish(ClientSdp),
-  mediaProvider: MediaProvider,
-  published: v.nullish(v.boolean('published must be true or false')),
-}, 'must be an object with the stream fields (mediaSessionId, name)');
+export const PublishData = dataObject(
+  {
+    mediaSessionId: MediaSessionId,
+    name: StreamName,
+    sdp: ClientSdp,
+    mediaProvider: MediaProvider,
+    published: v.nullish(v.boolean('published must be true or false')),
+    ...StreamExtras,
+  },
+  'must be an object with the stream fields (mediaSessionId, name, sdp)',
+);
 
-export const StopData = v.object({
-  mediaSessionId: MediaSessionId,
-  name: v.nullish(v.string('name must be a string')),
-}, 'must be an object with the stream fields (mediaSessionId)');
+export const PlayData = dataObject(
+  {
+    mediaSessionId: MediaSessionId,
+    name: StreamName,
+    /** The player's offer (the WebSDK always sends one); absent in Fanout's server-offer flow. */
+    sdp: v.nullish(ClientSdp),
+    mediaProvider: MediaProvider,
+    published: v.nullish(v.boolean('published must be true or false')),
+    ...StreamExtras,
+  },
+  'must be an object with the stream fields (mediaSessionId, name)',
+);
+
+export const StopData = dataObject(
+  {
+    mediaSessionId: MediaSessionId,
+    name: v.nullish(v.string('name must be a string')),
+    published: v.nullish(v.boolean('published must be true or false')),
+    ...StreamExtras,
+  },
+  'must be an object with the stream fields (mediaSessionId)',
+);
 
 const KeepAliveData = v.nullish(v.array(v.unknown(), 'data must be an array'));
 
@@ -82,19 +148,15 @@ export const ClientFrame = v.variant('message', [
   v.object({ message: v.literal('ping'), data: KeepAliveData }),
   v.object({ message: v.literal('pong'), data: KeepAliveData }),
 ]);
+/** A client frame: what the worker reads, and what a client (SDK, harness, bench) builds. */
 export type ClientFrame = v.InferOutput<typeof ClientFrame>;
 export type ClientMessage = ClientFrame['message'];
+export type ConnectionData = v.InferOutput<typeof ConnectionData>;
+export type PublishData = v.InferOutput<typeof PublishData>;
+export type PlayData = v.InferOutput<typeof PlayData>;
+export type StopData = v.InferOutput<typeof StopData>;
 
-export const HANDLED_MESSAGES: readonly ClientMessage[] = [
-  'connection',
-  'publishStream',
-  'playStream',
-  'unPublishStream',
-  'stopStream',
-  'setRemoteSDP',
-  'ping',
-  'pong',
-];
+export const HANDLED_MESSAGES: readonly ClientMessage[] = ClientFrame.options.map((o) => o.entries.message.literal);
 
 /** WCS messages the CDN does not do, with what they are (for the `fail` text). */
 export const UNSUPPORTED_MESSAGES: Readonly<Record<string, string>> = {
@@ -113,7 +175,7 @@ export const UNSUPPORTED_MESSAGES: Readonly<Record<string, string>> = {
   sessionDebug: 'session debugging',
 };
 
-/** The envelope every frame must have before its message is looked at. */
+/** The envelope every frame must have before its message is looked at (both directions). */
 export const Envelope = v.object({
   message: v.string('message must be a string naming the request, e.g. "publishStream"'),
   data: v.nullish(v.array(v.unknown(), 'data must be an array')),
@@ -121,54 +183,109 @@ export const Envelope = v.object({
 
 // ---------------------------------------------------------------- worker -> client
 
-export type StreamStatus = 'PUBLISHING' | 'PLAYING' | 'UNPUBLISHED' | 'STOPPED' | 'FAILED';
+/** Every stream status WCS defines (the WebSDK's src/constants.js STREAM_STATUS). */
+export const WCS_STREAM_STATUSES = [
+  'NEW',
+  'PENDING',
+  'PUBLISHING',
+  'PLAYING',
+  'PAUSED',
+  'UNPUBLISHED',
+  'STOPPED',
+  'FAILED',
+  'PLAYBACK_PROBLEM',
+  'RESIZE',
+  'SNAPSHOT_COMPLETE',
+  'NOT_ENOUGH_BANDWIDTH',
+] as const;
+export type WcsStreamStatus = (typeof WCS_STREAM_STATUSES)[number];
 
-export interface StreamStatusEvent {
-  mediaSessionId: string;
-  name: string;
-  published: boolean;
-  status: StreamStatus;
-  info?: string;
-  /** Fanout's error code when the status is a failure (from the one error table). */
-  code?: ErrorCode;
-  /** Why a stream got "Restricted access" (which token rule it broke). */
-  reason?: string;
-}
+/** The statuses Fanout's worker sends. */
+export type StreamStatus = Extract<WcsStreamStatus, 'PUBLISHING' | 'PLAYING' | 'UNPUBLISHED' | 'STOPPED' | 'FAILED'>;
 
-export interface UserData {
-  sessionId: string;
-  mediaProviders: string[];
-  appKey?: string;
-  clientVersion?: string;
-  authToken?: string;
-  custom?: unknown;
-  node?: string;
-  role?: 'origin' | 'edge';
-}
+const ErrorCodeField = v.picklist(ERROR_CODE_NAMES, 'code must be one of the error table\'s codes');
 
-/** A `fail` frame: for one stream (`apiMethod: "StreamStatusEvent"`, the SDK marks it FAILED) or the session. */
-export type FailInfo =
-  | { apiMethod: 'StreamStatusEvent'; id: string; mediaSessionId: string; name: string; status: 'FAILED'; info: string; code: ErrorCode }
-  | { apiMethod: string; info: string; code: ErrorCode };
+export const UserData = looseDataObject(
+  {
+    sessionId: v.string('sessionId must be a string'),
+    mediaProviders: v.array(v.string('mediaProviders must be strings'), 'mediaProviders must be an array of strings'),
+    appKey: v.optional(v.string('appKey must be a string')),
+    clientVersion: v.optional(v.string('clientVersion must be a string')),
+    authToken: v.optional(v.string('authToken must be a string')),
+    custom: v.optional(v.unknown()),
+    /** The node this session is on, and its role (Fanout's). */
+    node: v.optional(v.string('node must be a string')),
+    role: v.optional(v.picklist(['origin', 'edge'], 'role must be "origin" or "edge"')),
+  },
+  'must be an object with the session fields (sessionId, mediaProviders)',
+);
+export type UserData = v.InferOutput<typeof UserData>;
 
-export interface RedirectInfo {
-  mediaSessionId: string;
-  name: string;
-  node: string;
-  url: string;
-  server: string;
-  ws: number;
-  wss: number;
-}
+export const StreamStatusEvent = looseDataObject(
+  {
+    mediaSessionId: v.string('mediaSessionId must be a string'),
+    name: v.string('name must be a string'),
+    published: v.boolean('published must be true or false'),
+    status: v.picklist(WCS_STREAM_STATUSES, `status must be one of ${WCS_STREAM_STATUSES.join(', ')}`),
+    info: v.optional(v.string('info must be a string')),
+    /** Fanout's error code when the status is a failure (from the one error table). */
+    code: v.optional(ErrorCodeField),
+    /** Why a stream got "Restricted access" (which token rule it broke). */
+    reason: v.optional(v.string('reason must be a string')),
+  },
+  'must be an object with the status fields (mediaSessionId, name, published, status)',
+);
+export type StreamStatusEvent = v.InferOutput<typeof StreamStatusEvent>;
 
-export type ServerFrame =
-  | { message: 'getUserData'; data: [UserData] }
-  | { message: 'setRemoteSDP'; data: [string, string] }
-  | { message: 'notifyStreamStatusEvent'; data: [StreamStatusEvent] }
-  | { message: 'fail'; data: [FailInfo] }
-  | { message: 'redirect'; data: [RedirectInfo] }
-  | { message: 'ping'; data: [] }
-  | { message: 'pong'; data: [] };
+/**
+ * A `fail` frame's object: for one stream (`apiMethod: "StreamStatusEvent"` with the stream's
+ * `id`; the WebSDK marks that stream FAILED), or for the session (any other `apiMethod`).
+ */
+export const FailInfo = looseDataObject(
+  {
+    apiMethod: v.string('apiMethod must be a string'),
+    info: v.string('info must be a string'),
+    code: ErrorCodeField,
+    id: v.optional(v.string('id must be a string')),
+    mediaSessionId: v.optional(v.string('mediaSessionId must be a string')),
+    name: v.optional(v.string('name must be a string')),
+    status: v.optional(v.literal('FAILED', 'status must be "FAILED"')),
+  },
+  'must be an object with the failure fields (apiMethod, info, code)',
+);
+export type FailInfo = v.InferOutput<typeof FailInfo>;
+
+const Port = v.pipe(v.number('must be a port number'), v.integer('must be a port number'), v.minValue(0), v.maxValue(65_535));
+
+export const RedirectInfo = looseDataObject(
+  {
+    mediaSessionId: v.string('mediaSessionId must be a string'),
+    name: v.string('name must be a string'),
+    node: v.string('node must be a string'),
+    url: v.string('url must be a string'),
+    server: v.string('server must be a string'),
+    ws: Port,
+    wss: Port,
+  },
+  'must be an object with the redirect fields (mediaSessionId, name, node, url, server, ws, wss)',
+);
+export type RedirectInfo = v.InferOutput<typeof RedirectInfo>;
+
+/** Every frame the worker sends. */
+export const ServerFrame = v.variant('message', [
+  v.object({ message: v.literal('getUserData'), data: v.tuple([UserData], 'data must be [ {session fields} ]') }),
+  v.object({ message: v.literal('setRemoteSDP'), data: v.tuple([v.string('mediaSessionId must be a string'), v.string('sdp must be a string')], 'data must be [mediaSessionId, sdp]') }),
+  v.object({ message: v.literal('notifyStreamStatusEvent'), data: v.tuple([StreamStatusEvent], 'data must be [ {status fields} ]') }),
+  v.object({ message: v.literal('fail'), data: v.tuple([FailInfo], 'data must be [ {failure fields} ]') }),
+  v.object({ message: v.literal('redirect'), data: v.tuple([RedirectInfo], 'data must be [ {redirect fields} ]') }),
+  // The WCS server's own pings carry no data; Fanout's carry [].
+  v.object({ message: v.literal('ping'), data: KeepAliveData }),
+  v.object({ message: v.literal('pong'), data: KeepAliveData }),
+]);
+export type ServerFrame = v.InferOutput<typeof ServerFrame>;
+export type ServerMessage = ServerFrame['message'];
+
+export const SERVER_MESSAGES: readonly ServerMessage[] = ServerFrame.options.map((o) => o.entries.message.literal);
 
 export const frames = {
   userData: (d: UserData): ServerFrame => ({ message: 'getUserData', data: [d] }),
@@ -180,20 +297,38 @@ export const frames = {
   pong: (): ServerFrame => ({ message: 'pong', data: [] }),
 } as const;
 
-/** A valibot issue with its path in the frame's own terms: `data[0].name: <rule>`. */
-export function describeFrameIssue(issue: v.BaseIssue<unknown> | undefined): string {
-  if (issue === undefined) return 'the frame is invalid';
-  const path = (issue.path ?? []).reduce<string>((acc, p) => {
-    const key = p.key;
-    return typeof key === 'number' ? `${acc}[${key}]` : acc === '' ? String(key) : `${acc}.${String(key)}`;
-  }, '');
-  if (issue.kind === 'schema' && issue.type === 'object' && issue.received === 'undefined' && path !== '') {
-    return `${path} is required`;
+/** One text frame from the server, read: a checked frame, a message this contract does not know, or what is wrong with it. */
+export type ServerFrameRead =
+  | { kind: 'frame'; frame: ServerFrame }
+  | { kind: 'unknown'; message: string }
+  | { kind: 'invalid'; problem: string };
+
+/**
+ * Reads one text frame from the worker against `ServerFrame`. A well-formed frame whose message
+ * the contract does not know is `unknown` (a reader may ignore it: a newer worker may send more).
+ *
+ * @example
+ * const read = readServerFrame('{"message":"setRemoteSDP","data":["id-1","v=0..."]}');
+ * if (read.kind === 'frame' && read.frame.message === 'setRemoteSDP') console.log(read.frame.data[0]);
+ */
+export function readServerFrame(text: string): ServerFrameRead {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { kind: 'invalid', problem: 'the server sent a frame that is not JSON' };
   }
-  if (issue.kind === 'schema' && (issue.type === 'loose_tuple' || issue.type === 'tuple') && issue.received === 'undefined' && path !== '') {
-    return `${path} is required`;
-  }
-  return path === '' ? issue.message : `${path}: ${issue.message}`;
+  const envelope = v.safeParse(Envelope, json);
+  if (!envelope.success) return { kind: 'invalid', problem: `the server sent a frame that is not {"message", "data": [...]}: ${issueText(envelope.issues[0])}` };
+  const { message } = envelope.output;
+  if (!isServerMessage(message)) return { kind: 'unknown', message };
+  const parsed = v.safeParse(ServerFrame, json);
+  if (!parsed.success) return { kind: 'invalid', problem: `invalid "${message}" frame from the server: ${issueText(parsed.issues[0], 'the frame is invalid')}` };
+  return { kind: 'frame', frame: parsed.output };
+}
+
+function isServerMessage(message: string): message is ServerMessage {
+  return (SERVER_MESSAGES as readonly string[]).includes(message);
 }
 
 /**

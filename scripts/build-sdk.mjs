@@ -8,7 +8,7 @@
 //   node scripts/build-sdk.mjs            both outputs
 //   node scripts/build-sdk.mjs --browser  the served bundle only (fast; what wrangler runs)
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -47,10 +47,13 @@ if (!browserOnly) {
     console.error('build-sdk: the declarations did not build (see above)');
     process.exit(1);
   }
-  // The sources import './x.ts'; published declarations must name './x.js'.
-  for (const f of readdirSync(out).filter((n) => n.endsWith('.d.ts'))) {
+  // The SDK imports the shared contract (protocol/wcs.ts), so tsc lays the declarations out from
+  // the repository root: dist/sdk/sdk/*.d.ts and dist/sdk/protocol/*.d.ts. dist/sdk/index.d.ts
+  // points at the SDK's own; the sources import './x.ts', published declarations must name './x.js'.
+  writeFileSync(join(out, 'index.d.ts'), "export * from './sdk/index.js';\n");
+  for (const f of readdirSync(out, { recursive: true }).map(String).filter((n) => n.endsWith('.d.ts'))) {
     const file = join(out, f);
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/(from\s+'\.\/[\w-]+)\.ts'/g, "$1.js'").replace(/(import\('\.\/[\w-]+)\.ts'\)/g, "$1.js')"));
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/((?:from\s+|import\()'\.{1,2}\/[\w/.-]+?)\.ts'/g, "$1.js'"));
   }
 }
 

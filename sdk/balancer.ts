@@ -4,6 +4,7 @@
  * WebSocket URL of the node to connect to.
  */
 import * as v from 'valibot';
+import { errorText } from '../protocol/errors.ts';
 
 /** How long the SDK waits for the load balancer before it falls back to `urlServer`. */
 export const LB_TIMEOUT_MS = 5000;
@@ -107,7 +108,7 @@ export async function resolveServer(
     const url = nodeUrl(urlServer, parsed.output);
     return url === undefined ? { url: urlServer, fallback: 'the load balancer named no usable node' } : { url };
   } catch (err) {
-    const why = controller.signal.aborted ? `no answer within ${timeoutMs} ms` : err instanceof Error ? err.message : String(err);
+    const why = controller.signal.aborted ? `no answer within ${timeoutMs} ms` : errorText(err);
     return { url: urlServer, fallback: `the load balancer failed: ${why}` };
   } finally {
     clearTimeout(timer);

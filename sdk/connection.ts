@@ -4,7 +4,8 @@
  * the server it was created for, plus one per edge its players were redirected to.
  */
 import { Emitter } from './emitter.ts';
-import { encodeClientFrame, parseServerFrame, type ClientFrame, type ConnectionParams, type ServerFrame } from './protocol.ts';
+import { encodeClientFrame, parseServerFrame, type ClientFrame, type ConnectionParams, type StreamFrame } from './protocol.ts';
+import { errorText } from '../protocol/errors.ts';
 
 /**
  * An event handler property. Declared as a method so that the browser's WebSocket, whose handlers
@@ -39,7 +40,7 @@ export interface CloseInfo {
 export type ConnectionEvents = {
   connected: [];
   established: [];
-  frame: [frame: Exclude<ServerFrame, { message: 'getUserData' | 'ping' }>];
+  frame: [frame: StreamFrame];
   invalid: [problem: string];
   closed: [info: CloseInfo];
 };
@@ -84,7 +85,7 @@ export class WcsConnection {
       socket = this.#opts.socketFactory(this.url);
     } catch (err) {
       // A malformed URL throws synchronously (SyntaxError); report it like any failed connection.
-      this.#error = `cannot open ${this.url}: ${err instanceof Error ? err.message : String(err)}`;
+      this.#error = `cannot open ${this.url}: ${errorText(err)}`;
       queueMicrotask(() => this.#finish(1006, ''));
       return;
     }
@@ -161,13 +162,18 @@ export class WcsConnection {
       this.events.emit('invalid', 'the server sent a binary frame');
       return;
     }
-    const frame = parseServerFrame(data);
+    const read = parseServerFrame(data);
+    if (read.kind === 'invalid') {
+      this.events.emit('invalid', read.problem);
+      return;
+    }
+    if (read.kind === 'unknown') return; // a frame this SDK does not use
+    const frame = read.frame;
     switch (frame.message) {
-      case 'invalid':
-        this.events.emit('invalid', frame.problem);
-        return;
       case 'ping':
         this.send({ message: 'pong', data: [] });
+        return;
+      case 'pong':
         return;
       case 'getUserData':
         if (this.#established) return;

@@ -10,6 +10,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { SESSION_STATUS, STREAM_STATUS } from './constants.ts';
 import { Session } from './session.ts';
 import type { Stream, StreamOptions } from './stream.ts';
+import type { RedirectInfo } from '../protocol/wcs.ts';
 
 interface Frame {
   message: string;
@@ -34,7 +35,7 @@ class Server {
         const frame: unknown = JSON.parse(raw.toString());
         if (!isFrame(frame)) return;
         this.received.push({ ws, frame });
-        if (frame.message === 'connection') ws.send(JSON.stringify({ message: 'getUserData', data: [{ sessionId: 'x' }] }));
+        if (frame.message === 'connection') ws.send(JSON.stringify({ message: 'getUserData', data: [{ sessionId: 'x', mediaProviders: ['WebRTC'] }] }));
       });
     });
   }
@@ -66,6 +67,13 @@ class Server {
 
 function send(ws: WebSocket, message: string, data: unknown[]): void {
   ws.send(JSON.stringify({ message, data }));
+}
+
+
+/** A redirect's data as the worker sends it: every field the contract (protocol/wcs.ts) requires. */
+function redirectTo(mediaSessionId: string, url: string, name = 'x'): RedirectInfo {
+  const u = new URL(url);
+  return { mediaSessionId, name, node: 'edge-1', url, server: u.hostname, ws: Number(u.port), wss: 443 };
 }
 
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -106,10 +114,10 @@ function playing(s: Session, opts: Partial<StreamOptions> = {}): { stream: Strea
 async function redirectAndPlay(origin: Server, n: number, edge: Server, edgeN: number, id: string): Promise<WebSocket> {
   const play = await origin.nth('playStream', n);
   expect((play.frame.data[0] as Record<string, unknown>)['mediaSessionId']).toBe(id);
-  send(play.ws, 'redirect', [{ mediaSessionId: id, name: 'cam1', url: edge.url }]);
-  send(play.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', status: 'FAILED', info: 'Play from edge' }]);
+  send(play.ws, 'redirect', [redirectTo(id, edge.url, 'cam1')]);
+  send(play.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', published: false, status: 'FAILED', info: 'Play from edge' }]);
   const onEdge = await edge.nth('playStream', edgeN);
-  send(onEdge.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', status: 'PLAYING' }]);
+  send(onEdge.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', published: false, status: 'PLAYING' }]);
   return onEdge.ws;
 }
 
@@ -130,7 +138,7 @@ describe('replayOnFailure', () => {
     await until('PLAYING', () => seen.includes('PLAYING'));
     expect(stream.getServerUrl()).toBe(a.url);
 
-    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', status: 'FAILED', info: 'node "edge-1" went down' }]);
+    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', published: false, status: 'FAILED', info: 'node "edge-1" went down' }]);
     await until('PENDING again', () => seen.length === 3);
     expect(stream.status()).toBe(STREAM_STATUS.PENDING);
     expect(stream.getInfo()).toBe('replaying (attempt 1 of 3) after: node "edge-1" went down');
@@ -148,7 +156,7 @@ describe('replayOnFailure', () => {
     const { stream, seen } = playing(s);
     const edgeA = await redirectAndPlay(origin, 1, a, 1, stream.id());
     await until('PLAYING', () => seen.includes('PLAYING'));
-    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', status: 'FAILED', info: 'node "edge-1" went down' }]);
+    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', published: false, status: 'FAILED', info: 'node "edge-1" went down' }]);
     await until('FAILED', () => seen.length === 3);
     expect(seen).toEqual(['PENDING', 'PLAYING', 'FAILED node "edge-1" went down']);
     await new Promise((r) => setTimeout(r, 100));
@@ -173,10 +181,10 @@ describe('replayOnFailure', () => {
     const { stream, seen } = playing(s, { replayOnFailure: { attempts: 2, delayMs: 10 } });
     const edgeA = await redirectAndPlay(origin, 1, a, 1, stream.id());
     await until('PLAYING', () => seen.includes('PLAYING'));
-    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', status: 'FAILED', info: 'node "edge-1" went down' }]);
+    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', published: false, status: 'FAILED', info: 'node "edge-1" went down' }]);
     for (const n of [2, 3]) {
       const again = await origin.nth('playStream', n);
-      send(again.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', status: 'FAILED', info: `No edge can play "cam1": no healthy edge (${n})` }]);
+      send(again.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', published: false, status: 'FAILED', info: `No edge can play "cam1": no healthy edge (${n})` }]);
     }
     await until('FAILED', () => stream.status() === STREAM_STATUS.FAILED);
     expect(seen).toEqual(['PENDING', 'PLAYING', 'PENDING', 'PENDING', 'FAILED No edge can play "cam1": no healthy edge (3)']);
@@ -190,18 +198,18 @@ describe('replayOnFailure', () => {
     const ended = playing(s, { replayOnFailure: { delayMs: 10 } });
     const edgeA = await redirectAndPlay(origin, 1, a, 1, ended.stream.id());
     await until('PLAYING', () => ended.seen.includes('PLAYING'));
-    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: ended.stream.id(), name: 'cam1', status: 'STOPPED', info: 'the stream ended' }]);
+    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: ended.stream.id(), name: 'cam1', published: false, status: 'STOPPED', info: 'the stream ended' }]);
     await until('STOPPED', () => ended.seen.includes('STOPPED'));
 
     const gone = playing(s, { replayOnFailure: { delayMs: 10 } });
     const edgeA2 = await redirectAndPlay(origin, 2, a, 2, gone.stream.id());
     await until('PLAYING', () => gone.seen.includes('PLAYING'));
-    send(edgeA2, 'notifyStreamStatusEvent', [{ mediaSessionId: gone.stream.id(), name: 'cam1', status: 'FAILED', info: 'CDN stream not found', code: 'NOT_FOUND' }]);
+    send(edgeA2, 'notifyStreamStatusEvent', [{ mediaSessionId: gone.stream.id(), name: 'cam1', published: false, status: 'FAILED', info: 'CDN stream not found', code: 'NOT_FOUND' }]);
     await until('FAILED', () => gone.stream.status() === STREAM_STATUS.FAILED);
 
     const never = playing(s, { replayOnFailure: { delayMs: 10 } });
     const play = await origin.nth('playStream', 3);
-    send(play.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: never.stream.id(), name: 'cam1', status: 'FAILED', info: 'No edge can play "cam1"' }]);
+    send(play.ws, 'notifyStreamStatusEvent', [{ mediaSessionId: never.stream.id(), name: 'cam1', published: false, status: 'FAILED', info: 'No edge can play "cam1"' }]);
     await until('FAILED', () => never.stream.status() === STREAM_STATUS.FAILED);
 
     await new Promise((r) => setTimeout(r, 100));
@@ -217,7 +225,7 @@ describe('replayOnFailure', () => {
     const { stream, seen } = playing(s, { replayOnFailure: { delayMs: 200 } });
     const edgeA = await redirectAndPlay(origin, 1, a, 1, stream.id());
     await until('PLAYING', () => seen.includes('PLAYING'));
-    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', status: 'FAILED', info: 'node "edge-1" went down' }]);
+    send(edgeA, 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'cam1', published: false, status: 'FAILED', info: 'node "edge-1" went down' }]);
     await until('PENDING again', () => seen.length === 3);
     stream.stop();
     await new Promise((r) => setTimeout(r, 400));

@@ -10,6 +10,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { SESSION_STATUS, STREAM_STATUS } from './constants.ts';
 import { Session, type SessionOptions } from './session.ts';
 import type { BandwidthReport } from './bandwidth.ts';
+import type { RedirectInfo } from '../protocol/wcs.ts';
 
 interface Frame {
   message: string;
@@ -37,7 +38,7 @@ class ScriptedServer {
         const parsed: unknown = JSON.parse(raw.toString());
         if (!isFrame(parsed)) throw new Error(`not a frame: ${raw.toString()}`);
         this.received.push(parsed);
-        if (parsed.message === 'connection' && this.autoEstablish) this.send(ws, 'getUserData', [{ sessionId: 'x' }]);
+        if (parsed.message === 'connection' && this.autoEstablish) this.send(ws, 'getUserData', [{ sessionId: 'x', mediaProviders: ['WebRTC'] }]);
         this.#waiters.splice(0).forEach((w) => w());
       });
     });
@@ -73,6 +74,13 @@ class ScriptedServer {
     for (const s of this.sockets) s.terminate();
     return new Promise((r) => this.wss.close(() => r()));
   }
+}
+
+
+/** A redirect's data as the worker sends it: every field the contract (protocol/wcs.ts) requires. */
+function redirectTo(mediaSessionId: string, url: string, name = 'x'): RedirectInfo {
+  const u = new URL(url);
+  return { mediaSessionId, name, node: 'edge-1', url, server: u.hostname, ws: Number(u.port), wss: 443 };
 }
 
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -184,7 +192,7 @@ describe('Session', () => {
     await srv.waitFor('pong');
     expect(warns).toEqual([
       'the server sent a frame that is not JSON',
-      expect.stringMatching(/invalid "setRemoteSDP" frame from the server at data\.0/),
+      'invalid "setRemoteSDP" frame from the server: data[0]: mediaSessionId must be a string',
     ]);
     expect(s.status()).toBe(SESSION_STATUS.ESTABLISHED);
   });
@@ -298,22 +306,21 @@ describe('Session', () => {
       const id = play['mediaSessionId'];
       expect(id).toBe(stream.id());
 
-      const port = (edge.wss.address() as AddressInfo).port;
-      origin.send(origin.sockets[0], 'redirect', [{ mediaSessionId: id, name: 'cam1', url: edge.url, server: '127.0.0.1', ws: port, wss: 443 }]);
-      origin.send(origin.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', status: 'FAILED', info: 'Redirected to edge-1' }]);
+      origin.send(origin.sockets[0], 'redirect', [redirectTo(stream.id(), edge.url, 'cam1')]);
+      origin.send(origin.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', published: false, status: 'FAILED', info: 'Redirected to edge-1' }]);
 
       // The edge gets the same connection parameters, then the same request.
       expect(first(await edge.waitFor('connection'))).toMatchObject({ appKey: 'k', clientVersion: '2.0' });
       const replay = first(await edge.waitFor('playStream'));
       expect(replay).toMatchObject({ mediaSessionId: id, name: 'cam1', published: false });
-      edge.send(edge.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', status: 'PLAYING' }]);
+      edge.send(edge.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', published: false, status: 'PLAYING' }]);
       await next<void>((r) => stream.on(STREAM_STATUS.PLAYING, () => r()));
       expect(stream.getServerUrl()).toBe(edge.url);
 
       stream.stop();
       expect(first(await edge.waitFor('stopStream'))).toMatchObject({ mediaSessionId: id, name: 'cam1' });
       const edgeClosed = next<void>((r) => edge.sockets[0]?.on('close', () => r()));
-      edge.send(edge.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', status: 'STOPPED' }]);
+      edge.send(edge.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: id, name: 'cam1', published: false, status: 'STOPPED' }]);
       await edgeClosed; // the last stream on the edge connection gone: it is closed
       expect(statuses).toEqual(['PENDING', 'PLAYING', 'STOPPED']);
       expect(stream.status()).toBe(STREAM_STATUS.STOPPED);
@@ -326,7 +333,7 @@ describe('Session', () => {
       const a = s.createStream({ name: 'a' }).play();
       const b = s.createStream({ name: 'b' }).play();
       await origin.waitFor('playStream', 2);
-      for (const st of [a, b]) origin.send(origin.sockets[0], 'redirect', [{ mediaSessionId: st.id(), url: edge.url }]);
+      for (const st of [a, b]) origin.send(origin.sockets[0], 'redirect', [redirectTo(st.id(), edge.url)]);
       await edge.waitFor('playStream', 2);
       expect(edge.received.filter((f) => f.message === 'connection')).toHaveLength(1);
     });
@@ -339,7 +346,7 @@ describe('Session', () => {
       const stream = s.createStream({ name: 'cam1' }).play();
       const failed = next<string>((r) => stream.on(STREAM_STATUS.FAILED, (_, i) => r(i)));
       await origin.waitFor('playStream');
-      origin.send(origin.sockets[0], 'redirect', [{ mediaSessionId: stream.id(), url }]);
+      origin.send(origin.sockets[0], 'redirect', [redirectTo(stream.id(), url)]);
       expect(await failed).toContain(`Failed to connect to the edge ${url}`);
     });
 
@@ -348,7 +355,7 @@ describe('Session', () => {
       const stream = s.createStream({ name: 'nope' }).play();
       const failed = next<string>((r) => stream.on(STREAM_STATUS.FAILED, (_, i) => r(i)));
       await origin.waitFor('playStream');
-      origin.send(origin.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'nope', status: 'FAILED', info: 'stream not found' }]);
+      origin.send(origin.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'nope', published: false, status: 'FAILED', info: 'stream not found' }]);
       expect(await failed).toBe('stream not found');
       expect(stream.getInfo()).toBe('stream not found');
     });
@@ -359,8 +366,8 @@ describe('Session', () => {
       const failed = next<string>((r) => stream.on(STREAM_STATUS.FAILED, (_, i) => r(i)));
       const warned = next<string>((r) => s.on(SESSION_STATUS.WARN, (_, i) => r(i)));
       await origin.waitFor('playStream');
-      origin.send(origin.sockets[0], 'fail', [{ apiMethod: 'StreamStatusEvent', id: stream.id(), status: 'FAILED', info: 'Restricted access' }]);
-      origin.send(origin.sockets[0], 'fail', [{ apiMethod: 'sendData', info: 'sendData is not supported' }]);
+      origin.send(origin.sockets[0], 'fail', [{ apiMethod: 'StreamStatusEvent', id: stream.id(), status: 'FAILED', info: 'Restricted access', code: 'PERMISSION_DENIED' }]);
+      origin.send(origin.sockets[0], 'fail', [{ apiMethod: 'sendData', info: 'sendData is not supported', code: 'INVALID_ARGUMENT' }]);
       expect(await failed).toBe('Restricted access');
       expect(await warned).toBe('sendData is not supported');
     });
@@ -369,10 +376,10 @@ describe('Session', () => {
       const { origin, s } = await setup();
       const stream = s.createStream({ name: 'x' }).play();
       await origin.waitFor('playStream');
-      origin.send(origin.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), status: 'PLAYING' }]);
+      origin.send(origin.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'x', published: false, status: 'PLAYING' }]);
       await next<void>((r) => stream.on(STREAM_STATUS.PLAYING, () => r()));
       const report = next<BandwidthReport>((r) => stream.on(STREAM_STATUS.NOT_ENOUGH_BANDWIDTH, (_, rep) => r(rep)));
-      origin.send(origin.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), status: 'NOT_ENOUGH_BANDWIDTH', info: 'slow link', lost: 42 }]);
+      origin.send(origin.sockets[0], 'notifyStreamStatusEvent', [{ mediaSessionId: stream.id(), name: 'x', published: false, status: 'NOT_ENOUGH_BANDWIDTH', info: 'slow link', lost: 42 }]);
       expect(await report).toMatchObject({ source: 'server', direction: 'inbound', packetsLost: 42, info: 'slow link', figures: { lost: 42 } });
       expect(stream.status()).toBe(STREAM_STATUS.PLAYING);
     });
@@ -381,7 +388,7 @@ describe('Session', () => {
       const { origin, edge, s } = await setup();
       const stream = s.createStream({ name: 'x' }).play();
       await origin.waitFor('playStream');
-      origin.send(origin.sockets[0], 'redirect', [{ mediaSessionId: stream.id(), url: edge.url }]);
+      origin.send(origin.sockets[0], 'redirect', [redirectTo(stream.id(), edge.url)]);
       await edge.waitFor('playStream');
       const stopped = next<void>((r) => stream.on(STREAM_STATUS.STOPPED, () => r()));
       const edgeClosed = next<void>((r) => edge.sockets[0]?.on('close', () => r()));
@@ -394,7 +401,7 @@ describe('Session', () => {
       const { origin, edge, s } = await setup();
       const stream = s.createStream({ name: 'x' }).play();
       await origin.waitFor('playStream');
-      origin.send(origin.sockets[0], 'redirect', [{ mediaSessionId: stream.id(), url: edge.url }]);
+      origin.send(origin.sockets[0], 'redirect', [redirectTo(stream.id(), edge.url)]);
       await edge.waitFor('playStream');
       const failed = next<string>((r) => stream.on(STREAM_STATUS.FAILED, (_, i) => r(i)));
       edge.sockets[0]?.terminate();

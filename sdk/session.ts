@@ -8,9 +8,10 @@ import { WcsConnection, type CloseInfo, type SocketFactory } from './connection.
 import { SESSION_STATUS, type SessionStatus } from './constants.ts';
 import { Emitter, type Listener } from './emitter.ts';
 import { browserMedia, type MediaEnvironment } from './media.ts';
-import type { ConnectionParams, ServerFrame } from './protocol.ts';
+import type { ConnectionParams, StreamFrame } from './protocol.ts';
 import { Stream, type StreamHost, type StreamOptions, type StreamSink } from './stream.ts';
 import { uuid } from './uuid.ts';
+import { errorText } from '../protocol/errors.ts';
 
 /** Options of `createSession()`. */
 export interface SessionOptions {
@@ -138,7 +139,7 @@ export class Session {
       forget: (stream) => this.#streams.delete(stream),
     };
     this.#start().catch((err: unknown) => {
-      if (!this.#ended()) this.#end(SESSION_STATUS.FAILED, `cannot connect: ${err instanceof Error ? err.message : String(err)}`, { code: 1006, reason: '' });
+      if (!this.#ended()) this.#end(SESSION_STATUS.FAILED, `cannot connect: ${errorText(err)}`, { code: 1006, reason: '' });
     });
   }
 
@@ -292,25 +293,25 @@ export class Session {
     return conn;
   }
 
-  #dispatch(conn: WcsConnection, routes: Map<string, StreamSink>, frame: Exclude<ServerFrame, { message: 'getUserData' | 'ping' }>): void {
+  #dispatch(conn: WcsConnection, routes: Map<string, StreamSink>, frame: StreamFrame): void {
     switch (frame.message) {
       case 'setRemoteSDP':
-        routes.get(frame.mediaSessionId)?.remoteSdp(frame.sdp);
+        routes.get(frame.data[0])?.remoteSdp(frame.data[1]);
         return;
       case 'notifyStreamStatusEvent':
-        routes.get(frame.event.mediaSessionId)?.status(frame.event);
+        routes.get(frame.data[0].mediaSessionId)?.status(frame.data[0]);
         return;
       case 'redirect':
-        routes.get(frame.event.mediaSessionId)?.redirect(frame.event, conn);
+        routes.get(frame.data[0].mediaSessionId)?.redirect(frame.data[0], conn);
         return;
       case 'fail': {
-        const sink = frame.id === undefined ? undefined : routes.get(frame.id);
-        if (sink !== undefined) sink.fail(frame.info);
-        else this.#warn(frame.info);
+        const f = frame.data[0];
+        // A stream's failure names it in `id` (apiMethod "StreamStatusEvent"); any other is the session's.
+        const sink = f.id === undefined ? undefined : routes.get(f.id);
+        if (sink !== undefined) sink.fail(f.info);
+        else this.#warn(f.info);
         return;
       }
-      case 'unknown':
-        return; // a frame this SDK does not use
     }
   }
 

@@ -18,8 +18,9 @@ import {
   videoIn,
   type MediaEnvironment,
 } from './media.ts';
-import type { RedirectFrame, StatusFrame } from './protocol.ts';
+import type { ClientFrame, RedirectFrame, StatusFrame } from './protocol.ts';
 import { uuid } from './uuid.ts';
+import { errorText } from '../protocol/errors.ts';
 
 /** Options of `session.createStream()`. */
 export interface StreamOptions {
@@ -380,10 +381,17 @@ export class Stream {
       status: 'PENDING' as const,
       record: false,
       mediaProvider: 'WebRTC' as const,
-      ...(sdp === undefined ? {} : { sdp }),
       ...(this.#opts.custom === undefined ? {} : { custom: this.#opts.custom }),
     };
-    const sent = conn?.send({ message: this.#published ? 'publishStream' : 'playStream', data: [frame] }) ?? false;
+    // A publisher always offers; a player offers, or (Fanout's server-offer flow) asks for an offer.
+    let request: ClientFrame;
+    if (!this.#published) request = { message: 'playStream', data: [sdp === undefined ? frame : { ...frame, sdp }] };
+    else if (sdp !== undefined) request = { message: 'publishStream', data: [{ ...frame, sdp }] };
+    else {
+      this.#failed('no local description');
+      return;
+    }
+    const sent = conn?.send(request) ?? false;
     if (!sent) {
       this.#failed('the connection to the server is closed');
       return;
@@ -703,7 +711,8 @@ export class Stream {
   }
 }
 
+/** An error as the user reads it: a DOMException keeps its name ("NotAllowedError: ..."). */
 function describe(err: unknown): string {
-  if (err instanceof Error) return err.name !== 'Error' && !err.message.startsWith(err.name) ? `${err.name}: ${err.message}` : err.message;
-  return String(err);
+  if (err instanceof Error && err.name !== 'Error' && !err.message.startsWith(err.name)) return `${err.name}: ${err.message}`;
+  return errorText(err);
 }

@@ -2,6 +2,8 @@
  * What keeps the benchmark bounded and tidy: a deadline every phase consults, a timeout on every
  * wait, and one registry of cleanups that runs (newest first) on success, failure, or Ctrl-C.
  */
+import { errorText } from '../../protocol/index.ts';
+
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -71,11 +73,10 @@ export class Cleanup {
     try {
       await withTimeout(Promise.resolve().then(step.run), 30_000, `cleanup: ${step.what}`);
     } catch (err) {
-      process.stderr.write(`cleanup "${step.what}" failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`cleanup "${step.what}" failed: ${errorText(err)}\n`);
     }
   }
 }
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+/** The one way to turn an unknown error into text (protocol/errors.ts). */
+export { errorText };

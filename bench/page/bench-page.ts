@@ -13,6 +13,7 @@
  * It also publishes (`fanoutPublish`) for the publisher tab.
  */
 import type * as FanoutSdk from '../../sdk/index.ts';
+import { errorText } from '../../protocol/errors.ts';
 
 declare global {
   interface Window {
@@ -134,9 +135,7 @@ function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V 
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+const message = errorText;
 
 function nodeOfUrl(url: string): string {
   try {

@@ -13,6 +13,7 @@
  * The parent kills this process if it stops answering.
  */
 import * as v from 'valibot';
+import { errorText, newMediaId } from '../../protocol/index.ts';
 import { BridgeClient } from '../../test/harness/bridge-client.ts';
 import { WeriftSubscriber } from '../../test/harness/werift-peer.ts';
 
@@ -74,8 +75,10 @@ async function addOne(node: string, stream: string): Promise<void> {
     windows.push(w);
     track.onReceiveRtp.subscribe((rtp) => w.packet(rtp.header.sequenceNumber));
   });
-  const play = await bc.request('play', { node, stream });
-  await bc.request('answer', { playId: play.playId, sdp: await sub.answer(play.sdp) });
+  // The requester names what it creates (protocol/api.ts): the play's id is ours.
+  const playId = newMediaId('play');
+  const play = await bc.request('play', { playId, node, stream });
+  await bc.request('answer', { playId, sdp: await sub.answer(play.sdp) });
   await sub.media({ audio: true, video: true, keyframe: true, timeoutMs: 20_000 });
 }
 
@@ -87,7 +90,7 @@ async function add(n: number, node: string, stream: string): Promise<void> {
     const batch = Array.from({ length: Math.min(5, n - i) }, () => addOne(node, stream));
     for (const r of await Promise.allSettled(batch)) {
       if (r.status === 'fulfilled') ok++;
-      else errors.push(r.reason instanceof Error ? r.reason.message : String(r.reason));
+      else errors.push(errorText(r.reason));
     }
   }
   send({ op: 'added', ok, errors: errors.slice(0, 5) });

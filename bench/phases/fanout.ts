@@ -13,6 +13,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { newMediaId } from '../../protocol/index.ts';
 import { BridgeClient, isPublisherEvent } from '../../test/harness/bridge-client.ts';
 import { ROOT, Stack } from '../../test/harness/stack.ts';
 import { WeriftPublisher } from '../../test/harness/werift-peer.ts';
@@ -164,9 +165,11 @@ async function measureConfig(
     const originPid = stack.pidOf('janus origin');
     bc = await BridgeClient.connect(bridgeUrl, bridgeSecret);
     const stream = `fanout-${cfg.name}`;
-    const published = await bc.request('publish', { node: 'origin', stream, sdp: await pub.offer() });
+    // The requester names what it creates (protocol/api.ts): the publish's id is ours.
+    const publishId = newMediaId('pub');
+    const published = await bc.request('publish', { publishId, node: 'origin', stream, sdp: await pub.offer() });
     await pub.accept(published.sdp);
-    await bc.waitForEvent('PUBLISHING', isPublisherEvent(published.publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
+    await bc.waitForEvent('PUBLISHING', isPublisherEvent(publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
     for (let i = 0; i < plan.processes; i++) procs.push(new SubscriberProcess(bridgeUrl, bridgeSecret));
     await Promise.all(procs.map((p) => p.ask({}, 'ready', 20_000)));
 
@@ -223,7 +226,7 @@ async function measureConfig(
         `  fan-out ${cfg.name}: ${have} subscribers: edge ${lvl.edgeCpuPct} % CPU (${lvl.cpuPerSubscriberPct} %/sub), loss ${lvl.lossPct} %, clients ${lvl.clientCpuPct} % CPU, ${lvl.edgeThreads} threads`,
       );
     }
-    await withTimeout(bc.request('unpublish', { publishId: published.publishId }), 10_000, 'unpublish').catch(() => undefined);
+    await withTimeout(bc.request('unpublish', { publishId }), 10_000, 'unpublish').catch(() => undefined);
   } catch (err) {
     result.error = errorText(err);
     o.log(`  fan-out ${cfg.name}: ${result.error}`);

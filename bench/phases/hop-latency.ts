@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { newMediaId } from '../../protocol/index.ts';
 import { BridgeClient, isPublisherEvent } from '../../test/harness/bridge-client.ts';
 import { WeriftPublisher, WeriftSubscriber } from '../../test/harness/werift-peer.ts';
 import { sleep, withTimeout, type Cleanup } from '../lib/run.ts';
@@ -81,17 +82,20 @@ export async function measureHopLatency(
     await bc.close();
   });
   try {
-    const published = await bc.request('publish', { node: 'origin', stream: opts.stream, sdp: await pub.offer() });
+    // The requester names what it creates (protocol/api.ts): the publish's and plays' ids are ours.
+    const publishId = newMediaId('pub');
+    const published = await bc.request('publish', { publishId, node: 'origin', stream: opts.stream, sdp: await pub.offer() });
     await pub.accept(published.sdp);
-    await bc.waitForEvent('PUBLISHING', isPublisherEvent(published.publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
+    await bc.waitForEvent('PUBLISHING', isPublisherEvent(publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
 
     const arrivals: Record<'origin' | 'edge', Arrival[]> = { origin: [], edge: [] };
     for (const [which, node] of [['origin', 'origin'], ['edge', opts.edge]] as const) {
       const sub = new WeriftSubscriber();
       subs.push(sub);
       recordVideo(sub, arrivals[which]);
-      const play = await bc.request('play', { node, stream: opts.stream });
-      await bc.request('answer', { playId: play.playId, sdp: await sub.answer(play.sdp) });
+      const playId = newMediaId('play');
+      const play = await bc.request('play', { playId, node, stream: opts.stream });
+      await bc.request('answer', { playId, sdp: await sub.answer(play.sdp) });
       await sub.media({ video: true, keyframe: true, timeoutMs: 15_000 });
     }
     // Measure from a common start, once both receive.
@@ -107,7 +111,7 @@ export async function measureHopLatency(
       const o = originBySeq.get((e.seq - offset + 65536) % 65536);
       if (o !== undefined && o.key === e.key) deltas.push(e.t - o.t);
     }
-    await withTimeout(bc.request('unpublish', { publishId: published.publishId }), 10_000, 'unpublish').catch(() => undefined);
+    await withTimeout(bc.request('unpublish', { publishId }), 10_000, 'unpublish').catch(() => undefined);
     return {
       edge: opts.edge,
       durationMs: round(end - start, 0),

@@ -9,7 +9,7 @@ import { answerFor } from '../lib/sdp.ts';
 import { descendantsNamed, rssBytes } from '../lib/proc.ts';
 import { errorText, sleep, type Cleanup } from '../lib/run.ts';
 import { round } from '../lib/stats.ts';
-import { WcsClient } from '../lib/wcs-client.ts';
+import { WcsClient } from '../../test/harness/wcs-client.ts';
 
 export interface MemorySample {
   sessions: number;
@@ -63,7 +63,7 @@ export async function measureMemory(o: {
   };
   const clients: WcsClient[] = [];
   const closeAll = async (): Promise<void> => {
-    for (const c of clients.splice(0)) c.close();
+    await Promise.all(clients.splice(0).map((c) => c.close()));
     await sleep(o.settleMs);
   };
   const done = o.cleanup.add('memory sessions', () => closeAll());
@@ -74,7 +74,7 @@ export async function measureMemory(o: {
       workerBaseMiB: round(base.worker / 2 ** 20, 1),
       bridgeBaseMiB: round(base.bridge / 2 ** 20, 1),
       idle: await sample(o.idleSessions, async () => {
-        clients.push(await WcsClient.connect(`${o.workerWs}/node/origin/ws`, T));
+        clients.push(await WcsClient.connect(`${o.workerWs}/node/origin/ws`, { timeoutMs: T }));
       }),
     };
     await closeAll();
@@ -85,14 +85,14 @@ export async function measureMemory(o: {
         o.activeSessions,
         async () => {
           const name = `mem-${o.runTag}-${n++}`;
-          const pub = await WcsClient.connect(`${o.workerWs}/node/origin/ws`, T);
+          const pub = await WcsClient.connect(`${o.workerWs}/node/origin/ws`, { timeoutMs: T });
           clients.push(pub);
-          await pub.publish(name, o.offer, T);
-          const redirect = await pub.playRedirect(name, T);
-          const player = await WcsClient.connect(redirect.url, T);
+          await pub.publish(name, o.offer, { timeoutMs: T });
+          const redirect = await pub.playRedirect(name, { timeoutMs: T });
+          const player = await WcsClient.connect(redirect.url, { timeoutMs: T });
           clients.push(player);
-          const play = await player.play(name, T);
-          player.answer(play.mediaSessionId, answerFor(play.offer));
+          const play = await player.playOffer(name, { timeoutMs: T });
+          player.answer(play.id, answerFor(play.offer));
         },
         before,
       );

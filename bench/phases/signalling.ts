@@ -18,12 +18,13 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as v from 'valibot';
+// The Janus-direct side does the bridge's own Janus work, so it uses the bridge's plan for it.
 import { remotePublisherStreams } from '../../bridge/media/plan.ts';
 import { JanusConnection, type JanusHandle, type JanusSession } from '../lib/janus-api.ts';
 import { answerFor } from '../lib/sdp.ts';
 import { errorText, sleep, type Cleanup, type Deadline } from '../lib/run.ts';
 import { round, roundSummary, summarize, type Summary } from '../lib/stats.ts';
-import { WcsClient } from '../lib/wcs-client.ts';
+import { WcsClient } from '../../test/harness/wcs-client.ts';
 
 export interface SignallingSide {
   cycles: number;
@@ -89,27 +90,28 @@ function fanoutCycle(s: SignallingSetup): Cycle {
   return async (name) => {
     const t0 = performance.now();
     const sw = stopwatch();
-    const origin = await WcsClient.connect(`${s.workerWs}/node/origin/ws`, T);
+    const origin = await WcsClient.connect(`${s.workerWs}/node/origin/ws`, { timeoutMs: T });
     sw.lap('connect');
     let edge: WcsClient | undefined;
     try {
-      const pub = await origin.publish(name, s.offer, T);
+      const pub = await origin.publish(name, s.offer, { timeoutMs: T });
       sw.lap('publish');
-      const redirect = await origin.playRedirect(name, T);
+      const redirect = await origin.playRedirect(name, { timeoutMs: T });
       sw.lap('redirect');
-      edge = await WcsClient.connect(redirect.url, T);
+      edge = await WcsClient.connect(redirect.url, { timeoutMs: T });
       sw.lap('edge connect');
-      const play = await edge.play(name, T);
+      const play = await edge.playOffer(name, { timeoutMs: T });
       sw.lap('play (offer)');
-      edge.answer(play.mediaSessionId, answerFor(play.offer));
+      edge.answer(play.id, answerFor(play.offer));
       const handshake = performance.now() - t0;
-      await edge.stop(play.mediaSessionId, 'play', T);
-      await origin.stop(pub.mediaSessionId, 'publish', T);
+      await edge.end(play.id, 'play', { timeoutMs: T });
+      await origin.end(pub.id, 'publish', { timeoutMs: T });
       sw.lap('teardown');
       return { handshake, steps: sw.steps };
     } finally {
-      edge?.close();
-      origin.close();
+      // Not awaited: the close handshake is not part of the cycle.
+      void edge?.close();
+      void origin.close();
     }
   };
 }

@@ -6,6 +6,7 @@
  * status; over HTTP a 4xx). Valid frames are never produced by accident: each mutation breaks a field the
  * worker checks, and well-formed stream requests are only sent on sessions without a usable token.
  */
+import { HANDLED_MESSAGES, UNSUPPORTED_MESSAGES } from '../../protocol/index.ts';
 
 /** mulberry32: small, fast, good enough to pick fuzz cases. */
 export class Rng {
@@ -54,8 +55,9 @@ export interface WsInput {
   expect: 'error';
 }
 
-export const UNSUPPORTED = ['call', 'answer', 'hangup', 'hold', 'unhold', 'transfer', 'sendDtmf', 'sendData', 'availableStream', 'snapshot', 'sendStreamEvent', 'submitBugReport', 'sessionDebug'];
-const HANDLED = ['connection', 'publishStream', 'playStream', 'unPublishStream', 'stopStream', 'setRemoteSDP', 'ping', 'pong'];
+/** The WCS messages the CDN refuses by name, and the ones it handles (protocol/wcs.ts). */
+export const UNSUPPORTED = Object.keys(UNSUPPORTED_MESSAGES);
+const HANDLED = [...HANDLED_MESSAGES];
 const PROTO_NAMES = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__'];
 const BAD_NAMES = ['', ' ', '../../etc/passwd', 'a b', 'x'.repeat(129), '.hidden', '-dash', 'ünïcode', 'name\u0000x', '<script>alert(1)</script>', 'a/b', '%2e%2e', 'name\r\nInjected: 1', '\u202ereversed', 'ca$h', 'a;rm -rf /'];
 const BAD_IDS = ['', 'x'.repeat(129), 'y'.repeat(10_000)];
@@ -206,7 +208,7 @@ export function badWsInput(r: Rng, sdp: string, seq: number): WsInput {
   if (roll < 76) return json('answer-unknown', { message: 'setRemoteSDP', data: [id, sdp] });
   if (roll < 79) return json('connection-again', { message: 'connection', data: [{ appKey: r.text(r.int(0, 50)), authToken: r.chance(0.5) ? r.text(r.int(0, 500)) : undefined, custom: jsonValue(r) }] });
   if (roll < 82) {
-    const mutate = r.pick([() => ({ message: 'connection', data: [{ mediaProviders: 'WebRTC' }] }), () => ({ message: 'connection', data: [{ keepAlive: 'yes' }] }), () => ({ message: 'connection', data: [{ authToken: notString(r) }] }), () => ({ message: 'ping', data: 'x' }), () => ({ message: 'pong', data: 5 }), () => ({ message: 'setRemoteSDP', data: [id] }), () => ({ message: 'setRemoteSDP', data: [notString(r), sdp] })]);
+    const mutate = r.pick([() => ({ message: 'connection', data: [{ mediaProviders: 'WebRTC' }] }), () => ({ message: 'connection', data: [{ keepAlive: 'yes' }] }), () => ({ message: 'connection', data: [{ authToken: notString(r) }] }), () => ({ message: 'connection', data: [[{ appKey: 'defaultApp', mediaProviders: ['WebRTC'] }]] }), () => ({ message: 'ping', data: 'x' }), () => ({ message: 'pong', data: 5 }), () => ({ message: 'setRemoteSDP', data: [id] }), () => ({ message: 'setRemoteSDP', data: [notString(r), sdp] })]);
     return json('bad-field', mutate());
   }
   if (roll < 87) {

@@ -144,7 +144,7 @@ async function marks(frame: Frame): Promise<Instrumentation> {
 
 let stack: Stack | undefined;
 let browser: Browser | undefined;
-let janusUrls: Record<string, string> = {};
+const janusUrls: Record<string, string> = {};
 
 const loads = (): Promise<NodeLoads> => bridgeLoads(stack);
 

@@ -17,7 +17,7 @@ import type { Page } from 'playwright-core';
 import { Browser } from '../harness/browser.ts';
 import { handleCounts as countHandles, JanusInspector, type HandleCount } from '../harness/janus-inspect.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
-import { playWerift, publishWerift, WcsClient } from '../harness/wcs-client.ts';
+import { playWerift, publishWerift, WcsClient, type StatusEvent } from '../harness/wcs-client.ts';
 import { until, type WeriftPublisher, type WeriftSubscriber } from '../harness/werift-peer.ts';
 
 type ReplayLog = Array<{ status: string; url: string; info: string; at: number }>;
@@ -517,7 +517,7 @@ describe('worker-to-bridge link loss', () => {
     const bridgePid = stack.pidOf('bridge');
     const t0 = Date.now();
     process.kill(bridgePid, 'SIGSTOP');
-    let told;
+    let told: Array<StatusEvent & { at: number }>;
     try {
       told = await Promise.all([origin.waitForStatus(publishId, 'FAILED', { timeoutMs: 15_000 }), viewer.client.waitForStatus(viewer.id, 'FAILED', { timeoutMs: 15_000 })]);
     } finally {

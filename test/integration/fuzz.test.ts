@@ -32,6 +32,7 @@ import { JanusAdmin, JanusInspector } from '../harness/janus-inspect.ts';
 import { isAlive } from '../harness/processes.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
 import { until, WeriftPublisher, WeriftSubscriber } from '../harness/werift-peer.ts';
+import { errorText, readServerFrame, type ClientFrame, type ServerFrame } from '../../protocol/index.ts';
 
 const SEED = Number(process.env['FANOUT_FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 const WS_INPUTS = 10_400;
@@ -117,10 +118,16 @@ function token(claims: Partial<TokenClaims>, key = KEY): Promise<string> {
 
 // ---------------------------------------------------------------- a raw WCS client
 
-const Frame = v.object({ message: v.string(), data: v.optional(v.nullable(v.array(v.unknown()))) });
-type Event = { kind: 'frame'; message: string; data: unknown[] } | { kind: 'close'; code: number; reason: string };
+/**
+ * What a session saw: a frame that checks against the shared `ServerFrame` schemas
+ * (protocol/wcs.ts), one that does not (a defect: counted as unexpected), or the close.
+ */
+type Event = ({ kind: 'frame' } & ServerFrame) | { kind: 'invalid'; text: string } | { kind: 'close'; code: number; reason: string };
 
-/** A WCS session over a bare WebSocket: sends anything, answers pings, queues everything else. */
+/**
+ * A WCS session over a bare WebSocket: sends anything (the fuzz inputs are malformed on purpose;
+ * the good requests are built as the shared `ClientFrame`), answers pings, queues everything else.
+ */
 class RawWcs {
   readonly node: string;
   readonly ws: WebSocket;
@@ -135,20 +142,14 @@ class RawWcs {
     ws.on('message', (raw, isBinary) => {
       const text = raw.toString();
       checkLeak(`a frame on ${node}`, text);
-      let frame: v.InferOutput<typeof Frame> | undefined;
-      try {
-        const parsed = v.safeParse(Frame, JSON.parse(text));
-        frame = parsed.success ? parsed.output : undefined;
-      } catch {
-        frame = undefined;
-      }
-      if (isBinary || frame === undefined) {
-        this.events.push({ kind: 'frame', message: `!invalid ${text.slice(0, 100)}`, data: [] });
-      } else if (frame.message === 'ping') {
-        if (ws.readyState === WebSocket.OPEN) ws.send('{"message":"pong","data":[]}');
+      const read = isBinary ? undefined : readServerFrame(text);
+      if (read?.kind !== 'frame') {
+        this.events.push({ kind: 'invalid', text: `${read?.kind === 'invalid' ? read.problem : 'binary or unknown'}: ${text.slice(0, 100)}` });
+      } else if (read.frame.message === 'ping') {
+        this.frame({ message: 'pong', data: [] });
         return;
       } else {
-        this.events.push({ kind: 'frame', message: frame.message, data: frame.data ?? [] });
+        this.events.push({ kind: 'frame', ...read.frame });
       }
       this.#wake?.();
     });
@@ -186,8 +187,9 @@ class RawWcs {
     else this.ws.send(data, { binary: true });
   }
 
-  frame(message: string, data: unknown[]): void {
-    this.send(JSON.stringify({ message, data }));
+  /** A well-formed request. */
+  frame(frame: ClientFrame): void {
+    this.send(JSON.stringify(frame));
   }
 
   /** The next unread event (frames other than pings, or the close), or undefined after `timeoutMs`. */
@@ -220,7 +222,8 @@ class RawWcs {
   }
 
   async connect(fields: Record<string, unknown>): Promise<void> {
-    this.frame('connection', [{ appKey: 'defaultApp', mediaProviders: ['WebRTC'], clientVersion: '2.0', keepAlive: false, ...fields }]);
+    // `fields` may be malformed on purpose (a token of the wrong type): sent as they are.
+    this.send(JSON.stringify({ message: 'connection', data: [{ appKey: 'defaultApp', mediaProviders: ['WebRTC'], clientVersion: '2.0', keepAlive: false, ...fields }] }));
     const user = await this.until((e) => (e.kind === 'close' || (e.kind === 'frame' && e.message === 'getUserData') ? e : undefined), 10_000);
     if (user?.kind !== 'frame') throw new Error(`${this.node}: no getUserData (${JSON.stringify(user)})`);
   }
@@ -232,19 +235,20 @@ class RawWcs {
 }
 
 const isError = (e: Event | undefined): boolean =>
-  e?.kind === 'frame' &&
-  (e.message === 'fail' || (e.message === 'notifyStreamStatusEvent' && typeof e.data[0] === 'object' && e.data[0] !== null && Reflect.get(e.data[0], 'status') === 'FAILED'));
+  e?.kind === 'frame' && (e.message === 'fail' || (e.message === 'notifyStreamStatusEvent' && e.data[0].status === 'FAILED'));
 
-const describeEvent = (e: Event | undefined): string => (e === undefined ? 'no answer' : e.kind === 'close' ? `close ${e.code}` : `${e.message} ${JSON.stringify(e.data).slice(0, 200)}`);
+/** The kind of answer, for the tallies. */
+const outcome = (e: Event | undefined): string => (e === undefined ? 'no answer' : e.kind === 'close' ? `close ${e.code}` : e.kind === 'invalid' ? '!invalid' : e.message);
+
+const describeEvent = (e: Event | undefined): string =>
+  e === undefined ? 'no answer' : e.kind === 'close' ? `close ${e.code}` : e.kind === 'invalid' ? `!invalid ${e.text}` : `${e.message} ${JSON.stringify(e.data).slice(0, 200)}`;
 
 /** The status (or `fail`) that ends stream `id`, from here on. */
 function terminal(e: Event, id: string): { status: string; info: string } | undefined {
   if (e.kind === 'close') return { status: `closed ${e.code}`, info: e.reason };
-  const d = e.data[0];
-  if (typeof d !== 'object' || d === null) return undefined;
-  const get = (k: string): unknown => Reflect.get(d, k);
-  if (e.message === 'notifyStreamStatusEvent' && get('mediaSessionId') === id) return { status: String(get('status')), info: String(get('info') ?? '') };
-  if (e.message === 'fail' && get('id') === id) return { status: 'FAILED', info: String(get('info')) };
+  if (e.kind !== 'frame') return undefined;
+  if (e.message === 'notifyStreamStatusEvent' && e.data[0].mediaSessionId === id) return { status: e.data[0].status, info: e.data[0].info ?? '' };
+  if (e.message === 'fail' && e.data[0].id === id) return { status: 'FAILED', info: e.data[0].info };
   return undefined;
 }
 
@@ -265,8 +269,8 @@ async function startGood(): Promise<Good> {
   await publisher.connect({ authToken: await token({ act: 'publish' }, OLD_KEY) });
   const pub = new WeriftPublisher({ video: 'vp8', keyframeIntervalMs: 1000 });
   const pubId = randomUUID();
-  publisher.frame('publishStream', [{ mediaSessionId: pubId, name: GOOD, published: true, hasVideo: true, hasAudio: true, mediaProvider: 'WebRTC', sdp: await pub.offer() }]);
-  const answer = await publisher.until((e) => (e.kind === 'frame' && e.message === 'setRemoteSDP' && e.data[0] === pubId ? String(e.data[1]) : undefined), 15_000);
+  publisher.frame({ message: 'publishStream', data: [{ mediaSessionId: pubId, name: GOOD, published: true, hasVideo: true, hasAudio: true, mediaProvider: 'WebRTC', sdp: await pub.offer() }] });
+  const answer = await publisher.until((e) => (e.kind === 'frame' && e.message === 'setRemoteSDP' && e.data[0] === pubId ? e.data[1] : undefined), 15_000);
   if (answer === undefined) throw new Error(`publisher: no answer: ${publisher.events.map((e) => describeEvent(e)).join(' | ')}`);
   await pub.accept(answer);
   const publishing = await publisher.until((e) => terminal(e, pubId), 15_000);
@@ -279,13 +283,13 @@ async function startGood(): Promise<Good> {
   let offer: string | undefined;
   for (let attempt = 0; offer === undefined && attempt < 20; attempt++) {
     // The cascade to edge-1 may still be on its way: "CDN stream not found" until it is.
-    player.frame('playStream', [{ mediaSessionId: playId, name: GOOD, published: false, mediaProvider: 'WebRTC' }]);
-    const r = await player.until((e) => (e.kind === 'frame' && e.message === 'setRemoteSDP' && e.data[0] === playId ? { sdp: String(e.data[1]) } : terminal(e, playId)), 15_000);
+    player.frame({ message: 'playStream', data: [{ mediaSessionId: playId, name: GOOD, published: false, mediaProvider: 'WebRTC' }] });
+    const r = await player.until((e) => (e.kind === 'frame' && e.message === 'setRemoteSDP' && e.data[0] === playId ? { sdp: e.data[1] } : terminal(e, playId)), 15_000);
     if (r !== undefined && 'sdp' in r) offer = r.sdp;
     else await new Promise((res) => setTimeout(res, 250));
   }
   if (offer === undefined) throw new Error('player: no offer from edge-1');
-  player.frame('setRemoteSDP', [playId, await sub.answer(offer)]);
+  player.frame({ message: 'setRemoteSDP', data: [playId, await sub.answer(offer)] });
   const playing = await player.until((e) => terminal(e, playId), 15_000);
   expect(playing?.status).toBe('PLAYING');
   await sub.media({ audio: true, video: true, timeoutMs: 15_000 });
@@ -364,9 +368,10 @@ async function uselessToken(r: Rng): Promise<{ variant: string; fields: Record<s
 }
 
 /** One fuzz worker: sessions of INPUTS_PER_SESSION bad inputs each, one at a time, each answered before the next. */
-async function wsWorker(w: number, quota: number, sdp: string): Promise<void> {
+async function wsWorker(w: number, inputs: number, sdp: string): Promise<void> {
   const r = new Rng(SEED + w * 7919);
   let seq = w * 1_000_000;
+  let quota = inputs;
   while (quota > 0 && !overBudget()) {
     const node = r.pick(NODE_IDS);
     let conn: RawWcs;
@@ -376,7 +381,7 @@ async function wsWorker(w: number, quota: number, sdp: string): Promise<void> {
       await conn.connect(fields);
       tally('session-setup', variant, true);
     } catch (err) {
-      tally('session-setup', 'failed', false, () => String(err));
+      tally('session-setup', 'failed', false, () => errorText(err));
       continue;
     }
     let last = 0;
@@ -386,7 +391,7 @@ async function wsWorker(w: number, quota: number, sdp: string): Promise<void> {
       conn.send(input.data);
       const answer = await conn.next(10_000);
       const ok = isError(answer);
-      tally(input.kind, answer === undefined ? 'no answer' : answer.kind === 'close' ? `close ${answer.code}` : answer.message, ok, () => `${describeEvent(answer)} for ${typeof input.data === 'string' ? input.data.slice(0, 200) : `${input.data.byteLength} binary bytes`}`);
+      tally(input.kind, outcome(answer), ok, () => `${describeEvent(answer)} for ${typeof input.data === 'string' ? input.data.slice(0, 200) : `${input.data.byteLength} binary bytes`}`);
       if (answer?.kind === 'close' || conn.closed !== undefined) break;
     }
     conn.close();
@@ -413,7 +418,7 @@ async function beforeConnection(count: number, sdp: string): Promise<void> {
     last = await pace(last);
     conn.send(JSON.stringify(frame));
     const answer = await conn.next(10_000);
-    tally('before-connection', answer === undefined ? 'no answer' : answer.kind === 'close' ? 'close' : answer.message, isError(answer), () => describeEvent(answer));
+    tally('before-connection', answer?.kind === 'close' ? 'close' : outcome(answer), isError(answer), () => describeEvent(answer));
   }
   conn.close();
 }
@@ -436,10 +441,10 @@ async function janusFuzzer(role: 'publish' | 'play-offer' | 'play-answer' | 'hij
       const hostile = role === 'hijack' ? sdp : janusHostileSdp(r, sdp);
       const name = role === 'hijack' ? GOOD : `fzj-${seed.toString(36)}-${i}`;
       const sentAt = Date.now();
-      conn.frame('publishStream', [{ mediaSessionId: id, name, published: true, mediaProvider: 'WebRTC', sdp: hostile }]);
+      conn.frame({ message: 'publishStream', data: [{ mediaSessionId: id, name, published: true, mediaProvider: 'WebRTC', sdp: hostile }] });
       const first = await conn.until((e) => (e.kind === 'frame' && e.message === 'setRemoteSDP' && e.data[0] === id ? { status: 'ANSWERED', info: '' } : terminal(e, id)), 20_000);
       if (first?.status === 'ANSWERED') {
-        conn.frame('unPublishStream', [{ mediaSessionId: id, name }]);
+        conn.frame({ message: 'unPublishStream', data: [{ mediaSessionId: id, name }] });
         const end = await conn.until((e) => terminal(e, id), 20_000);
         tally(`janus-${role}`, `accepted, then ${end?.status ?? 'nothing'}`, end?.status === 'UNPUBLISHED' || end?.status === 'FAILED', () => JSON.stringify(end));
       } else {
@@ -451,10 +456,10 @@ async function janusFuzzer(role: 'publish' | 'play-offer' | 'play-answer' | 'hij
     }
     if (role === 'play-offer') {
       const hostile = janusHostileSdp(r, sdp);
-      conn.frame('playStream', [{ mediaSessionId: id, name: r.chance(0.85) ? GOOD : `fuzz-none-${i}`, published: false, mediaProvider: 'WebRTC', sdp: hostile }]);
+      conn.frame({ message: 'playStream', data: [{ mediaSessionId: id, name: r.chance(0.85) ? GOOD : `fuzz-none-${i}`, published: false, mediaProvider: 'WebRTC', sdp: hostile }] });
       const first = await conn.until((e) => (e.kind === 'frame' && e.message === 'setRemoteSDP' && e.data[0] === id ? { status: 'ANSWERED', info: '' } : terminal(e, id)), 20_000);
       if (first?.status === 'ANSWERED') {
-        conn.frame('stopStream', [{ mediaSessionId: id }]);
+        conn.frame({ message: 'stopStream', data: [{ mediaSessionId: id }] });
         const end = await conn.until((e) => terminal(e, id), 20_000);
         tally('janus-play-offer', `accepted, then ${end?.status ?? 'nothing'}`, end?.status === 'STOPPED' || end?.status === 'FAILED', () => JSON.stringify(end));
       } else {
@@ -463,8 +468,8 @@ async function janusFuzzer(role: 'publish' | 'play-offer' | 'play-answer' | 'hij
       continue;
     }
     // play-answer: Janus offers, the client answers with hostile SDP.
-    conn.frame('playStream', [{ mediaSessionId: id, name: GOOD, published: false, mediaProvider: 'WebRTC' }]);
-    const offer = await conn.until((e) => (e.kind === 'frame' && e.message === 'setRemoteSDP' && e.data[0] === id ? { status: 'OFFER', info: String(e.data[1]) } : terminal(e, id)), 20_000);
+    conn.frame({ message: 'playStream', data: [{ mediaSessionId: id, name: GOOD, published: false, mediaProvider: 'WebRTC' }] });
+    const offer = await conn.until((e) => (e.kind === 'frame' && e.message === 'setRemoteSDP' && e.data[0] === id ? { status: 'OFFER', info: e.data[1] } : terminal(e, id)), 20_000);
     if (offer?.status !== 'OFFER') {
       tally('janus-play-answer', `no offer: ${offer?.status ?? 'nothing'}`, false, () => JSON.stringify(offer));
       continue;
@@ -472,7 +477,7 @@ async function janusFuzzer(role: 'publish' | 'play-offer' | 'play-answer' | 'hij
     const workerRefuses = r.chance(0.25);
     const hostile = workerRefuses ? workerRefusedSdp(r, offer.info) : janusHostileSdp(r, offer.info);
     last = await pace(last);
-    conn.frame('setRemoteSDP', [id, hostile]);
+    conn.frame({ message: 'setRemoteSDP', data: [id, hostile] });
     // Refused: FAILED, or a fail frame for the answer itself. Janus may also end the player at once
     // (STOPPED, e.g. on a DTLS alert). Accepted: no reply (PLAYING needs ICE), so the client stops it.
     const answer = await conn.until((e) => terminal(e, id) ?? (e.kind === 'frame' && e.message === 'fail' ? { status: 'fail', info: JSON.stringify(e.data) } : undefined), 3_000);
@@ -481,7 +486,7 @@ async function janusFuzzer(role: 'publish' | 'play-offer' | 'play-answer' | 'hij
       continue;
     }
     last = await pace(last);
-    conn.frame('stopStream', [{ mediaSessionId: id }]);
+    conn.frame({ message: 'stopStream', data: [{ mediaSessionId: id }] });
     const end = await conn.until((e) => terminal(e, id), 20_000);
     tally('janus-play-answer', `${answer === undefined ? 'accepted' : 'refused'}, then ${end?.status ?? 'nothing'}`, end?.status === 'STOPPED' || end?.status === 'FAILED', () => JSON.stringify({ answer, end }));
   }
@@ -554,7 +559,7 @@ async function httpWorker(w: number, quota: number, tokens: HttpTokens, sdp: str
       checkLeak(`${input.method} ${input.path.slice(0, 60)}`, res.body);
       tally(`http-${input.kind}`, String(res.status), input.ok.includes(res.status), () => `${input.method} ${input.path.slice(0, 120)} ${JSON.stringify(input.headers).slice(0, 100)} -> ${res.status} ${res.body.slice(0, 200)}`);
     } catch (err) {
-      tally(`http-${input.kind}`, 'error', false, () => `${input.method} ${input.path.slice(0, 120)}: ${String(err)}`);
+      tally(`http-${input.kind}`, 'error', false, () => `${input.method} ${input.path.slice(0, 120)}: ${errorText(err)}`);
     }
   }
 }

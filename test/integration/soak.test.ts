@@ -19,7 +19,7 @@ import { collectGarbage, debuggerUrl, listeningPorts } from '../harness/inspecto
 import { listProcesses } from '../harness/processes.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
 import { playWerift, publishWerift, WcsClient, type StatusEvent } from '../harness/wcs-client.ts';
-import { until, WeriftPublisher, WeriftSubscriber } from '../harness/werift-peer.ts';
+import { until, WeriftPublisher } from '../harness/werift-peer.ts';
 
 const NODES = { origin: 8188, 'edge-1': 8189, 'edge-2': 8190 } as const;
 type NodeId = keyof typeof NODES;
