@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: every suite, in order: typecheck, unit tests (Node), worker tests (vitest inside
-// workerd), then the integration and browser suites inside a fresh network namespace (test/netns).
+// `npm test`: every suite, in order: lint (biome, rules in biome.jsonc), typecheck, unit tests
+// (Node), worker tests (vitest inside workerd), then the integration and browser suites inside a
+// fresh network namespace (test/netns).
 // Installs what is missing first. Ends with each runner's summary and one total line.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -26,6 +27,8 @@ const offline = {
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 
 const suites = [
+  // Every finding, not biome's first 20: the run should show all there is to fix.
+  { name: 'lint', cmds: [[bin('biome'), 'lint', '--max-diagnostics=none', '.']] },
   { name: 'typecheck', cmds: ['tsconfig.json', 'worker/tsconfig.json', 'worker/test-support/tsconfig.json', 'sdk/tsconfig.json', 'sdk/tsconfig.test.json'].map((p) => [bin('tsc'), '--noEmit', '-p', p]) },
   { name: 'unit', vitest: 'vitest.unit.config.ts' },
   { name: 'worker', vitest: 'vitest.worker.config.ts' },

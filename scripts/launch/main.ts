@@ -209,16 +209,32 @@ function workerProcess(s: Settings, bridgeUrl: string, logDir: string): Child {
   });
 }
 
+/** Thrown when a part would start after a stop began (a signal during start-up). */
+class StoppingError extends Error {
+  override readonly name = 'StoppingError';
+}
+
 async function main(): Promise<void> {
   const children: Child[] = [];
-  let stopping = false;
-  const stopAll = async (): Promise<void> => {
-    stopping = true;
-    // Reverse order: the worker first, Janus last.
-    for (const child of [...children].reverse()) await child.stop();
+  let stopping: Promise<void> | undefined;
+  /**
+   * Stops every child, the worker first and Janus last, and resolves once each one's process group
+   * is gone. One stop per run: the signal handler, a failed start and the worker's death share it.
+   * The list cannot grow once it began: `launch` and the supervisor start nothing while stopping.
+   */
+  const stopAll = (): Promise<void> =>
+    (stopping ??= (async () => {
+      for (const child of [...children].reverse()) await child.stop();
+    })());
+  /** Starts a part and records it, unless the launcher is stopping (a signal during start-up). */
+  const launch = (start: () => Child): Child => {
+    if (stopping !== undefined) throw new StoppingError('Fanout is stopping');
+    const child = start();
+    children.push(child);
+    return child;
   };
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
+    if (stopping !== undefined) return;
     process.stdout.write(`\n${signal}: stopping Fanout...\n`);
     void stopAll().then(() => {
       process.stdout.write('Fanout stopped.\n');
@@ -281,9 +297,7 @@ async function main(): Promise<void> {
       });
     };
     localNodes.forEach((node, i) => {
-      const child = startJanus(node, i);
-      children.push(child);
-      janusNodes.push(child);
+      janusNodes.push(launch(() => startJanus(node, i)));
     });
     await Promise.all(
       localNodes.map((node, i) => waitFor(janusNodes[i]!, () => janusInfo(`ws://${janusEndpoint(node).host}:${janusEndpoint(node).port}`, janusApiSecret), 15_000)),
@@ -309,16 +323,14 @@ async function main(): Promise<void> {
         logFile: join(logDir, 'bridge.log'),
         killAfterMs: 5000,
       });
-    let bridge = startBridge();
-    children.push(bridge);
+    let bridge = launch(startBridge);
     const bridgeUrl = `http://127.0.0.1:${s.bridgePort}`;
     await waitFor(bridge, () => httpOk(`${bridgeUrl}/health`), 20_000);
 
     const workerUrl = `http://127.0.0.1:${s.workerPort}`;
     let worker: Child | undefined;
     if (s.worker) {
-      worker = workerProcess(s, bridgeUrl, logDir);
-      children.push(worker);
+      worker = launch(() => workerProcess(s, bridgeUrl, logDir));
       await waitFor(worker, () => httpOk(`${workerUrl}/health`), 60_000);
     }
 
@@ -364,11 +376,13 @@ async function main(): Promise<void> {
     // the worker dying ends the run.
     const supervise = (child: Child, restart: () => Child, delayMs: number): void => {
       void child.exited.then(async () => {
-        if (stopping) return;
+        if (stopping !== undefined) return;
         process.stdout.write(`${child.spec.name} ${child.describeExit()}${delayMs > 0 ? `; restarting in ${delayMs} ms` : ''}\n`);
+        // What the dead child left in its group (its own children) goes before a new one starts.
+        await child.stop();
         if (delayMs <= 0) return;
         await sleep(delayMs);
-        if (stopping) return;
+        if (stopping !== undefined) return;
         const next = restart();
         children[children.indexOf(child)] = next;
         writeStackJson();
@@ -379,11 +393,14 @@ async function main(): Promise<void> {
     localNodes.forEach((node, i) => supervise(janusNodes[i]!, () => startJanus(node, i), s.janusRestartMs));
     supervise(bridge, () => (bridge = startBridge()), 1000);
     void worker?.exited.then(() => {
-      if (stopping) return;
+      if (stopping !== undefined) return;
       process.stderr.write(`${worker.spec.name} ${worker.describeExit()}: stopping Fanout\n${indent(worker.tail())}\n`);
       void stopAll().then(() => process.exit(1));
     });
   } catch (err) {
+    // A signal during start-up: its handler stops everything and exits; a part that died of the
+    // stop's SIGTERM while starting is not a failure to report.
+    if (stopping !== undefined) return;
     const message = err instanceof StartError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`\nFanout failed to start: ${message}\n`);
     if (children.length > 0) process.stderr.write('Stopping what was started...\n');

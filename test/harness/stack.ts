@@ -15,6 +15,12 @@ export interface StackOptions {
   /** Topology file (default: the repo's loadbalancing.xml). */
   topology?: string;
   worker?: boolean;
+  /**
+   * Start it as a user does, with `npm start`, in a process group of its own (as a terminal runs a
+   * command), so that `signal(..., 'group')` reaches npm and the launcher at once like a Ctrl-C.
+   * Default: `node scripts/start.mjs` directly.
+   */
+  viaNpm?: boolean;
   env?: Record<string, string>;
   /** How long to wait for "Fanout is up." */
   timeoutMs?: number;
@@ -47,9 +53,11 @@ export class Stack {
   static spawn(opts: StackOptions = {}): Stack {
     requireNamespace();
     const stateDir = mkdtempSync(join(tmpdir(), 'fanout-stack-'));
-    const args = [join(ROOT, 'scripts/start.mjs'), ...(opts.worker === false ? ['--no-worker'] : [])];
-    const child = spawn(process.execPath, args, {
+    const flags = opts.worker === false ? ['--no-worker'] : [];
+    const [command, args] = opts.viaNpm === true ? ['npm', ['start', '--silent', '--', ...flags]] : [process.execPath, [join(ROOT, 'scripts/start.mjs'), ...flags]];
+    const child = spawn(command, args, {
       cwd: ROOT,
+      detached: opts.viaNpm === true,
       env: {
         ...process.env,
         FANOUT_STATE_DIR: stateDir,
@@ -102,7 +110,15 @@ export class Stack {
     return c.pid;
   }
 
-  /** SIGTERM to the launcher, which stops its children; SIGKILL after `graceMs`. */
+  /** Sends `signal` to the process the stack was started as (the launcher, or npm), or to its whole process group. */
+  signal(signal: NodeJS.Signals, to: 'process' | 'group' = 'process'): void {
+    const pid = this.process.pid;
+    if (pid === undefined) throw new Error('the stack never started');
+    if (to === 'group') process.kill(-pid, signal);
+    else this.process.kill(signal);
+  }
+
+  /** SIGTERM to the launcher (or npm), which stops its children; SIGKILL after `graceMs`. */
   async stop(graceMs = 20_000): Promise<number | null> {
     if (!this.running) return this.#exitCode ?? null;
     this.process.kill('SIGTERM');
