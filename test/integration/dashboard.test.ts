@@ -11,8 +11,9 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../harness/browser.ts';
 import { BridgeClient, isPlayerEvent, isPublisherEvent } from '../harness/bridge-client.ts';
+import { newMediaId } from '../../protocol/index.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
-import { until, WeriftPublisher, WeriftSubscriber } from '../harness/werift-peer.ts';
+import { WeriftPublisher, WeriftSubscriber } from '../harness/werift-peer.ts';
 
 const SCREENSHOT = join(ROOT, '.fanout/screenshots/dashboard.png');
 const WAIT_MS = 20_000;
@@ -39,17 +40,19 @@ afterAll(async () => {
 async function publish(name: string): Promise<void> {
   const pub = new WeriftPublisher({ keyframeIntervalMs: 2000 });
   peers.push(pub);
-  const r = await client.request('publish', { node: 'origin', stream: name, sdp: await pub.offer() });
+  const publishId = newMediaId('pub');
+  const r = await client.request('publish', { publishId, node: 'origin', stream: name, sdp: await pub.offer() });
   await pub.accept(r.sdp);
-  await client.waitForEvent('PUBLISHING', isPublisherEvent(r.publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
+  await client.waitForEvent('PUBLISHING', isPublisherEvent(publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
 }
 
 async function play(node: string, name: string): Promise<void> {
-  const r = await client.request('play', { node, stream: name });
+  const playId = newMediaId('play');
+  const r = await client.request('play', { playId, node, stream: name });
   const sub = new WeriftSubscriber();
   peers.push(sub);
-  await client.request('answer', { playId: r.playId, sdp: await sub.answer(r.sdp) });
-  await client.waitForEvent('PLAYING', isPlayerEvent(r.playId, 'PLAYING'), { timeoutMs: 10_000 });
+  await client.request('answer', { playId, sdp: await sub.answer(r.sdp) });
+  await client.waitForEvent('PLAYING', isPlayerEvent(playId, 'PLAYING'), { timeoutMs: 10_000 });
 }
 
 const text = async (selector: string): Promise<string> => (await page.textContent(selector))?.trim() ?? '';

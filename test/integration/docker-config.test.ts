@@ -23,7 +23,6 @@ import { JANUS_LIB_DIR, writeJanusConfig, type JanusNodeSettings } from '../../s
 import { ROOT, requireNamespace } from '../harness/stack.ts';
 
 const SECRETS = { BRIDGE_SECRET: 'bridge-secret-0123456789abcdef', JANUS_API_SECRET: 'janus-secret-0123456789', PUBLIC_IP: '203.0.113.10' };
-const CONFIG_DIR = '/etc/fanout/janus';
 const temps: string[] = [];
 const children: ChildProcess[] = [];
 

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { newMediaId } from '../../protocol/index.ts';
 import { BridgeClient, BridgeRequestError, isPlayerEvent, isPublisherEvent } from '../harness/bridge-client.ts';
 import { Stack } from '../harness/stack.ts';
 import { until, WeriftPublisher, WeriftSubscriber } from '../harness/werift-peer.ts';
@@ -53,12 +54,13 @@ async function scrapeUntil(what: string, check: (m: Map<string, number>) => bool
 }
 
 async function play(node: string, stream: string): Promise<{ sub: WeriftSubscriber; playId: string }> {
-  const r = await client.request('play', { node, stream });
+  const playId = newMediaId('play');
+  const r = await client.request('play', { playId, node, stream });
   const sub = new WeriftSubscriber();
   peers.push(sub);
-  await client.request('answer', { playId: r.playId, sdp: await sub.answer(r.sdp) });
-  await client.waitForEvent('PLAYING', isPlayerEvent(r.playId, 'PLAYING'), { timeoutMs: 10_000 });
-  return { sub, playId: r.playId };
+  await client.request('answer', { playId, sdp: await sub.answer(r.sdp) });
+  await client.waitForEvent('PLAYING', isPlayerEvent(playId, 'PLAYING'), { timeoutMs: 10_000 });
+  return { sub, playId };
 }
 
 /** A WCS session on the worker: `connection`, then the given frames, then close; resolves with what it got. */
@@ -89,14 +91,15 @@ describe('GET /metrics on the bridge', () => {
 
     const pub = new WeriftPublisher({ keyframeIntervalMs: 1000 });
     peers.push(pub);
-    const r = await client.request('publish', { node: 'origin', stream: 'metered', sdp: await pub.offer() });
+    const publishId = newMediaId('pub');
+    const r = await client.request('publish', { publishId, node: 'origin', stream: 'metered', sdp: await pub.offer() });
     await pub.accept(r.sdp);
-    await client.waitForEvent('PUBLISHING', isPublisherEvent(r.publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
+    await client.waitForEvent('PUBLISHING', isPublisherEvent(publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
     const a = await play('edge-1', 'metered');
     await play('edge-1', 'metered');
     await play('edge-2', 'metered');
     await a.sub.media({ audio: true, video: true, timeoutMs: 10_000 });
-    const refused = await client.request('play', { node: 'edge-1', stream: 'no-such-stream' }).catch((e: unknown) => e);
+    const refused = await client.request('play', { playId: newMediaId('play'), node: 'edge-1', stream: 'no-such-stream' }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(BridgeRequestError);
 
     // Janus reports statistics every 2 s (janus-config STATS_PERIOD): wait for both directions.
@@ -142,7 +145,7 @@ describe('GET /metrics on the bridge', () => {
     ]);
     expect(s?.bitrateIn?.video).toBeGreaterThan(50_000);
 
-    await client.request('unpublish', { publishId: r.publishId });
+    await client.request('unpublish', { publishId });
     const after = await scrapeUntil('the stream gone', (x) => x.get('fanout_streams_live') === 0 && x.get('fanout_node_subscribers{node="edge-1",role="edge"}') === 0);
     expect(after.get('fanout_edge_cascades{edge="edge-1",state="ready"}')).toBe(0);
     expect(after.get('fanout_stream_viewers{stream="metered",node="edge-1"}')).toBeUndefined();
