@@ -2,6 +2,10 @@
  * A stream: one published or played WebRTC stream of a session. Publishing offers to the server
  * (sendonly, ICE gathered fully); playing asks with `playStream`, follows the origin's `redirect`
  * to an edge, and answers the server's offer. Statuses arrive as typed events.
+ *
+ * Over 500 lines on purpose: a stream's publish and play paths share one state machine (statuses,
+ * the redirect, replay on failure, the bandwidth monitor's NOT_ENOUGH_BANDWIDTH), and splitting
+ * them would put one entity's lifecycle in two files.
  */
 import { LossWindow, lossCounters, type BandwidthMonitorOptions, type BandwidthReport } from './bandwidth.ts';
 import { nodeUrl } from './balancer.ts';

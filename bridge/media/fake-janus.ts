@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import type { Jsep } from 'janode';
-import { CdnError, silentLogger, type BridgeEvent } from '../../protocol/index.ts';
+import { CdnError, Errors, silentLogger, type BridgeEvent } from '../../protocol/index.ts';
 import type { Owner } from '../api/index.ts';
 import type { JanusHandle } from '../janus/videoroom.ts';
 import { createMedia, type Media, type MediaNode, type MediaNodes } from './index.ts';
@@ -244,7 +244,7 @@ export class World extends EventEmitter implements MediaNodes {
   }
   get(id: string): FakeNode {
     const n = [this.origin, ...this.edges].find((x) => x.id === id);
-    if (n === undefined) throw new CdnError('NOT_FOUND', `unknown node "${id}"`);
+    if (n === undefined) throw Errors.nodeUnknown(id);
     return n;
   }
   loadChanged(): void {}

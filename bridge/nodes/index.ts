@@ -160,7 +160,7 @@ export class NodeManager extends EventEmitter<NodeEvents> {
 
   get(id: string): JanusNode {
     const node = this.nodes.get(id);
-    if (node === undefined) throw new CdnError('NOT_FOUND', `unknown node "${id}"`);
+    if (node === undefined) throw Errors.nodeUnknown(id);
     return node;
   }
 

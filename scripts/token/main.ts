@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { MIN_KEY_LENGTH, signToken } from '../../worker/auth/token.ts';
 import { parseEnvFile } from '../launch/janus-config.ts';
 import { UsageError, claimsOf, parseTokenArgs } from './args.ts';
+import { errorText } from '../../protocol/index.ts';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 
@@ -44,6 +45,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`token: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`token: ${errorText(err)}\n`);
   process.exit(err instanceof UsageError ? 2 : 1);
 });

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import { errorText } from '../../protocol/index.ts';
 
 export const CHROMIUM_PATH = process.env['FANOUT_CHROMIUM'] ?? '/usr/bin/chromium';
 
@@ -64,7 +65,7 @@ export class Browser {
       return new Browser(context, profile);
     } catch (err) {
       rmSync(profile, { recursive: true, force: true });
-      throw new Error(`cannot launch ${CHROMIUM_PATH}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(`cannot launch ${CHROMIUM_PATH}: ${errorText(err)}`);
     }
   }
 

@@ -217,7 +217,8 @@ describe('the Dockerfiles and scripts', () => {
       for (const entry of readdirSync(dir, { withFileTypes: true })) {
         const path = join(dir, entry.name);
         if (entry.isDirectory()) walk(path);
-        else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
+        // What the image holds: .dockerignore leaves out tests and their fakes.
+        else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && !entry.name.startsWith('fake-')) {
           for (const m of readFileSync(path, 'utf8').matchAll(/^(?:import|export)[^'"]*from '([^'.][^']*)'/gm)) {
             const spec = m[1] ?? '';
             if (spec.startsWith('node:')) continue;
@@ -227,11 +228,15 @@ describe('the Dockerfiles and scripts', () => {
       }
     };
     walk(join(ROOT, 'bridge'));
+    walk(join(ROOT, 'protocol'));
     expect([...imported].sort()).toEqual(expect.arrayContaining(['janode', 'pino', 'prom-client', 'valibot', 'ws']));
     expect([...imported].filter((name) => pkg.dependencies[name] === undefined)).toEqual([]);
     expect(pkg.dependencies['tsx']).toBeDefined();
     const dockerfile = readFileSync(join(ROOT, 'bridge/Dockerfile'), 'utf8');
     expect(dockerfile).toContain('npm ci --omit=dev');
+    // The bridge imports the contracts in protocol/, and the fakes the walk skipped stay out.
+    expect(dockerfile).toContain('COPY protocol/ ./protocol/');
+    expect(readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n')).toContain('**/fake-*.ts');
     expect(dockerfile).toContain('CMD ["node", "--import", "tsx", "bridge/main.ts"]');
   });
 });

@@ -7,6 +7,9 @@
  *
  * One stack (the launcher restarts a dead Janus node after 2 s and the bridge after 1 s) serves
  * the whole file, with Janus's admin API on so that leftover sessions and handles are counted too.
+ *
+ * Over 500 lines on purpose: every fault case shares one stack (three Janus nodes, the bridge,
+ * wrangler dev) and its timing record, which a split would start once per file.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
