@@ -21,6 +21,23 @@ export const BRIDGE_REQUEST_TIMEOUT_MS = 15_000;
  * The bridge likewise pings every worker socket at the WebSocket level and drops silent ones.
  */
 export const BRIDGE_KEEPALIVE_MS = 5_000;
+/**
+ * Links that move. A link that closes with BRIDGE_RELEASE_CLOSE_CODE (the worker's own `close()`:
+ * the client session is over) releases everything it owned at once. A link that is lost any other
+ * way (the bridge restarted, a keep-alive timed out, the network dropped) leaves what it owned in
+ * place, media flowing, for BRIDGE_OWNER_GRACE_MS: a new link that names those ids in `bind` takes
+ * them over; what nobody binds by then is released. A restarted bridge gives what it re-adopted the
+ * same grace from its start.
+ */
+export const BRIDGE_RELEASE_CLOSE_CODE = 1000;
+export const BRIDGE_OWNER_GRACE_MS = 30_000;
+/**
+ * How long a worker session keeps trying to re-open a lost link and re-bind its publishes and plays
+ * before it fails them (less than the grace, so a bind that succeeds finds them still there).
+ */
+export const BRIDGE_RELINK_WINDOW_MS = 20_000;
+/** Most ids in one `bind`. */
+export const MAX_BIND_IDS = 256;
 /** Largest SDP accepted anywhere (bytes). */
 export const MAX_SDP_LENGTH = 64 * 1024;
 
@@ -85,6 +102,7 @@ export const IceCandidate = v.strictObject({
 export type IceCandidate = v.InferOutput<typeof IceCandidate>;
 
 export const RequestParams = {
+  /** The node list. The asking link gets `node` events from then on; no other link does. */
   nodes: v.strictObject({}),
   /** `publishId`: the worker's name for this publish (newMediaId); a name in use is ALREADY_EXISTS. */
   publish: v.strictObject({ publishId: Id, node: NodeId, stream: StreamName, sdp: Sdp, resource: Resource }),
@@ -111,6 +129,13 @@ export const RequestParams = {
     ufrag: v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256))),
     resource: Resource,
   }),
+  /**
+   * Takes over publishes and plays by id after a link was lost (see BRIDGE_OWNER_GRACE_MS): each id
+   * the bridge still has, owned by a link (not a resource), is this link's from now on and its
+   * events come here; the answer says which ids are bound and which are gone, with how they ended
+   * when the bridge knows. Waits until a restarted bridge has re-adopted its nodes' state.
+   */
+  bind: v.strictObject({ ids: v.pipe(v.array(Id), v.maxLength(MAX_BIND_IDS, `at most ${MAX_BIND_IDS} ids per bind`)) }),
   ping: v.strictObject({}),
   /** Live streams with their nodes, viewers and bitrates, and the viewer history (the dashboard). */
   streams: v.strictObject({}),
@@ -128,6 +153,7 @@ export const BridgeRequest = v.variant('method', [
   v.strictObject({ id: v.number(), method: v.literal('answer'), params: RequestParams.answer }),
   v.strictObject({ id: v.number(), method: v.literal('stop'), params: RequestParams.stop }),
   v.strictObject({ id: v.number(), method: v.literal('trickle'), params: RequestParams.trickle }),
+  v.strictObject({ id: v.number(), method: v.literal('bind'), params: RequestParams.bind }),
   v.strictObject({ id: v.number(), method: v.literal('ping'), params: RequestParams.ping }),
   v.strictObject({ id: v.number(), method: v.literal('streams'), params: RequestParams.streams }),
   v.strictObject({ id: v.number(), method: v.literal('metrics'), params: RequestParams.metrics }),
@@ -161,6 +187,10 @@ export const Results = {
   answer: v.object({}),
   stop: v.object({}),
   trickle: v.object({}),
+  bind: v.object({
+    bound: v.array(Id),
+    gone: v.array(v.object({ id: Id, status: v.picklist(['UNPUBLISHED', 'STOPPED', 'FAILED']), info: v.string() })),
+  }),
   ping: v.object({ time: v.number() }),
   streams: StreamsResult,
   metrics: v.object({}),

@@ -11,6 +11,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import {
   BRIDGE_API_PATH,
   BRIDGE_KEEPALIVE_MS,
+  BRIDGE_OWNER_GRACE_MS,
+  BRIDGE_RELEASE_CLOSE_CODE,
   BridgeRequest,
   CdnError,
   errorBody,
@@ -45,6 +47,8 @@ export interface MediaService {
   stop(owner: Owner, params: Params<'stop'>): Promise<Result<'stop'>>;
   /** The client's trickled ICE candidates for one of the owner's publishes or plays. */
   trickle(owner: Owner, params: Params<'trickle'>): Promise<Result<'trickle'>>;
+  /** Makes the owner of these ids `owner` (a new link after a lost one); says which are gone. */
+  bind(owner: Owner, params: Params<'bind'>): Promise<Result<'bind'>>;
   /** Tears down everything the owner still has (its connection closed). */
   release(owner: Owner): Promise<void>;
 }
@@ -75,6 +79,8 @@ export interface ApiServerOptions {
   maxPayload?: number;
   /** WebSocket-level ping period to every worker link; a link silent for a whole period is dropped. */
   keepAliveMs?: number;
+  /** How long a lost link's publishes and plays wait for a `bind` (default BRIDGE_OWNER_GRACE_MS). */
+  ownerGraceMs?: number;
 }
 
 export class ApiServer {
@@ -82,6 +88,10 @@ export class ApiServer {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #owners = new Set<WebSocket>();
+  /** The links that asked for `nodes`: only they get `node` events. */
+  readonly #nodeWatchers = new Set<WebSocket>();
+  /** Lost links' releases, waiting out the grace. */
+  readonly #graceTimers = new Set<NodeJS.Timeout>();
   /** Links that answered (pong or any frame) since the last keep-alive tick. */
   readonly #alive = new WeakSet<WebSocket>();
   readonly #keepAlive: NodeJS.Timeout;
@@ -124,6 +134,11 @@ export class ApiServer {
     });
   }
 
+  /** The resource (WHIP/WHEP) registry, for the media layer's journal and taking back. */
+  get resources(): Resources {
+    return this.#resources;
+  }
+
   get address(): { port: number; host: string } {
     const a = this.#http.address();
     if (a === null || typeof a === 'string') throw new Error('not listening');
@@ -134,6 +149,8 @@ export class ApiServer {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#keepAlive);
+    for (const t of this.#graceTimers) clearTimeout(t);
+    this.#graceTimers.clear();
     this.#resources.close();
     for (const ws of this.#owners) ws.close(1001, 'bridge shutting down');
     this.#wss.close();
@@ -203,11 +220,25 @@ export class ApiServer {
       void this.#onMessage(owner, ws, data, isBinary, log);
     });
     ws.on('error', (err) => log.warn('worker connection error', { err }));
-    ws.on('close', () => {
+    ws.on('close', (code) => {
       this.#owners.delete(ws);
-      log.debug('worker disconnected; releasing what it owned');
+      this.#nodeWatchers.delete(ws);
       this.#monitor((m) => m.ownerClosed(ownerId));
-      this.#opts.media.release(owner).catch((err: unknown) => log.error('release failed', { err }));
+      const release = (): void => void this.#opts.media.release(owner).catch((err: unknown) => log.error('release failed', { err }));
+      if (code === BRIDGE_RELEASE_CLOSE_CODE || this.#closed) {
+        log.debug('worker disconnected; releasing what it owned');
+        release();
+        return;
+      }
+      // Lost, not closed: what it owned stays, media flowing, for a new link to `bind`.
+      const graceMs = this.#opts.ownerGraceMs ?? BRIDGE_OWNER_GRACE_MS;
+      log.info('worker link lost; what it owned waits for a bind', { code, graceMs });
+      const timer = setTimeout(() => {
+        this.#graceTimers.delete(timer);
+        release();
+      }, graceMs);
+      timer.unref();
+      this.#graceTimers.add(timer);
     });
   }
 
@@ -240,7 +271,7 @@ export class ApiServer {
     const req = parsed.output;
     const started = Date.now();
     try {
-      const result = await this.#dispatch(owner, req);
+      const result = await this.#dispatch(owner, ws, req);
       reply({ id: req.id, result });
       this.#monitor((m) => m.requestDone({ owner: owner.id, request: req, startedAt: started, result }));
       log.debug('request done', { method: req.method, ms: Date.now() - started });
@@ -264,10 +295,11 @@ export class ApiServer {
     }
   }
 
-  #dispatch(owner: Owner, req: BridgeRequest): Promise<Result<Method>> {
+  #dispatch(owner: Owner, ws: WebSocket, req: BridgeRequest): Promise<Result<Method>> {
     const media = this.#opts.media;
     switch (req.method) {
       case 'nodes':
+        this.#nodeWatchers.add(ws);
         return Promise.resolve({
           mode: this.#opts.topology.mode,
           loadBalancing: this.#opts.topology.loadBalancing,
@@ -275,6 +307,8 @@ export class ApiServer {
         });
       case 'ping':
         return Promise.resolve({ time: Date.now() });
+      case 'bind':
+        return media.bind(owner, req.params);
       case 'publish':
         return req.params.resource === true ? this.#resources.publish(req.params) : media.publish(owner, req.params);
       case 'unpublish':
@@ -296,8 +330,9 @@ export class ApiServer {
     }
   }
 
+  /** A node event, to the links that asked for `nodes` (the balancers), and no other. */
   #broadcast(event: BridgeEvent): void {
     const text = JSON.stringify(event);
-    for (const ws of this.#owners) if (ws.readyState === ws.OPEN) ws.send(text);
+    for (const ws of this.#nodeWatchers) if (ws.readyState === ws.OPEN) ws.send(text);
   }
 }

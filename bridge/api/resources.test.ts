@@ -37,6 +37,9 @@ class ScriptedMedia implements MediaService {
     this.live.add(p.playId);
     return Promise.resolve({ sdp: OFFER, type: 'answer' });
   }
+  bind(): Promise<Result<'bind'>> {
+    return Promise.resolve({ bound: [], gone: [] });
+  }
   answer(): Promise<Result<'answer'>> {
     return Promise.reject(new Error('not used'));
   }

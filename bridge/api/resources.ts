@@ -128,6 +128,21 @@ export class Resources {
     }
   }
 
+  /** The client's ice-ufrag of a resource, for the media layer's journal. */
+  ufragOf(id: string): string | undefined {
+    return this.#entries.get(id)?.ufrag;
+  }
+
+  /**
+   * A resource an earlier bridge run made, taken back by the media layer after a restart: kept
+   * again, so its URL's PATCH and DELETE work.
+   */
+  adopt(kind: Entry['kind'], id: string, stream: string, ufrag: string | undefined): void {
+    if (this.#entries.has(id)) return;
+    this.#entries.set(id, { kind, stream, ufrag, startTimer: undefined });
+    this.#log.info('resource taken back after a restart', { kind, stream, id });
+  }
+
   /** Clears the timers (the media layer's close ends the sessions themselves). Safe to call twice. */
   close(): void {
     for (const e of this.#entries.values()) clearTimeout(e.startTimer);

@@ -20,7 +20,7 @@ export { DEFAULT_REQUEST_TIMEOUT_MS } from './request.ts';
 const MediaType = v.picklist(['audio', 'video', 'data']);
 
 /** A stream of a publisher, as Janus reports it in `joined` (own streams) and `attached`. */
-const PublisherStreamSchema = v.object({
+export const PublisherStreamSchema = v.object({
   type: MediaType,
   mindex: v.pipe(v.number(), v.integer(), v.minValue(0)),
   mid: v.string(),

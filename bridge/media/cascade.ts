@@ -33,6 +33,13 @@ export interface CascadeSource {
 
 export type CascadeState = 'pending' | 'ready' | 'failed' | 'closed';
 
+/**
+ * Names this bridge run in the remote ids it gives the origin's `publish_remotely`: a restarted
+ * bridge counts node generations from 1 again, and must never name a new cascade as an old one it
+ * took back (Janus would refuse the duplicate remote id).
+ */
+const RUN = Math.floor(Math.random() * 0x1000000).toString(36);
+
 export class Cascade {
   readonly node: MediaNode;
   readonly generation: number;
@@ -50,10 +57,28 @@ export class Cascade {
     readonly ctx: MediaContext,
     readonly source: CascadeSource,
     node: MediaNode,
+    remoteId?: string,
   ) {
     this.node = node;
     this.generation = node.generation;
-    this.remoteId = `fanout-${node.id}-${node.generation}`;
+    if (remoteId !== undefined) {
+      this.remoteId = remoteId;
+      return;
+    }
+    this.remoteId = `fanout-${node.id}-${RUN}-${node.generation}`;
+  }
+
+  /**
+   * A cascade an earlier bridge run made and Janus kept (./adopt.ts): ready, with the remote id
+   * the origin forwards under and the edge's remote publisher.
+   */
+  static adopt(ctx: MediaContext, source: CascadeSource, node: MediaNode, p: { remoteId: string; remotePublisherId: number }): Cascade {
+    const c = new Cascade(ctx, source, node, p.remoteId);
+    c.#state = 'ready';
+    c.#made = 'forwarding';
+    c.#remotePublisherId = p.remotePublisherId;
+    c.done.resolve();
+    return c;
   }
 
   get state(): CascadeState {
@@ -108,6 +133,7 @@ export class Cascade {
       this.#made = 'forwarding';
       if (!this.#current()) throw MediaErrors.relayChanged(edge.id);
       this.#state = 'ready';
+      ctx.changed();
       ctx.log.debug('cascaded', { stream: s.name, edge: edge.id, remote: remote.id, port: remote.port, rtcpPort: remote.rtcpPort });
     } catch (err) {
       const wasPending = this.#state === 'pending';
@@ -131,6 +157,7 @@ export class Cascade {
 
   async #undo(): Promise<void> {
     if (this.#state === 'pending' || this.#state === 'ready') this.#state = 'closed';
+    this.ctx.changed();
     const s = this.source;
     const ctx = this.ctx;
     const made = this.#made;

@@ -9,6 +9,7 @@ import type { Owner } from '../api/index.ts';
 import { isBenignTeardownError, JANUS_VIDEOROOM_ERROR, janusTimeout, toCdnError } from '../janus/errors.ts';
 import * as vr from '../janus/videoroom.ts';
 import type { JanusHandle, PublisherStream } from '../janus/videoroom.ts';
+import type { NodeRecord } from '../state/journal.ts';
 import { h264Profile, ROOM_AUDIO_CODECS, ROOM_VIDEO_CODECS, roomDescription } from './plan.ts';
 
 // ---------------------------------------------------------------- what the media layer needs of the nodes
@@ -30,6 +31,15 @@ export interface MediaNode {
   attach(): Promise<JanusHandle>;
   /** A new Streaming handle (a player). */
   attachStreaming(): Promise<JanusHandle>;
+  /**
+   * Whether this node's connection took back the Janus session an earlier bridge run left (so
+   * what that run made here is still there); false after a fresh session.
+   */
+  readonly reclaimed: boolean;
+  /** A handle object for handle `id` of the reclaimed session (nothing is sent to Janus). */
+  adoptHandle(plugin: 'videoroom' | 'streaming', id: number): JanusHandle;
+  /** The ids that let a restarted bridge claim this node's session (the journal's), while it is up. */
+  record(): NodeRecord | undefined;
   unavailable(): CdnError;
 }
 
@@ -40,6 +50,8 @@ export interface MediaNodes {
   /** Throws NOT_FOUND for an id that is not in the topology. */
   get(id: string): MediaNode;
   loadChanged(node: MediaNode): void;
+  /** Resolves once every node has connected or failed its first try (what to take back is then known). */
+  firstTries(): Promise<void>;
   on(event: 'up' | 'down', listener: (node: MediaNode) => void): unknown;
   off(event: 'up' | 'down', listener: (node: MediaNode) => void): unknown;
 }
@@ -70,6 +82,39 @@ export interface MediaOptions {
   rtpHost?: (node: MediaNode) => string;
   /** Told once per stream when its cascade is ready on every edge (metrics); a throwing listener is logged. */
   onCascadeReady?: (stream: string, ms: number) => void;
+  /**
+   * Where the bridge keeps its journal (../state/journal.ts), so that a restarted bridge takes back
+   * what this one made; undefined: no journal (tests of the media layer alone).
+   */
+  stateDir?: string | undefined;
+  /** How long a lost link's publishes and plays wait for a `bind` (default BRIDGE_OWNER_GRACE_MS). */
+  ownerGraceMs?: number;
+  /**
+   * Janus's own per-handle statistics (../metrics/janus-stats.ts, from its event handler), which
+   * tell what was lost with the events while the bridge was away (./adopt.ts `watchAdopted`).
+   */
+  janusStats?: JanusStatsView | undefined;
+}
+
+/** What the media layer reads of Janus's statistics. */
+export interface JanusStatsView {
+  /** The latest bitrates (bits/s) of a handle, unless stale. */
+  bitrate(handle: number): { in: { audio: number; video: number }; out: { audio: number; video: number }; at: number } | undefined;
+  /** When the latest statistics of any handle came (undefined: none yet). */
+  readonly lastAt: number | undefined;
+}
+
+/** How a publish or play ended, as `bind` reports it. */
+export type EndStatus = 'UNPUBLISHED' | 'STOPPED' | 'FAILED';
+
+/** What the registry does for the entities beyond the load recount. */
+export interface ContextHooks {
+  /** Keeps a node's load figures equal to what the registry holds on it. */
+  recount(node: MediaNode): void;
+  /** Something the journal keeps changed. */
+  changed(): void;
+  /** A publish or play ended (remembered for a while, for `bind`). */
+  ended(id: string, status: EndStatus, info: string): void;
 }
 
 /**
@@ -96,10 +141,15 @@ export class MediaContext {
   readonly candidateWaitMs: number;
   readonly rtpHost: (node: MediaNode) => string;
   readonly onCascadeReady: ((stream: string, ms: number) => void) | undefined;
+  readonly janusStats: JanusStatsView | undefined;
   /** Keeps a node's load figures equal to what the registry holds on it (the controller's). */
   readonly recount: (node: MediaNode) => void;
+  /** Something the journal keeps changed: it is rewritten soon (call it after every such change). */
+  readonly changed: () => void;
+  /** A publish or play ended, with how (for a link that re-binds it later). */
+  readonly ended: (id: string, status: EndStatus, info: string) => void;
 
-  constructor(opts: MediaOptions, recount: (node: MediaNode) => void) {
+  constructor(opts: MediaOptions, hooks: ContextHooks) {
     this.nodes = opts.nodes;
     this.adminKey = opts.adminKey;
     this.log = opts.log.child({ component: 'media' });
@@ -111,7 +161,10 @@ export class MediaContext {
     this.candidateWaitMs = opts.candidateWaitMs ?? 1_000;
     this.rtpHost = opts.rtpHost ?? ((node) => new URL(node.config.janusUrl).hostname);
     this.onCascadeReady = opts.onCascadeReady;
-    this.recount = recount;
+    this.janusStats = opts.janusStats;
+    this.recount = hooks.recount;
+    this.changed = hooks.changed;
+    this.ended = hooks.ended;
   }
 
   /** A teardown step: what is already gone is expected (debug); anything else is logged, never thrown. */

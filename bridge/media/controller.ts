@@ -9,12 +9,14 @@
  * `trickle` reach a publish or play whose request still runs. Publishes and plays share one id
  * space (a trickle names either).
  */
-import { Errors, type Params, type Result } from '../../protocol/index.ts';
+import { BRIDGE_OWNER_GRACE_MS, Errors, type Params, type Result } from '../../protocol/index.ts';
 import type { MediaService, Owner } from '../api/index.ts';
+import { Journal, JOURNAL_VERSION, type JournalState, type NodeRecord } from '../state/journal.ts';
+import { adopt, reconcile, records, watchAdopted, type Gone } from './adopt.ts';
 import { sdpError, toCdnError } from '../janus/errors.ts';
 import { canTrickle, trickle as trickleCandidates } from '../janus/trickle.ts';
 import { readOffer, planPlayback } from '../sdp/index.ts';
-import { MediaContext, type MediaNode, type MediaNodes, type MediaOptions } from './context.ts';
+import { MediaContext, type EndStatus, type MediaNode, type MediaNodes, type MediaOptions } from './context.ts';
 import { MediaErrors } from './errors.ts';
 import { newRoomId, sourceTracks, within } from './plan.ts';
 import { Player, type ClientOffer } from './player.ts';
@@ -27,9 +29,29 @@ export interface Media extends MediaService {
   cascadeReadyMs(stream: string): number | undefined;
   /** A read-only view of every live or starting stream (metrics and the dashboard). */
   streams(): StreamSnapshot[];
+  /**
+   * Takes back what an earlier run left (its journal's `state`, undefined: nothing) once the nodes
+   * have made their first connections, and keeps the journal from now on (with `stateDir`). Call
+   * it once, before the nodes start; requests and node sweeps wait until it is done.
+   */
+  adopt(state: JournalState | undefined, resources: ResourceHooks): void;
+  /** Resolves when taking back is done (at once when there was nothing to take). */
+  adopted(): Promise<void>;
   /** Ends every stream and player (bridge shutdown). Safe to call twice. */
   close(): Promise<void>;
 }
+
+/** The API's resource (WHIP/WHEP) registry, as the journal and taking back need it. */
+export interface ResourceHooks {
+  readonly owner: Owner;
+  /** The client's ice-ufrag of a resource publish or play (kept in the journal). */
+  ufragOf(id: string): string | undefined;
+  /** A resource publish or play was taken back after a restart. */
+  adopt(kind: 'publish' | 'play', id: string, stream: string, ufrag: string | undefined): void;
+}
+
+/** How many ended ids `bind` can still report; the oldest are forgotten first (and after the grace). */
+const MAX_REMEMBERED_ENDINGS = 100_000;
 
 /** One stream as `streams()` shows it: ids and states only, nothing that can change Janus. */
 export interface StreamSnapshot {
@@ -70,10 +92,26 @@ export class MediaController implements Media {
   };
   readonly #onUp = (node: MediaNode): void => this.#nodeUp(node);
   readonly #onDown = (node: MediaNode): void => this.#nodeDown(node);
+  readonly #opts: MediaOptions;
+  readonly #graceMs: number;
+  /** How publishes and plays ended lately, by id, for a link that re-binds them (`bind`). */
+  readonly #endings = new Map<string, { status: EndStatus; info: string; at: number }>();
+  /** Owns what an earlier run's links owned, until a new link binds it or the grace runs out. */
+  readonly #adoptedOwner: Owner = { id: 'adopted', send: () => undefined };
+  #resources: ResourceHooks | undefined;
+  #journal: Journal | undefined;
+  #adoption: Promise<void> = Promise.resolve();
+  #graceTimer: NodeJS.Timeout | undefined;
   #state: 'open' | 'closed' = 'open';
 
   constructor(opts: MediaOptions) {
-    this.#ctx = new MediaContext(opts, (node) => this.#recount(node));
+    this.#opts = opts;
+    this.#graceMs = opts.ownerGraceMs ?? BRIDGE_OWNER_GRACE_MS;
+    this.#ctx = new MediaContext(opts, {
+      recount: (node) => this.#recount(node),
+      changed: () => this.#journal?.mark(),
+      ended: (id, status, info) => this.#remember(id, status, info),
+    });
     this.#nodes = opts.nodes;
     this.#nodes.on('up', this.#onUp);
     this.#nodes.on('down', this.#onDown);
@@ -100,6 +138,7 @@ export class MediaController implements Media {
   // ---------------------------------------------------------------- publish
 
   async publish(owner: Owner, params: Params<'publish'>): Promise<Result<'publish'>> {
+    await this.#adoption;
     this.#checkOpen();
     this.#checkIdFree(params.publishId);
     const node = this.#nodes.get(params.node);
@@ -107,10 +146,7 @@ export class MediaController implements Media {
     if (this.#streams.has(params.stream)) throw Errors.streamNameInUse(params.stream);
     if (!node.up) throw node.unavailable();
 
-    const s = new Stream(this.#ctx, params.stream, params.publishId, owner, node, this.#newRoomId(), this.#streamHooks);
-    this.#streams.set(s.name, s);
-    this.#ids.set(s.publishId, s);
-    this.#records.add(s);
+    const s = this.#newStream(params.stream, params.publishId, owner, node, this.#newRoomId());
     let answer: string;
     try {
       answer = await s.start(params.sdp);
@@ -135,6 +171,7 @@ export class MediaController implements Media {
   // ---------------------------------------------------------------- play
 
   async play(owner: Owner, params: Params<'play'>): Promise<Result<'play'>> {
+    await this.#adoption;
     this.#checkOpen();
     this.#checkIdFree(params.playId);
     const node = this.#nodes.get(params.node);
@@ -144,10 +181,7 @@ export class MediaController implements Media {
     // A client's offer is checked before anything is made, so a bad one leaves nothing behind.
     const client = params.sdp === undefined ? undefined : clientOffer(params.sdp, s);
 
-    const player = new Player(this.#ctx, params.playId, owner, s, node, (p) => {
-      if (this.#ids.get(p.playId) === p) this.#ids.delete(p.playId);
-    });
-    this.#ids.set(player.playId, player);
+    const player = this.#newPlayer(params.playId, owner, s, node);
     s.players.add(player);
     try {
       return await player.open(client);
@@ -190,6 +224,96 @@ export class MediaController implements Media {
 
   // ---------------------------------------------------------------- ownership and shutdown
 
+  /**
+   * A link takes over publishes and plays by id after a lost link (or a restart): each one still
+   * here that a link owned is `owner`'s from now on; the others are reported gone, with how they
+   * ended when that is remembered.
+   */
+  async bind(owner: Owner, params: Params<'bind'>): Promise<Result<'bind'>> {
+    await this.#adoption;
+    const bound: string[] = [];
+    const gone: Gone[] = [];
+    for (const id of new Set(params.ids)) {
+      const x = this.#ids.get(id);
+      if (x !== undefined && x.owner !== this.#resources?.owner) {
+        x.owner = owner;
+        bound.push(id);
+        continue;
+      }
+      const ending = this.#endings.get(id);
+      gone.push({ id, status: ending?.status ?? 'FAILED', info: ending?.info ?? 'the bridge has no publish or play with this id (it ended while the link was away)' });
+    }
+    if (bound.length > 0) this.#ctx.log.info('link bound', { owner: owner.id, bound: bound.length, gone: gone.length });
+    return { bound, gone };
+  }
+
+  adopt(state: JournalState | undefined, resources: ResourceHooks): void {
+    this.#resources = resources;
+    const dir = this.#opts.stateDir;
+    if (dir !== undefined) this.#journal = new Journal(dir, () => this.#journalState(), this.#ctx.log);
+    if (state === undefined || state.streams.length === 0) return;
+    this.#adoption = this.#adopt(state, resources).catch((err: unknown) => this.#ctx.log.error('taking back the earlier run\'s state failed', { err }));
+  }
+
+  adopted(): Promise<void> {
+    return this.#adoption;
+  }
+
+  async #adopt(state: JournalState, resources: ResourceHooks): Promise<void> {
+    const started = Date.now();
+    await this.#nodes.firstTries();
+    const { streams, gone } = adopt(
+      {
+        ctx: this.#ctx,
+        nodes: this.#nodes,
+        ownerOf: (kind) => (kind === 'resource' ? resources.owner : this.#adoptedOwner),
+        newStream: (rec, owner, node) => this.#newStream(rec.name, rec.publishId, owner, node, rec.room),
+        newPlayer: (playId, owner, stream, node) => this.#newPlayer(playId, owner, stream, node),
+        resourceAdopted: (kind, id, stream, ufrag) => resources.adopt(kind, id, stream, ufrag),
+      },
+      state.streams,
+    );
+    for (const g of gone) this.#remember(g.id, g.status, g.info);
+    for (const node of [this.#nodes.origin, ...this.#nodes.edges]) this.#recount(node);
+    this.#journal?.mark();
+    const players = streams.reduce((n, s) => n + s.players.size, 0);
+    this.#ctx.log.info('took back what the earlier run left', { streams: streams.length, players, gone: gone.length, ms: Date.now() - started });
+    // What no link binds within the grace is released, as a lost link's is.
+    this.#graceTimer = setTimeout(() => void this.release(this.#adoptedOwner), this.#graceMs);
+    this.#graceTimer.unref();
+    await reconcile(this.#ctx, streams);
+    watchAdopted(this.#ctx, streams, started);
+  }
+
+  #journalState(): JournalState {
+    const nodes: Record<string, NodeRecord> = {};
+    for (const node of [this.#nodes.origin, ...this.#nodes.edges]) {
+      const rec = node.record();
+      if (rec !== undefined) nodes[node.id] = rec;
+    }
+    const resources = this.#resources;
+    return {
+      version: JOURNAL_VERSION,
+      at: Date.now(),
+      nodes,
+      streams: records(
+        this.#streams.values(),
+        (owner) => (owner === resources?.owner ? 'resource' : 'link'),
+        (id) => resources?.ufragOf(id),
+      ),
+    };
+  }
+
+  #remember(id: string, status: EndStatus, info: string): void {
+    const now = Date.now();
+    this.#endings.delete(id);
+    this.#endings.set(id, { status, info, at: now });
+    for (const [old, e] of this.#endings) {
+      if (this.#endings.size <= MAX_REMEMBERED_ENDINGS && now - e.at < this.#graceMs) break;
+      this.#endings.delete(old);
+    }
+  }
+
   async release(owner: Owner): Promise<void> {
     const mine = [...this.#ids.values()].filter((x) => x.owner.id === owner.id);
     if (mine.length === 0) return;
@@ -204,6 +328,7 @@ export class MediaController implements Media {
 
   async close(): Promise<void> {
     this.#state = 'closed';
+    clearTimeout(this.#graceTimer);
     this.#nodes.off('up', this.#onUp);
     this.#nodes.off('down', this.#onDown);
     const players = [...this.#ids.values()].filter((x): x is Player => x instanceof Player);
@@ -211,6 +336,8 @@ export class MediaController implements Media {
       ...[...this.#records].map((s) => s.close({ status: 'UNPUBLISHED', info: 'the bridge is shutting down', notifyOwner: true })),
       ...players.map((p) => p.close({ status: 'STOPPED', info: 'the bridge is shutting down' })),
     ]);
+    // Everything was taken down: the journal says so, and a later run has nothing to take back.
+    this.#journal?.close({ version: JOURNAL_VERSION, at: Date.now(), nodes: {}, streams: [] });
   }
 
   // ---------------------------------------------------------------- node health
@@ -221,7 +348,10 @@ export class MediaController implements Media {
 
   #nodeUp(node: MediaNode): void {
     if (this.#state === 'closed') return;
+    this.#journal?.mark();
     void (async () => {
+      // What an earlier run left is taken back first: the sweep must not remove it.
+      await this.#adoption;
       await sweep(this.#ctx, node, this.#inUse);
       if (node.role !== 'edge' || !node.up) return;
       for (const s of [...this.#streams.values()]) void s.cascadeTo(node);
@@ -229,6 +359,22 @@ export class MediaController implements Media {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  #newStream(name: string, publishId: string, owner: Owner, node: MediaNode, room: number): Stream {
+    const s = new Stream(this.#ctx, name, publishId, owner, node, room, this.#streamHooks);
+    this.#streams.set(s.name, s);
+    this.#ids.set(s.publishId, s);
+    this.#records.add(s);
+    return s;
+  }
+
+  #newPlayer(playId: string, owner: Owner, s: Stream, node: MediaNode): Player {
+    const player = new Player(this.#ctx, playId, owner, s, node, (p) => {
+      if (this.#ids.get(p.playId) === p) this.#ids.delete(p.playId);
+    });
+    this.#ids.set(player.playId, player);
+    return player;
+  }
 
   #checkOpen(): void {
     if (this.#state === 'closed') throw MediaErrors.shuttingDown();

@@ -38,6 +38,8 @@ export class FakeNode implements MediaNode {
   up = true;
   generation = 1;
   nextId = 1000;
+  /** The fake never has an earlier run's session to take back. */
+  readonly reclaimed = false;
 
   constructor(
     readonly id: string,
@@ -61,6 +63,14 @@ export class FakeNode implements MediaNode {
     const h = new FakeHandle(this, 'streaming');
     this.handles.add(h);
     return Promise.resolve(h);
+  }
+
+  record(): undefined {
+    return undefined;
+  }
+
+  adoptHandle(): JanusHandle {
+    throw new CdnError('FAILED_PRECONDITION', `node ${this.id} reclaimed no session`);
   }
 
   unavailable(): CdnError {
@@ -248,6 +258,9 @@ export class World extends EventEmitter implements MediaNodes {
     return n;
   }
   loadChanged(): void {}
+  firstTries(): Promise<void> {
+    return Promise.resolve();
+  }
   node(id: string): FakeNode {
     return this.get(id);
   }

@@ -72,6 +72,18 @@ export class Mount {
     return this.#id;
   }
 
+  /** The stream_ids of the VideoRoom forwarders feeding it. */
+  get forwarders(): readonly number[] {
+    return this.#forwarders;
+  }
+
+  /** A mountpoint an earlier bridge run made and Janus kept (./adopt.ts), with its forwarders. */
+  adopt(id: number, forwarders: readonly number[]): void {
+    this.#id = id;
+    this.#forwarders = [...forwarders];
+    this.#state = 'ready';
+  }
+
   /** Whether a player of `node` fed from `feed` may join it. */
   usable(node: MediaNode, feed: number): boolean {
     return this.node === node && this.generation === node.generation && this.feed === feed && (this.#state === 'opening' || this.#state === 'ready');
@@ -123,6 +135,7 @@ export class Mount {
       }
       this.#forwarders = forwarders.map((f) => f.stream_id);
       this.#state = 'ready';
+      ctx.changed();
       ctx.log.debug('mountpoint ready', { stream: s.name, node: node.id, mountpoint: this.#id, profile: this.key });
     } catch (err) {
       await this.close();
@@ -138,6 +151,7 @@ export class Mount {
 
   async #teardown(): Promise<void> {
     this.#state = 'closing';
+    this.ctx.changed();
     const node = this.node;
     const ctx = this.ctx;
     const forwarders = this.#forwarders.splice(0);

@@ -57,7 +57,8 @@ export class Player {
   constructor(
     readonly ctx: MediaContext,
     readonly playId: string,
-    readonly owner: Owner,
+    /** Who is told its events; a link that re-binds it after a lost link takes it over (`bind`). */
+    public owner: Owner,
     readonly stream: Stream,
     readonly node: MediaNode,
     /** Told when it starts closing (the registry forgets its id). */
@@ -82,6 +83,27 @@ export class Player {
   /** Closed by its owner's own request (stop, release) rather than by an event. */
   get endedByOwner(): boolean {
     return this.#ending === 'asked';
+  }
+
+  /**
+   * Takes back a player an earlier bridge run made (./adopt.ts): Janus kept its handle and its
+   * PeerConnection on `mount`; its handle is watched again. One still waiting for its client's
+   * answer gets a new answer timer.
+   */
+  adopt(handle: JanusHandle, mount: Mount, state: 'offered' | 'starting' | 'started' | 'playing'): void {
+    this.#handle = handle;
+    this.#unwatch = this.#watch(handle);
+    this.attached.resolve();
+    this.#mount = mount;
+    mount.players.add(this);
+    this.#state = state;
+    if (state === 'offered') this.#armAnswerTimer();
+  }
+
+  #armAnswerTimer(): void {
+    const ms = this.ctx.answerTimeoutMs;
+    this.#answerTimer = setTimeout(() => void this.close({ status: 'FAILED', info: `no answer to the offer within ${ms} ms` }), ms);
+    this.#answerTimer.unref();
   }
 
   /** Set by its stream when the player joins a mountpoint. */
@@ -122,11 +144,8 @@ export class Player {
       this.#check();
       if (client === undefined) {
         this.#state = 'offered';
-        this.#answerTimer = setTimeout(
-          () => void this.close({ status: 'FAILED', info: `no answer to the offer within ${ctx.answerTimeoutMs} ms` }),
-          ctx.answerTimeoutMs,
-        );
-        this.#answerTimer.unref();
+        this.#armAnswerTimer();
+        ctx.changed();
         this.#log.info('player joined', { stream: stream.name, node: node.id, playId: this.playId, mount: mount.key });
         return { sdp: janusOffer, type: 'offer' };
       }
@@ -134,6 +153,7 @@ export class Player {
       this.#state = 'starting';
       await st.start(handle, answers.toJanus, ctx.rq);
       if (this.#state === 'starting') this.#state = 'started';
+      ctx.changed();
       this.#log.info('player joined with its own offer', { stream: stream.name, node: node.id, playId: this.playId, mount: mount.key });
       return { sdp: answers.toPlayer, type: 'answer' };
     });
@@ -150,6 +170,7 @@ export class Player {
       try {
         await st.start(this.#handle, sdp, this.ctx.rq);
         if (this.#state === 'starting') this.#state = 'started';
+        this.ctx.changed();
       } catch (err) {
         failure = sdpError(toCdnError(err, `answer for play "${this.playId}"`));
       }
@@ -169,6 +190,7 @@ export class Player {
         webrtcup: () => {
           if (this.#state !== 'starting' && this.#state !== 'started') return;
           this.#state = 'playing';
+          this.ctx.changed();
           this.#log.info('playing', { stream: this.stream.name, node: this.node.id, playId: this.playId });
           this.ctx.send(this.owner, { event: 'player', playId: this.playId, stream: this.stream.name, status: 'PLAYING' });
         },
@@ -201,6 +223,8 @@ export class Player {
     this.#ended.resolve();
     this.onClosing(this);
     this.stream.players.delete(this);
+    this.ctx.ended(this.playId, ending?.status ?? 'STOPPED', ending?.info ?? 'stopped');
+    this.ctx.changed();
     if (ending !== undefined && wasUp) {
       this.ctx.send(this.owner, { event: 'player', playId: this.playId, stream: this.stream.name, status: ending.status, info: ending.info });
     }

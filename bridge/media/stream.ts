@@ -82,7 +82,8 @@ export class Stream {
     readonly ctx: MediaContext,
     readonly name: string,
     readonly publishId: string,
-    readonly owner: Owner,
+    /** Who is told its events; a link that re-binds it after a lost link takes it over (`bind`). */
+    public owner: Owner,
     readonly node: MediaNode,
     room: number,
     readonly hooks: StreamHooks,
@@ -166,14 +167,47 @@ export class Stream {
     if (usableStreams(joined.streams).length === 0) throw MediaErrors.noUsableMedia(ROOM_AUDIO_CODECS, ROOM_VIDEO_CODECS);
     this.#state = 'live';
     this.#configuredAt = Date.now();
+    this.#armMediaTimer();
+    this.#log.info('publisher configured', { stream: this.name, publishId: this.publishId, room: this.#room, media: describeStreams(this.#streams) });
+    ctx.changed();
+    return answer;
+  }
+
+  /** A publisher whose WebRTC is not up within the media timeout is ended. */
+  #armMediaTimer(): void {
+    const ctx = this.ctx;
     this.#mediaTimer = setTimeout(() => {
       if (this.#state === 'live' && !this.webrtc.settled) {
         void this.close({ status: 'FAILED', info: `WebRTC did not come up within ${ctx.mediaTimeoutMs} ms`, notifyOwner: true });
       }
     }, ctx.mediaTimeoutMs);
     this.#mediaTimer.unref();
-    this.#log.info('publisher configured', { stream: this.name, publishId: this.publishId, room: this.#room, media: describeStreams(this.#streams) });
-    return answer;
+  }
+
+  /**
+   * Takes back the publisher an earlier bridge run made (./adopt.ts): Janus kept it, with its
+   * room and media; its handle is watched again and its timers re-armed. Its cascades, mountpoints
+   * and players are taken back by the caller.
+   */
+  adopt(p: { room: number; handle: JanusHandle; publisherId: number; streams: readonly PublisherStream[]; configuredAt: number; publishing: boolean }): void {
+    this.#room = p.room;
+    this.#roomCreated = true;
+    this.#handle = p.handle;
+    this.#unwatch = this.#watch(p.handle);
+    this.attached.resolve();
+    this.#publisherId = p.publisherId;
+    this.#streams = [...p.streams];
+    this.#configuredAt = p.configuredAt;
+    // What Janus said while nobody listened is lost: the streams count as flowing until it says otherwise.
+    for (const s of usableStreams(this.#streams)) this.#flowing.set(s.mid, true);
+    this.#state = 'live';
+    if (p.publishing) {
+      this.webrtc.resolve();
+      this.#receiving = true;
+      this.#state = 'publishing';
+    } else {
+      this.#armMediaTimer();
+    }
   }
 
   #watch(handle: JanusHandle): () => void {
@@ -221,11 +255,21 @@ export class Stream {
     this.#noMediaTimer.unref();
   }
 
+  /**
+   * What Janus's statistics say of the publisher's media, for a stream taken back after a restart
+   * (the media events of the time nobody listened are lost): no bytes in is a media stop on every
+   * stream, bytes in is media flowing. The no-media timeout then applies as for Janus's own events.
+   */
+  mediaReport(receiving: boolean): void {
+    for (const s of usableStreams(this.#streams)) this.#media({ type: s.type, mid: s.mid, receiving });
+  }
+
   #maybePublishing(): void {
     if (this.#state !== 'live' || !this.webrtc.settled || !this.#receiving) return;
     this.#state = 'publishing';
     clearTimeout(this.#mediaTimer);
     this.#log.info('publishing', { stream: this.name, publishId: this.publishId });
+    this.ctx.changed();
     this.ctx.send(this.owner, { event: 'publisher', publishId: this.publishId, stream: this.name, status: 'PUBLISHING' });
   }
 
@@ -401,6 +445,8 @@ export class Stream {
     clearTimeout(this.#mediaTimer);
     clearTimeout(this.#noMediaTimer);
     this.hooks.closing(this);
+    this.ctx.ended(this.publishId, ending.status, ending.info);
+    this.ctx.changed();
     if (ending.notifyOwner && wasLive) {
       this.ctx.send(this.owner, { event: 'publisher', publishId: this.publishId, stream: this.name, status: ending.status, info: ending.info });
     }

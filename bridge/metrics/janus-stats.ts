@@ -62,10 +62,16 @@ export class JanusStats {
   readonly #now: () => number;
   #events = 0;
   #rejected = 0;
+  #lastAt: number | undefined;
 
   constructor(opts: JanusStatsOptions = {}) {
     this.#maxAgeMs = opts.maxAgeMs ?? 10_000;
     this.#now = opts.now ?? Date.now;
+  }
+
+  /** Local epoch ms of the latest stats of any handle (undefined: none yet). */
+  get lastAt(): number | undefined {
+    return this.#lastAt;
   }
 
   /** Events taken in, and posted items that were not Janus events, since start. */
@@ -93,6 +99,7 @@ export class JanusStats {
         const stats = v.safeParse(MediaStats, part);
         if (!stats.success) continue; // a state change ("receiving"), not stats
         this.#record(e.handle_id, stats.output, now);
+        this.#lastAt = now;
         used++;
       }
     }

@@ -11,7 +11,10 @@ import VideoRoomPlugin from 'janode/plugins/videoroom';
 import type { NodeInfo } from '../../protocol/index.ts';
 import { CdnError, Errors, errorText } from '../../protocol/errors.ts';
 import type { Topology, TopologyNode } from '../topology/index.ts';
+import { adoptHandle, claimSession } from '../janus/claim.ts';
 import { toCdnError } from '../janus/errors.ts';
+import { withTimeout } from '../janus/request.ts';
+import type { NodeRecord } from '../state/journal.ts';
 import type { Logger } from '../log.ts';
 
 export interface NodeManagerOptions {
@@ -23,8 +26,18 @@ export interface NodeManagerOptions {
   /** Reconnect backoff bounds. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * The Janus sessions an earlier bridge run left, by node (its journal): each node's first
+   * connection claims its session instead of creating one, so what that run made stays.
+   */
+  reclaim?: Readonly<Record<string, NodeRecord>> | undefined;
   log: Logger;
 }
+
+/** Janus session keep-alive (s): well inside Janus's session_timeout and reclaim_session_timeout. */
+const SESSION_KEEPALIVE_S = 15;
+/** How long a `claim` may take. */
+const CLAIM_TIMEOUT_MS = 5_000;
 
 interface NodeEvents {
   up: [JanusNode];
@@ -44,6 +57,7 @@ export class JanusNode {
   readonly load = { publishers: 0, subscribers: 0 };
   /** Bumped on every (re)connection, so work started on an old session can tell it is stale. */
   generation = 0;
+  #reclaimed = false;
 
   constructor(config: TopologyNode) {
     this.config = config;
@@ -93,6 +107,23 @@ export class JanusNode {
     }
   }
 
+  /** Whether the current connection claimed the session an earlier bridge run left. */
+  get reclaimed(): boolean {
+    return this.#up && this.#reclaimed;
+  }
+
+  /** A handle object for handle `id` of the current (reclaimed) session; nothing is sent to Janus. */
+  adoptHandle(plugin: 'videoroom' | 'streaming', id: number): JanodeHandle {
+    if (!this.#up || this.#session === undefined) throw this.unavailable();
+    return adoptHandle(this.#session, plugin === 'videoroom' ? VideoRoomPlugin : StreamingPlugin, id);
+  }
+
+  /** The ids a restarted bridge needs to claim this node's session (the journal's), while it is up. */
+  record(): NodeRecord | undefined {
+    if (!this.#up || this.#session === undefined || this.#control === undefined || this.#streamingControl === undefined) return undefined;
+    return { session: this.#session.id, control: this.#control.id, streamingControl: this.#streamingControl.id };
+  }
+
   info(): NodeInfo {
     return {
       id: this.id,
@@ -109,7 +140,8 @@ export class JanusNode {
   }
 
   /** @internal NodeManager only. */
-  setConnected(connection: JanodeConnection, session: JanodeSession, control: JanodeHandle, streamingControl: JanodeHandle): void {
+  setConnected(connection: JanodeConnection, session: JanodeSession, control: JanodeHandle, streamingControl: JanodeHandle, reclaimed: boolean): void {
+    this.#reclaimed = reclaimed;
     this.#connection = connection;
     this.#session = session;
     this.#control = control;
@@ -138,18 +170,31 @@ export class JanusNode {
   get connection(): JanodeConnection | undefined {
     return this.#connection;
   }
+
+  /** @internal NodeManager only. */
+  get session(): JanodeSession | undefined {
+    return this.#session;
+  }
 }
 
 export class NodeManager extends EventEmitter<NodeEvents> {
   readonly nodes: ReadonlyMap<string, JanusNode>;
   readonly origin: JanusNode;
-  readonly #opts: Required<Omit<NodeManagerOptions, 'apiSecret'>> & { apiSecret: string | undefined };
+  readonly #opts: Required<Omit<NodeManagerOptions, 'apiSecret' | 'reclaim'>> & { apiSecret: string | undefined };
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** Sessions still to claim, by node: used by each node's first connection only. */
+  readonly #reclaim: Map<string, NodeRecord>;
+  readonly #firstTries: Promise<void>;
+  readonly #firstTried = new Map<string, () => void>();
   #closed = false;
 
   constructor(opts: NodeManagerOptions) {
     super();
     this.#opts = { healthIntervalMs: 2000, minBackoffMs: 200, maxBackoffMs: 3000, ...opts };
+    this.#reclaim = new Map(Object.entries(opts.reclaim ?? {}));
+    this.#firstTries = Promise.all(
+      opts.topology.nodes.map((n) => new Promise<void>((resolve) => this.#firstTried.set(n.id, resolve))),
+    ).then(() => undefined);
     this.nodes = new Map(opts.topology.nodes.map((n) => [n.id, new JanusNode(n)]));
     this.origin = this.nodes.get(opts.topology.origin.id)!;
   }
@@ -171,6 +216,11 @@ export class NodeManager extends EventEmitter<NodeEvents> {
   /** Starts connecting to every node; returns at once. */
   start(): void {
     for (const node of this.nodes.values()) void this.#connect(node, 0);
+  }
+
+  /** Resolves once every node has connected or failed its first try. */
+  firstTries(): Promise<void> {
+    return this.#firstTries;
   }
 
   /** Call after changing a node's load figures. */
@@ -197,7 +247,10 @@ export class NodeManager extends EventEmitter<NodeEvents> {
     this.#timers.clear();
     await Promise.all(
       [...this.nodes.values()].map(async (node) => {
+        // A clean stop destroys the session: Janus would otherwise keep it for reclaim_session_timeout.
+        const session = node.session;
         const connection = node.setDown();
+        if (session !== undefined) await withTimeout(session.destroy(), CLAIM_TIMEOUT_MS, `destroy the session on ${node.id}`).catch(() => undefined);
         await connection?.close().catch(() => undefined);
       }),
     );
@@ -221,9 +274,10 @@ export class NodeManager extends EventEmitter<NodeEvents> {
         retry_time_secs: 1,
         max_retries: 0,
       });
-      const session = await connection.create(15);
-      const control = await session.attach(VideoRoomPlugin);
-      const streamingControl = await session.attach(StreamingPlugin);
+      const claimed = await this.#claim(node, connection);
+      const session = claimed?.session ?? (await connection.create(SESSION_KEEPALIVE_S));
+      const control = claimed?.control ?? (await session.attach(VideoRoomPlugin));
+      const streamingControl = claimed?.streamingControl ?? (await session.attach(StreamingPlugin));
       if (this.#closed) {
         await connection.close().catch(() => undefined);
         return;
@@ -232,18 +286,45 @@ export class NodeManager extends EventEmitter<NodeEvents> {
       connection.once(Janode.EVENT.CONNECTION_CLOSED, () => onLost('connection closed'));
       connection.once(Janode.EVENT.CONNECTION_ERROR, (e: unknown) => onLost(`connection error: ${errorText(janodeError(e))}`));
       session.once(Janode.EVENT.SESSION_DESTROYED, () => onLost('session destroyed'));
-      node.setConnected(connection, session, control, streamingControl);
-      log.info('janus node up', { node: node.id, url: node.config.janusUrl });
+      node.setConnected(connection, session, control, streamingControl, claimed !== undefined);
+      log.info('janus node up', { node: node.id, url: node.config.janusUrl, ...(claimed === undefined ? {} : { reclaimedSession: session.id }) });
       this.#safeEmit('up', node);
       this.#safeEmit('changed', node);
       this.#probe(node, node.generation);
+      this.#firstTried.get(node.id)?.();
     } catch (err) {
+      this.#firstTried.get(node.id)?.();
       await connection?.close().catch(() => undefined);
       const delay = Math.min(this.#opts.maxBackoffMs, this.#opts.minBackoffMs * 2 ** Math.min(attempt, 8));
       if (attempt === 0 || attempt % 20 === 0) {
         log.warn('janus node unreachable', { node: node.id, url: node.config.janusUrl, err: janodeError(err), retryInMs: delay });
       }
       this.#schedule(() => void this.#connect(node, attempt + 1), delay);
+    }
+  }
+
+  /**
+   * Claims the session an earlier bridge run left on `node` (first connection only). Undefined when
+   * there is none or Janus refuses it (it timed out, or Janus restarted): then a fresh one is made.
+   */
+  async #claim(node: JanusNode, connection: JanodeConnection): Promise<{ session: JanodeSession; control: JanodeHandle; streamingControl: JanodeHandle } | undefined> {
+    const record = this.#reclaim.get(node.id);
+    if (record === undefined) return undefined;
+    this.#reclaim.delete(node.id);
+    try {
+      const session = await claimSession(connection, record.session, SESSION_KEEPALIVE_S, CLAIM_TIMEOUT_MS);
+      return {
+        session,
+        control: adoptHandle(session, VideoRoomPlugin, record.control),
+        streamingControl: adoptHandle(session, StreamingPlugin, record.streamingControl),
+      };
+    } catch (err) {
+      this.#opts.log.warn('cannot take back the Janus session an earlier bridge run left; starting a new one', {
+        node: node.id,
+        session: record.session,
+        err: janodeError(err),
+      });
+      return undefined;
     }
   }
 

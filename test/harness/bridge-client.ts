@@ -7,6 +7,7 @@ import * as v from 'valibot';
 import WebSocket from 'ws';
 import {
   BRIDGE_API_PATH,
+  BRIDGE_RELEASE_CLOSE_CODE,
   BridgeMessage,
   Results,
   type BridgeEvent,
@@ -186,11 +187,22 @@ export class BridgeClient {
     this.#pending.clear();
   }
 
-  /** Closes the connection (the bridge then releases everything this client owned). */
+  /**
+   * Closes the connection with BRIDGE_RELEASE_CLOSE_CODE, as the worker does when a session is
+   * over: the bridge then releases everything this client owned at once.
+   */
   async close(): Promise<void> {
     if (this.#ws.readyState === WebSocket.CLOSED) return;
     const closed = new Promise<void>((resolve) => this.#ws.once('close', () => resolve()));
-    this.#ws.close();
+    this.#ws.close(BRIDGE_RELEASE_CLOSE_CODE);
+    await closed;
+  }
+
+  /** Drops the connection without a close handshake (a lost link): what it owned waits for a `bind`. */
+  async drop(): Promise<void> {
+    if (this.#ws.readyState === WebSocket.CLOSED) return;
+    const closed = new Promise<void>((resolve) => this.#ws.once('close', () => resolve()));
+    this.#ws.terminate();
     await closed;
   }
 }

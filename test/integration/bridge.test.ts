@@ -23,6 +23,8 @@ type NodeId = keyof typeof JANUS_URLS;
 const NODE_IDS = Object.keys(JANUS_URLS) as NodeId[];
 const EDGES = ['edge-1', 'edge-2'] as const;
 const NO_MEDIA_TIMEOUT_MS = 2000;
+/** What a lost link or a restart left waits this long for a bind. */
+const OWNER_GRACE_MS = 3000;
 /** Each node's Janus admin API listens at its port plus this (for handle counts). */
 const ADMIN_PORT_OFFSET = 1000;
 
@@ -52,6 +54,7 @@ beforeAll(async () => {
     env: {
       FANOUT_JANUS_RESTART_MS: '3000',
       FANOUT_NO_MEDIA_TIMEOUT_MS: String(NO_MEDIA_TIMEOUT_MS),
+      FANOUT_BRIDGE_OWNER_GRACE_MS: String(OWNER_GRACE_MS),
       FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET),
     },
   });
@@ -643,10 +646,12 @@ describe('origin failure', () => {
 });
 
 describe('bridge restart', () => {
-  it('a restarted bridge finds the rooms an earlier run left on every node (by their fanout: description) and removes them', async () => {
-    await publish('orphan');
-    await cascaded('orphan');
-    expect(await inspector('origin').streamRoom('orphan')).toBeDefined();
+  it('a restarted bridge takes back what its journal names, removes the rooms it cannot account for (by their fanout: description), and releases what no link binds after the grace', async () => {
+    await publish('kept');
+    await cascaded('kept');
+    // A room no run accounts for (a crash between its creation and the journal's write).
+    const stray = 777_000_000 + Math.floor(Math.random() * 1_000_000);
+    await inspector('edge-1').request({ request: 'create', room: stray, description: 'fanout:stray', admin_key: secrets.janusApiSecret });
 
     process.kill(stack.pidOf('bridge'), 'SIGKILL');
     await stack.waitForOutput('bridge restarted', 10_000);
@@ -662,7 +667,11 @@ describe('bridge restart', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
-    // The old run's edge remote publishers have no Janus session: only the sweep removes them.
+    const rooms = await eventually('the stray room swept', async () => (await inspector('edge-1').fanoutRooms()).map((r) => r.description), (d) => !d.includes('fanout:stray'), 5000);
+    expect(rooms).toEqual(['fanout:kept']);
+    expect(await inspector('origin').streamRoom('kept')).toBeDefined();
+    // Nobody binds it: released after the grace, with everything hung on it.
+    await new Promise((r) => setTimeout(r, OWNER_GRACE_MS));
     await expectNoLeaks();
   });
 });

@@ -1,0 +1,238 @@
+/**
+ * The media layer's side of the journal (../state/journal.ts): what is written (`records`), and
+ * taking it back after a restart (`adopt`), then checking it against Janus (`reconcile`).
+ *
+ * Taking back: a node whose connection reclaimed the earlier run's Janus session still has every
+ * handle, room, remote publisher, forwarder and mountpoint that run made there, with the media on
+ * them. Each stream, cascade, mountpoint and player is rebuilt around those ids, and its handle
+ * watched again, without one request that could disturb the media. A node that could not reclaim
+ * (Janus restarted, or the session timed out) lost its state: what was on it is reported gone, and
+ * its rooms and mountpoints are swept as at any start.
+ *
+ * Janus's events while nobody listened are lost, so `reconcile` asks Janus about what an event
+ * would have said: a publisher that left meanwhile ends its stream.
+ */
+import type { Owner } from '../api/index.ts';
+import * as vr from '../janus/videoroom.ts';
+import type { StreamRecord } from '../state/journal.ts';
+import { Cascade } from './cascade.ts';
+import type { EndStatus, MediaContext, MediaNode, MediaNodes } from './context.ts';
+import { Mount } from './mount.ts';
+import type { Player } from './player.ts';
+import type { Stream } from './stream.ts';
+
+/** Who owns what a record names: a link's (waiting for its `bind`) or the bridge's own resources. */
+export type OwnerKind = 'link' | 'resource';
+
+// ---------------------------------------------------------------- writing
+
+/**
+ * The journal records of `streams`: each live stream with its ready cascades and mountpoints and
+ * its players that have a handle. What is still being set up is left out (a restart fails it, as
+ * the client's request did not complete).
+ */
+export function records(streams: Iterable<Stream>, ownerKind: (owner: Owner) => OwnerKind, ufragOf: (id: string) => string | undefined): StreamRecord[] {
+  const out: StreamRecord[] = [];
+  for (const s of streams) {
+    if (!s.live || s.handle === undefined || s.publisherId === undefined || s.configuredAt === undefined) continue;
+    const ufrag = ufragOf(s.publishId);
+    out.push({
+      publishId: s.publishId,
+      name: s.name,
+      owner: ownerKind(s.owner),
+      ...(ufrag === undefined ? {} : { ufrag }),
+      node: s.node.id,
+      room: s.room,
+      handle: s.handle.id,
+      publisherId: s.publisherId,
+      streams: [...s.streams],
+      configuredAt: s.configuredAt,
+      publishing: s.state === 'publishing',
+      cascades: [...s.cascades.values()].flatMap((c) => {
+        const remotePublisherId = c.remotePublisherId;
+        return remotePublisherId === undefined ? [] : [{ node: c.node.id, remoteId: c.remoteId, remotePublisherId }];
+      }),
+      mounts: [...s.mounts].flatMap((m) =>
+        m.state === 'ready' && m.id !== undefined
+          ? [{ node: m.node.id, id: m.id, feed: m.feed, profile: m.profile.map((t) => ({ type: t.type, mid: t.mid, codec: t.codec, pt: t.pt, ...(t.fmtp === undefined ? {} : { fmtp: t.fmtp }) })), forwarders: [...m.forwarders] }]
+          : [],
+      ),
+      players: [...s.players].flatMap((p) => {
+        const state = p.state;
+        const handle = p.handle;
+        const mountId = p.mount?.id;
+        if (handle === undefined || mountId === undefined || (state !== 'offered' && state !== 'starting' && state !== 'started' && state !== 'playing')) return [];
+        const pufrag = ufragOf(p.playId);
+        return [{ playId: p.playId, owner: ownerKind(p.owner), ...(pufrag === undefined ? {} : { ufrag: pufrag }), node: p.node.id, handle: handle.id, mount: mountId, state }];
+      }),
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- taking back
+
+export interface AdoptDeps {
+  ctx: MediaContext;
+  nodes: MediaNodes;
+  ownerOf(kind: OwnerKind): Owner;
+  /** Makes and registers a stream (the registry's own constructor call). */
+  newStream(rec: StreamRecord, owner: Owner, node: MediaNode): Stream;
+  /** Makes and registers a player. */
+  newPlayer(playId: string, owner: Owner, stream: Stream, node: MediaNode): Player;
+  /** A resource (WHIP/WHEP) publish or play was taken back: the API's resource registry learns it again. */
+  resourceAdopted(kind: 'publish' | 'play', id: string, stream: string, ufrag: string | undefined): void;
+}
+
+export interface Gone {
+  id: string;
+  status: EndStatus;
+  info: string;
+}
+
+/** Rebuilds what the records name on the nodes that reclaimed their sessions; returns what is gone. */
+export function adopt(deps: AdoptDeps, recs: readonly StreamRecord[]): { streams: Stream[]; gone: Gone[] } {
+  const { ctx } = deps;
+  const streams: Stream[] = [];
+  const gone: Gone[] = [];
+  const lost = (node: string): string => `node "${node}" lost its Janus state while the bridge was away`;
+  for (const rec of recs) {
+    const origin = nodeOf(deps.nodes, rec.node);
+    if (origin === undefined || !origin.reclaimed) {
+      gone.push({ id: rec.publishId, status: 'FAILED', info: lost(rec.node) });
+      for (const p of rec.players) gone.push({ id: p.playId, status: 'STOPPED', info: `the stream ended: ${lost(rec.node)}` });
+      continue;
+    }
+    const owner = deps.ownerOf(rec.owner);
+    const s = deps.newStream(rec, owner, origin);
+    s.adopt({
+      room: rec.room,
+      handle: origin.adoptHandle('videoroom', rec.handle),
+      publisherId: rec.publisherId,
+      streams: rec.streams,
+      configuredAt: rec.configuredAt,
+      publishing: rec.publishing,
+    });
+    if (rec.owner === 'resource') deps.resourceAdopted('publish', rec.publishId, rec.name, rec.ufrag);
+    for (const c of rec.cascades) {
+      const edge = nodeOf(deps.nodes, c.node);
+      if (edge?.reclaimed === true) {
+        s.cascades.set(edge.id, Cascade.adopt(ctx, s, edge, c));
+        continue;
+      }
+      // The edge lost its remote publisher: the origin stops forwarding to it, and the edge is
+      // cascaded afresh when it is (back) up.
+      void ctx.quietly(
+        vr.unpublishRemotely(origin.control, { room: rec.room, publisherId: rec.publisherId, remoteId: c.remoteId, adminKey: ctx.adminKey }, ctx.rq),
+        `unpublish_remotely ${c.remoteId}`,
+      );
+    }
+    const mounts = new Map<string, Mount>();
+    for (const m of rec.mounts) {
+      const node = nodeOf(deps.nodes, m.node);
+      if (node?.reclaimed !== true) continue;
+      const mount = new Mount(ctx, s, node, m.profile.map((t) => ({ ...t, fmtp: t.fmtp })), m.feed);
+      mount.adopt(m.id, m.forwarders);
+      s.mounts.add(mount);
+      mounts.set(`${node.id}/${m.id}`, mount);
+    }
+    for (const p of rec.players) {
+      const node = nodeOf(deps.nodes, p.node);
+      const mount = node === undefined ? undefined : mounts.get(`${node.id}/${p.mount}`);
+      if (node === undefined || mount === undefined) {
+        gone.push({ id: p.playId, status: 'FAILED', info: lost(p.node) });
+        continue;
+      }
+      const player = deps.newPlayer(p.playId, deps.ownerOf(p.owner), s, node);
+      player.adopt(node.adoptHandle('streaming', p.handle), mount, p.state);
+      s.players.add(player);
+      if (p.owner === 'resource') deps.resourceAdopted('play', p.playId, rec.name, p.ufrag);
+    }
+    streams.push(s);
+  }
+  return { streams, gone };
+}
+
+function nodeOf(nodes: MediaNodes, id: string): MediaNode | undefined {
+  try {
+    return nodes.get(id);
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------- checking against Janus
+
+/** How long after taking back Janus's statistics are watched for what the lost events said. */
+export const ADOPTED_WATCH_MS = 10_000;
+/** How often they are read meanwhile. */
+const WATCH_PERIOD_MS = 250;
+
+/**
+ * Reads Janus's statistics for what the lost media events said (`ctx.janusStats`; Janus reports
+ * every handle with a PeerConnection every few seconds):
+ * - a publisher whose statistics say nothing comes in gets the no-media timeout, as on Janus's own
+ *   "not receiving" event (it vanished while nobody listened); one with bytes in is fine;
+ * - a player that was playing and has no statistics, while its node reported other handles twice
+ *   over, has no PeerConnection any more: it left while nobody listened, and is ended.
+ * Runs in the background for ADOPTED_WATCH_MS; without statistics it does nothing.
+ */
+export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], since: number): void {
+  const stats = ctx.janusStats;
+  if (stats === undefined || streams.length === 0) return;
+  const publishers = new Set(streams);
+  const players = new Set(streams.flatMap((s) => [...s.players].filter((p) => p.state === 'playing')));
+  /** When each node first reported stats after `since`, with another report at least this much later. */
+  let firstReport: number | undefined;
+  const timer = setInterval(() => {
+    const now = Date.now();
+    for (const s of publishers) {
+      const handle = s.handle;
+      const b = handle === undefined || s.ended ? undefined : stats.bitrate(handle.id);
+      if (s.ended || handle === undefined) publishers.delete(s);
+      if (b === undefined || b.at < since) continue;
+      const receiving = b.in.audio + b.in.video > 0;
+      s.mediaReport(receiving);
+      if (receiving) publishers.delete(s);
+    }
+    const last = stats.lastAt;
+    if (last !== undefined && last >= since) firstReport ??= last;
+    // Two report periods seen (the first report and a later one well after it): a handle with a
+    // PeerConnection has reported by now.
+    if (firstReport !== undefined && last !== undefined && last - firstReport >= 1500) {
+      for (const p of players) {
+        players.delete(p);
+        const b = p.handle === undefined ? undefined : stats.bitrate(p.handle.id);
+        if (p.state !== 'playing' || (b !== undefined && b.at >= since)) continue;
+        ctx.log.info('reconcile: the player left while the bridge was away', { playId: p.playId, node: p.node.id });
+        void p.close({ status: 'STOPPED', info: 'the player left while the bridge was away' });
+      }
+    }
+    if ((publishers.size === 0 && players.size === 0) || now - since > ADOPTED_WATCH_MS) clearInterval(timer);
+  }, WATCH_PERIOD_MS);
+  timer.unref();
+}
+
+/**
+ * Asks Janus what the lost events would have said. A publisher that is no longer in its room, or
+ * no longer publishing there (it hung up while nobody listened), ends its stream and its players.
+ * Never throws: a node that does not answer is left as it is (its own events still come).
+ */
+export async function reconcile(ctx: MediaContext, streams: readonly Stream[]): Promise<void> {
+  await Promise.all(
+    streams.map(async (s) => {
+      if (s.ended) return;
+      let participants: vr.Participant[];
+      try {
+        participants = await vr.listParticipants(s.node.control, s.room, ctx.rq);
+      } catch (err) {
+        ctx.log.warn('reconcile: cannot list the participants of a stream taken back', { stream: s.name, err });
+        return;
+      }
+      const me = participants.find((p) => p.id === s.publisherId);
+      if (me?.publisher === true) return;
+      ctx.log.info('reconcile: the publisher left while the bridge was away', { stream: s.name, publishId: s.publishId });
+      await s.close({ status: 'UNPUBLISHED', info: 'the publisher left while the bridge was away', notifyOwner: true });
+    }),
+  );
+}

@@ -1,0 +1,166 @@
+/**
+ * The bridge's journal: what it has made on each Janus node, kept in one file so that a bridge
+ * that was killed (kill -9, an OOM kill, a host's service manager restarting it) can take it all
+ * back. Janus keeps the media flowing meanwhile (`reclaim_session_timeout`); the journal holds the
+ * ids needed to `claim` each node's Janus session and to rebuild every stream, cascade, mountpoint
+ * and player on it (../media/adopt.ts).
+ *
+ * The file is rewritten whole, atomically (a temporary file renamed over it), soon after each
+ * change: `mark()` coalesces the changes of one turn of the event loop into one write. It is small
+ * (a few hundred bytes per stream and player), so a whole rewrite is cheaper than an append log
+ * that would need compaction. A file that cannot be read or does not validate is set aside with a
+ * warning, never trusted: the bridge then starts fresh and sweeps what it cannot account for.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as v from 'valibot';
+import { errorText, MediaId, type Logger } from '../../protocol/index.ts';
+import { JanusId } from '../janus/request.ts';
+import { PublisherStreamSchema } from '../janus/videoroom.ts';
+
+const Owner = v.picklist(['link', 'resource']);
+
+const NodeRecord = v.object({ session: JanusId, control: JanusId, streamingControl: JanusId });
+export type NodeRecord = v.InferOutput<typeof NodeRecord>;
+
+const CascadeRecord = v.object({ node: v.string(), remoteId: v.string(), remotePublisherId: JanusId });
+export type CascadeRecord = v.InferOutput<typeof CascadeRecord>;
+
+const MountTrackRecord = v.object({
+  type: v.picklist(['audio', 'video']),
+  mid: v.string(),
+  codec: v.string(),
+  pt: v.number(),
+  fmtp: v.optional(v.string()),
+});
+
+const MountRecord = v.object({
+  node: v.string(),
+  id: JanusId,
+  feed: JanusId,
+  profile: v.array(MountTrackRecord),
+  forwarders: v.array(v.number()),
+});
+export type MountRecord = v.InferOutput<typeof MountRecord>;
+
+const PlayerRecord = v.object({
+  playId: MediaId,
+  owner: Owner,
+  /** The client's ice-ufrag, for a resource (WHEP) play. */
+  ufrag: v.optional(v.string()),
+  node: v.string(),
+  handle: JanusId,
+  /** The mountpoint it watches. */
+  mount: JanusId,
+  state: v.picklist(['offered', 'starting', 'started', 'playing']),
+});
+export type PlayerRecord = v.InferOutput<typeof PlayerRecord>;
+
+const StreamRecord = v.object({
+  publishId: MediaId,
+  name: v.string(),
+  owner: Owner,
+  ufrag: v.optional(v.string()),
+  node: v.string(),
+  room: JanusId,
+  handle: JanusId,
+  publisherId: JanusId,
+  streams: v.array(PublisherStreamSchema),
+  configuredAt: v.number(),
+  publishing: v.boolean(),
+  cascades: v.array(CascadeRecord),
+  mounts: v.array(MountRecord),
+  players: v.array(PlayerRecord),
+});
+export type StreamRecord = v.InferOutput<typeof StreamRecord>;
+
+export const JOURNAL_VERSION = 1;
+
+const JournalSchema = v.object({
+  version: v.literal(JOURNAL_VERSION),
+  /** Epoch ms of the write. */
+  at: v.number(),
+  nodes: v.record(v.string(), NodeRecord),
+  streams: v.array(StreamRecord),
+});
+export type JournalState = v.InferOutput<typeof JournalSchema>;
+
+export const JOURNAL_FILE = 'journal.json';
+
+export class Journal {
+  readonly file: string;
+  readonly #log: Logger;
+  readonly #snapshot: () => JournalState;
+  #pending: NodeJS.Immediate | undefined;
+  #closed = false;
+
+  /** `snapshot` builds the whole state to write (the node sessions and the media layer's records). */
+  constructor(dir: string, snapshot: () => JournalState, log: Logger) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.file = join(dir, JOURNAL_FILE);
+    this.#snapshot = snapshot;
+    this.#log = log.child({ component: 'journal' });
+  }
+
+  /** Reads what an earlier run left; undefined when there is nothing usable. */
+  static read(dir: string, log: Logger): JournalState | undefined {
+    const file = join(dir, JOURNAL_FILE);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn('cannot read the journal; starting fresh', { file, err: errorText(err) });
+      return undefined;
+    }
+    try {
+      const parsed = v.safeParse(JournalSchema, JSON.parse(text));
+      if (parsed.success) return parsed.output;
+      log.warn('the journal does not validate; starting fresh', { file, issue: parsed.issues[0].message });
+    } catch (err) {
+      log.warn('the journal is not JSON; starting fresh', { file, err: errorText(err) });
+    }
+    try {
+      renameSync(file, `${file}.bad-${Date.now()}`);
+    } catch (err) {
+      log.warn('cannot set the unusable journal aside', { file, err: errorText(err) });
+    }
+    return undefined;
+  }
+
+  /** Something changed: the journal is rewritten once this turn of the event loop is over. */
+  mark(): void {
+    if (this.#closed || this.#pending !== undefined) return;
+    this.#pending = setImmediate(() => {
+      this.#pending = undefined;
+      this.flush();
+    });
+  }
+
+  /** Writes the current state now. */
+  flush(): void {
+    if (!this.#closed) this.#write(this.#snapshot());
+  }
+
+  #write(state: JournalState): void {
+    const tmp = `${this.file}.tmp`;
+    try {
+      writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+      renameSync(tmp, this.file);
+    } catch (err) {
+      this.#log.error('cannot write the journal: a restart could not take back what this bridge made', { file: this.file, err: errorText(err) });
+    }
+  }
+
+  /**
+   * Stops writing, after a last write of `last` (default: the current state). A bridge that shut
+   * down cleanly writes an empty journal: it destroyed what it made, so there is nothing to take back.
+   * Safe to call twice.
+   */
+  close(last?: JournalState): void {
+    if (this.#closed) return;
+    if (this.#pending !== undefined) clearImmediate(this.#pending);
+    this.#pending = undefined;
+    this.#write(last ?? this.#snapshot());
+    this.#closed = true;
+  }
+}

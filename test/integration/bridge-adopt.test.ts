@@ -1,0 +1,333 @@
+/**
+ * Media outlives its controller, at the bridge API: a bridge killed with SIGKILL while publishers
+ * and players are live, restarted by the launcher, claims every node's Janus session, takes back
+ * each stream, cascade, mountpoint and player from its journal, and a new worker link `bind`s them
+ * by the ids it named. Measured: the longest video gap at every player across the kill and the
+ * restart, and the time from the restart to a successful bind. Real Janus (origin + 2 edges),
+ * werift peers, the launcher without a worker; Janus's admin API counts sessions and handles.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { newMediaId, type Result } from '../../protocol/index.ts';
+import { Browser } from '../harness/browser.ts';
+import { BridgeClient, isPlayerEvent, isPublisherEvent } from '../harness/bridge-client.ts';
+import { handleCounts, JanusInspector, type HandleCount } from '../harness/janus-inspect.ts';
+import { Stack } from '../harness/stack.ts';
+import { WeriftPublisher, WeriftSubscriber, type GapMeter } from '../harness/werift-peer.ts';
+
+const JANUS_URLS = { origin: 'ws://127.0.0.1:8188', 'edge-1': 'ws://127.0.0.1:8189', 'edge-2': 'ws://127.0.0.1:8190' } as const;
+type NodeId = keyof typeof JANUS_URLS;
+const NODE_IDS = Object.keys(JANUS_URLS) as NodeId[];
+const ADMIN_PORT_OFFSET = 1000;
+const ADMIN_PORTS = Object.fromEntries(NODE_IDS.map((n) => [n, Number(new URL(JANUS_URLS[n]).port) + ADMIN_PORT_OFFSET])) as Record<NodeId, number>;
+/** Short, so that the release of what nobody binds is seen within the test. */
+const GRACE_MS = 4000;
+const MAX_GAP_MS = 1000;
+
+let stack: Stack;
+let secrets: { bridgeSecret: string; janusApiSecret: string };
+let client: BridgeClient;
+const inspectors = new Map<NodeId, JanusInspector>();
+const peers: Array<WeriftPublisher | WeriftSubscriber> = [];
+const clients: BridgeClient[] = [];
+let baseline: Record<NodeId, HandleCount>;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  stack = await Stack.start({
+    worker: false,
+    env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET), FANOUT_BRIDGE_OWNER_GRACE_MS: String(GRACE_MS) },
+  });
+  secrets = stack.secrets();
+  client = await connect();
+  await allUp(client);
+  for (const node of NODE_IDS) inspectors.set(node, await JanusInspector.connect(JANUS_URLS[node], secrets.janusApiSecret));
+  baseline = await handleCounts(ADMIN_PORTS, secrets.janusApiSecret);
+});
+
+afterEach(async () => {
+  await Promise.all(peers.splice(0).map((p) => p.close()));
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  for (const i of inspectors.values()) await i.close();
+  await client?.close();
+  await stack?.stop();
+});
+
+// ---------------------------------------------------------------- helpers
+
+async function connect(): Promise<BridgeClient> {
+  const c = await BridgeClient.connect(stack.info().bridgeUrl, secrets.bridgeSecret);
+  clients.push(c);
+  return c;
+}
+
+async function allUp(c: BridgeClient): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const { nodes } = await c.request('nodes', {});
+    if (nodes.every((n) => n.up)) return;
+    if (Date.now() > deadline) throw new Error(`nodes not up: ${JSON.stringify(nodes)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function publish(via: BridgeClient, name: string, resource = false): Promise<{ pub: WeriftPublisher; publishId: string }> {
+  const pub = new WeriftPublisher();
+  peers.push(pub);
+  const publishId = newMediaId('pub');
+  const r = await via.request('publish', { publishId, node: 'origin', stream: name, sdp: await pub.offer(), ...(resource ? { resource: true as const } : {}) });
+  await pub.accept(r.sdp);
+  if (!resource) await via.waitForEvent('PUBLISHING', isPublisherEvent(publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
+  return { pub, publishId };
+}
+
+async function play(via: BridgeClient, node: NodeId, name: string): Promise<{ sub: WeriftSubscriber; playId: string }> {
+  const playId = newMediaId('play');
+  const deadline = Date.now() + 10_000;
+  let r: Result<'play'> | undefined;
+  // A play on an edge waits for the cascade there; right after the publish it may still be relaying.
+  while (r === undefined) {
+    try {
+      r = await via.request('play', { playId, node, stream: name });
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+  const sub = new WeriftSubscriber();
+  peers.push(sub);
+  await via.request('answer', { playId, sdp: await sub.answer(r.sdp) });
+  await via.waitForEvent('PLAYING', isPlayerEvent(playId, 'PLAYING'), { timeoutMs: 15_000 });
+  await sub.media({ video: true, keyframe: true, timeoutMs: 10_000 });
+  return { sub, playId };
+}
+
+/** Kills the bridge with SIGKILL and waits for the launcher's restart; returns when the new one was started. */
+async function killBridge(): Promise<{ killedAt: number; restartedAt: number }> {
+  const before = stack.output.split('bridge restarted').length;
+  const killedAt = Date.now();
+  process.kill(stack.pidOf('bridge'), 'SIGKILL');
+  const deadline = Date.now() + 10_000;
+  while (stack.output.split('bridge restarted').length === before) {
+    if (Date.now() > deadline) throw new Error(`the bridge was not restarted:\n${stack.output.slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { killedAt, restartedAt: Date.now() };
+}
+
+/** A new link, as soon as the restarted bridge accepts one. */
+async function reconnect(timeoutMs = 10_000): Promise<BridgeClient> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await connect();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+async function fanoutState(): Promise<Record<NodeId, { rooms: number; mountpoints: number }>> {
+  const out = {} as Record<NodeId, { rooms: number; mountpoints: number }>;
+  for (const n of NODE_IDS) {
+    const i = inspectors.get(n)!;
+    out[n] = { rooms: (await i.fanoutRooms()).length, mountpoints: (await i.fanoutMountpoints()).length };
+  }
+  return out;
+}
+
+async function expectClean(timeoutMs = 8000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const empty = Object.fromEntries(NODE_IDS.map((n) => [n, { rooms: 0, mountpoints: 0 }]));
+  for (;;) {
+    const [state, counts] = [await fanoutState(), await handleCounts(ADMIN_PORTS, secrets.janusApiSecret)];
+    if (JSON.stringify(state) === JSON.stringify(empty) && JSON.stringify(counts) === JSON.stringify(baseline)) return;
+    if (Date.now() > deadline) {
+      expect(state).toEqual(empty);
+      expect(counts).toEqual(baseline);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// ---------------------------------------------------------------- tests
+
+describe('kill -9 of the bridge', () => {
+  it('publishers and players on every node keep their media (gap < 1 s), the restarted bridge takes them back, a new link binds them and gets their events; nothing leaks', async () => {
+    const a = await connect();
+    const name = `adopt-${Date.now()}`;
+    const { publishId } = await publish(a, name);
+    const players = [await play(a, 'origin', name), await play(a, 'edge-1', name), await play(a, 'edge-2', name)];
+    const meters: GapMeter[] = players.map((p) => p.sub.watchVideoGaps());
+    const events = a.mark();
+
+    const { killedAt, restartedAt } = await killBridge();
+    const b = await reconnect();
+    const ids = [publishId, ...players.map((p) => p.playId)];
+    const bound = await b.request('bind', { ids });
+    const boundAt = Date.now();
+    expect(bound).toEqual({ bound: ids, gone: [] });
+    // Media keeps flowing for a while after the bind too.
+    await new Promise((r) => setTimeout(r, 2000));
+    const gaps = meters.map((m) => m.stop());
+    console.log(`bridge kill: restarted ${restartedAt - killedAt} ms after the kill, bound ${boundAt - restartedAt} ms after the restart; video gaps ${JSON.stringify(gaps)} ms`);
+    for (const g of gaps) expect(g).toBeLessThan(MAX_GAP_MS);
+    expect(boundAt - restartedAt).toBeLessThan(3000);
+    expect(a.events.slice(events).filter((e) => e.event !== 'node')).toEqual([]);
+
+    // The new link owns them: a new player joins the stream taken back, and the unpublish ends
+    // every player, each told on the new link.
+    const late = await play(b, 'edge-1', name);
+    await b.request('unpublish', { publishId });
+    for (const p of [...players, late]) await b.waitForEvent('STOPPED', isPlayerEvent(p.playId, 'STOPPED'), { timeoutMs: 5000 });
+    await expectClean();
+  });
+
+  it('what changed while it was away is reconciled: a publisher whose media stopped meanwhile ends its stream; ids nobody binds are released after the grace', async () => {
+    const a = await connect();
+    const left = `left-${Date.now()}`;
+    const kept = `kept-${Date.now()}`;
+    const gone = await publish(a, left);
+    const viewer = await play(a, 'edge-1', left);
+    const orphan = await publish(a, kept);
+    const orphanViewer = await play(a, 'edge-2', kept);
+
+    const restarts = stack.output.split('bridge restarted').length;
+    const pid = stack.pidOf('bridge');
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // The publisher hangs up while nobody listens to Janus (its events die with the bridge).
+      await gone.pub.close();
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      // SIGKILL ends a stopped process too.
+      process.kill(pid, 'SIGKILL');
+    }
+    await restarted(restarts);
+    const b = await reconnect();
+    const from = b.mark();
+    // Bound at once (the restarted bridge cannot know yet); Janus's statistics then show the
+    // publisher sends nothing, and the stream ends with the no-media timeout, its viewer told.
+    await b.request('bind', { ids: [gone.publishId, viewer.playId] });
+    const ended = await b.waitForEvent('publisher ended', (e) => e.event === 'publisher' && e.publishId === gone.publishId, { from, timeoutMs: 10_000 });
+    expect(ended).toMatchObject({ status: 'FAILED', info: expect.stringMatching(/no media/) });
+    await b.waitForEvent('STOPPED', isPlayerEvent(viewer.playId, 'STOPPED'), { from, timeoutMs: 5000 });
+    // Bound again now, both are reported gone with how they ended.
+    const again = await b.request('bind', { ids: [gone.publishId, viewer.playId] });
+    expect(again.bound).toEqual([]);
+    expect(again.gone.map((g) => [g.id, g.status])).toEqual([
+      [gone.publishId, 'FAILED'],
+      [viewer.playId, 'STOPPED'],
+    ]);
+    // `kept` was not bound by anyone: released after the grace, its viewer with it.
+    expect(orphanViewer.sub.received.video).toBeGreaterThan(0);
+    await new Promise((res) => setTimeout(res, GRACE_MS));
+    await expectClean();
+    expect(orphan.publishId).not.toBe('');
+  });
+
+  it('a Chromium viewer that hung up while it was away is ended after the restart (Janus reports no PeerConnection for it); the other viewer plays on', async () => {
+    const a = await connect();
+    const name = `viewer-left-${Date.now()}`;
+    const { publishId } = await publish(a, name);
+    const stays = await play(a, 'edge-1', name);
+    // A browser closes its PeerConnection with a DTLS alert, so Janus hangs up at once (werift does not).
+    browser ??= await Browser.launch();
+    const page = await browser.newPage();
+    const leavesId = newMediaId('play');
+    const offer = await a.request('play', { playId: leavesId, node: 'edge-1', stream: name });
+    const answer = await page.evaluate(async (sdp) => {
+      const pc = new RTCPeerConnection({ iceServers: [] });
+      Reflect.set(window, 'pc', pc);
+      await pc.setRemoteDescription({ type: 'offer', sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      return pc.localDescription?.sdp ?? '';
+    }, offer.sdp);
+    await a.request('answer', { playId: leavesId, sdp: answer });
+    await a.waitForEvent('PLAYING', isPlayerEvent(leavesId, 'PLAYING'), { timeoutMs: 15_000 });
+    const meter = stays.sub.watchVideoGaps();
+    const restarts = stack.output.split('bridge restarted').length;
+    const pid = stack.pidOf('bridge');
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await page.evaluate(() => (Reflect.get(window, 'pc') as RTCPeerConnection).close());
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
+    await restarted(restarts);
+    const b = await reconnect();
+    const from = b.mark();
+    expect((await b.request('bind', { ids: [publishId, stays.playId, leavesId] })).gone).toEqual([]);
+    const left = await b.waitForEvent('STOPPED', isPlayerEvent(leavesId, 'STOPPED'), { from, timeoutMs: 10_000 });
+    expect(left).toMatchObject({ info: expect.stringMatching(/left while the bridge was away/) });
+    expect(meter.stop()).toBeLessThan(MAX_GAP_MS);
+    expect(b.events.slice(from).filter((e) => e.event === 'player' && e.playId === stays.playId)).toEqual([]);
+    await b.request('unpublish', { publishId });
+    await b.waitForEvent('STOPPED', isPlayerEvent(stays.playId, 'STOPPED'), { from, timeoutMs: 5000 });
+    await page.close();
+    await expectClean();
+  });
+
+  it('a lost link (no close handshake) keeps its streams for a bind on a new link; a link closed on purpose releases at once', async () => {
+    const a = await connect();
+    const name = `moved-${Date.now()}`;
+    const { publishId } = await publish(a, name);
+    const viewer = await play(a, 'edge-1', name);
+    const meter = viewer.sub.watchVideoGaps();
+    await a.drop();
+    const b = await connect();
+    expect(await b.request('bind', { ids: [publishId, viewer.playId] })).toEqual({ bound: [publishId, viewer.playId], gone: [] });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(meter.stop()).toBeLessThan(MAX_GAP_MS);
+    // Bound past the grace: still live.
+    await new Promise((r) => setTimeout(r, GRACE_MS + 500));
+    expect((await fanoutState()).origin.rooms).toBe(1);
+    await b.close();
+    await expectClean();
+  });
+
+  it('WHIP/WHEP-style resources are taken back: after the restart any link unpublishes them by id', async () => {
+    const a = await connect();
+    const name = `res-${Date.now()}`;
+    const { publishId } = await publish(a, name, true);
+    await a.close();
+    await new Promise((r) => setTimeout(r, 1500));
+    await killBridge();
+    const b = await reconnect();
+    expect(await b.request('unpublish', { publishId, resource: true })).toEqual({});
+    await expectClean();
+  });
+
+  it('3 kills in a row with a stream and a player live: no gap over 1 s, no Janus session, handle, room or mountpoint left over', async () => {
+    const a = await connect();
+    const name = `repeat-${Date.now()}`;
+    const { publishId } = await publish(a, name);
+    const viewer = await play(a, 'edge-2', name);
+    const meter = viewer.sub.watchVideoGaps();
+    let link = a;
+    for (let i = 0; i < 3; i++) {
+      await killBridge();
+      link = await reconnect();
+      expect(await link.request('bind', { ids: [publishId, viewer.playId] })).toEqual({ bound: [publishId, viewer.playId], gone: [] });
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(meter.stop()).toBeLessThan(MAX_GAP_MS);
+    await link.request('unpublish', { publishId });
+    await link.waitForEvent('STOPPED', isPlayerEvent(viewer.playId, 'STOPPED'), { timeoutMs: 5000 });
+    await expectClean();
+  });
+});
+
+/** Waits for the launcher's restart of a bridge already killed (`before`: the restarts counted before the kill). */
+async function restarted(before: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (stack.output.split('bridge restarted').length === before) {
+    if (Date.now() > deadline) throw new Error('the bridge was not restarted');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
