@@ -333,6 +333,10 @@ export class ApiServer {
   /** A node event, to the links that asked for `nodes` (the balancers), and no other. */
   #broadcast(event: BridgeEvent): void {
     const text = JSON.stringify(event);
-    for (const ws of this.#nodeWatchers) if (ws.readyState === ws.OPEN) ws.send(text);
+    for (const ws of this.#nodeWatchers) {
+      if (ws.readyState !== ws.OPEN) continue;
+      ws.send(text);
+      this.#monitor((m) => m.eventSent('node-watcher', event));
+    }
   }
 }

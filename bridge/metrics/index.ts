@@ -12,20 +12,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ApiMonitor } from '../api/index.ts';
 import type { Logger } from '../log.ts';
 import type { StreamSnapshot } from '../media/index.ts';
-import {
-  type CdnError,
-  errorBody,
-  httpStatus,
-  secretsEqual,
-  type ErrorCode,
-  type BridgeEvent,
-  type BridgeRequest,
-  type NodeInfo,
-  type StreamInfo,
-  type StreamNodeInfo,
-  type StreamsResult,
-  type WorkerReport,
-} from '../../protocol/index.ts';
+import { errorBody, httpStatus, secretsEqual } from '../../protocol/index.ts';
+import type { BridgeEvent, BridgeRequest, CdnError, ErrorCode, NodeInfo, StreamInfo, StreamNodeInfo, StreamsResult, WorkerReport } from '../../protocol/index.ts';
 import { JanusStats, sumBitrates } from './janus-stats.ts';
 import { ViewerHistory } from './history.ts';
 
@@ -77,6 +65,7 @@ export class BridgeMetrics implements ApiMonitor {
 
   readonly requestDuration: Histogram<'method'>;
   readonly requestErrors: Counter<'method' | 'code'>;
+  readonly eventsSent: Counter<'event'>;
   readonly cascadeReadySeconds: Histogram;
   readonly timeToPlaying: Histogram<'node'>;
   readonly timeToPublishing: Histogram;
@@ -238,6 +227,12 @@ export class BridgeMetrics implements ApiMonitor {
       labelNames: ['method', 'code'],
       registers,
     });
+    this.eventsSent = new Counter({
+      name: 'fanout_api_events_sent_total',
+      help: 'Events the bridge pushed over worker links, by event kind (each link counts once: a node event to two balancer links is 2).',
+      labelNames: ['event'],
+      registers,
+    });
     this.cascadeReadySeconds = new Histogram({
       name: 'fanout_cascade_ready_seconds',
       help: 'Time from a publisher configured on the origin to its stream relayed to every healthy edge.',
@@ -307,6 +302,7 @@ export class BridgeMetrics implements ApiMonitor {
   }
 
   eventSent(_owner: string, event: BridgeEvent): void {
+    this.eventsSent.inc({ event: event.event });
     const now = this.#now();
     if (event.event === 'player') {
       const pending = this.#pendingPlays.get(event.playId);
