@@ -9,7 +9,7 @@ import type { Owner } from '../api/index.ts';
 import { isBenignTeardownError, JANUS_VIDEOROOM_ERROR, janusTimeout, toCdnError } from '../janus/errors.ts';
 import * as vr from '../janus/videoroom.ts';
 import type { JanusHandle, PublisherStream } from '../janus/videoroom.ts';
-import type { NodeRecord } from '../state/journal.ts';
+import type { NodeSession } from '../state/journal.ts';
 import { h264Profile, ROOM_AUDIO_CODECS, ROOM_VIDEO_CODECS, roomDescription } from './plan.ts';
 
 // ---------------------------------------------------------------- what the media layer needs of the nodes
@@ -39,7 +39,7 @@ export interface MediaNode {
   /** A handle object for handle `id` of the reclaimed session (nothing is sent to Janus). */
   adoptHandle(plugin: 'videoroom' | 'streaming', id: number): JanusHandle;
   /** The ids that let a restarted bridge claim this node's session (the journal's), while it is up. */
-  record(): NodeRecord | undefined;
+  record(): NodeSession | undefined;
   unavailable(): CdnError;
 }
 
@@ -115,6 +115,8 @@ export interface ContextHooks {
   changed(): void;
   /** A publish or play ended (remembered for a while, for `bind`). */
   ended(id: string, status: EndStatus, info: string): void;
+  /** A handle was attached: the journal lists it at once (until it is detached), so no restart loses it. */
+  attached(node: MediaNode, handle: JanusHandle): void;
 }
 
 /**
@@ -148,6 +150,7 @@ export class MediaContext {
   readonly changed: () => void;
   /** A publish or play ended, with how (for a link that re-binds it later). */
   readonly ended: (id: string, status: EndStatus, info: string) => void;
+  readonly #attached: (node: MediaNode, handle: JanusHandle) => void;
 
   constructor(opts: MediaOptions, hooks: ContextHooks) {
     this.nodes = opts.nodes;
@@ -165,6 +168,7 @@ export class MediaContext {
     this.recount = hooks.recount;
     this.changed = hooks.changed;
     this.ended = hooks.ended;
+    this.#attached = hooks.attached;
   }
 
   /** A teardown step: what is already gone is expected (debug); anything else is logged, never thrown. */
@@ -194,7 +198,9 @@ export class MediaContext {
       timer = setTimeout(() => reject(janusTimeout(`attach on ${node.id}`, this.rq.timeoutMs)), this.rq.timeoutMs);
     });
     try {
-      return await Promise.race([pending, timeout]);
+      const handle = await Promise.race([pending, timeout]);
+      this.#attached(node, handle);
+      return handle;
     } catch (err) {
       pending.then((h) => h.detach()).catch(() => undefined);
       throw err;

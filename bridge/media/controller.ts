@@ -12,6 +12,8 @@
 import { BRIDGE_OWNER_GRACE_MS, Errors, type Params, type Result } from '../../protocol/index.ts';
 import type { MediaService, Owner } from '../api/index.ts';
 import { Journal, JOURNAL_VERSION, type JournalState, type NodeRecord } from '../state/journal.ts';
+import { EVENT as HANDLE_EVENT } from '../janus/handle.ts';
+import type { JanusHandle } from '../janus/videoroom.ts';
 import { adopt, reconcile, records, watchAdopted, type Gone } from './adopt.ts';
 import { sdpError, toCdnError } from '../janus/errors.ts';
 import { canTrickle, trickle as trickleCandidates } from '../janus/trickle.ts';
@@ -97,6 +99,8 @@ export class MediaController implements Media {
   /** How publishes and plays ended lately, by id, for a link that re-binds them (`bind`). */
   readonly #endings = new Map<string, { status: EndStatus; info: string; at: number }>();
   /** Owns what an earlier run's links owned, until a new link binds it or the grace runs out. */
+  /** The publisher and player handles attached on each node and not yet detached (the journal's). */
+  readonly #handles = new Map<MediaNode, Set<number>>();
   readonly #adoptedOwner: Owner = { id: 'adopted', send: () => undefined };
   #resources: ResourceHooks | undefined;
   #journal: Journal | undefined;
@@ -111,6 +115,7 @@ export class MediaController implements Media {
       recount: (node) => this.#recount(node),
       changed: () => this.#journal?.mark(),
       ended: (id, status, info) => this.#remember(id, status, info),
+      attached: (node, handle) => this.#attached(node, handle),
     });
     this.#nodes = opts.nodes;
     this.#nodes.on('up', this.#onUp);
@@ -274,6 +279,7 @@ export class MediaController implements Media {
       state.streams,
     );
     for (const g of gone) this.#remember(g.id, g.status, g.info);
+    this.#detachStrays(state, streams);
     for (const node of [this.#nodes.origin, ...this.#nodes.edges]) this.#recount(node);
     this.#journal?.mark();
     const players = streams.reduce((n, s) => n + s.players.size, 0);
@@ -289,7 +295,7 @@ export class MediaController implements Media {
     const nodes: Record<string, NodeRecord> = {};
     for (const node of [this.#nodes.origin, ...this.#nodes.edges]) {
       const rec = node.record();
-      if (rec !== undefined) nodes[node.id] = rec;
+      if (rec !== undefined) nodes[node.id] = { ...rec, handles: [...(this.#handles.get(node) ?? [])] };
     }
     const resources = this.#resources;
     return {
@@ -302,6 +308,42 @@ export class MediaController implements Media {
         (id) => resources?.ufragOf(id),
       ),
     };
+  }
+
+  /** Lists a new handle in the journal at once; it leaves the list when it is detached. */
+  #attached(node: MediaNode, handle: JanusHandle): void {
+    let set = this.#handles.get(node);
+    if (set === undefined) this.#handles.set(node, (set = new Set()));
+    const ids = set;
+    ids.add(handle.id);
+    const generation = node.generation;
+    const gone = (): void => {
+      handle.off(HANDLE_EVENT.DETACHED, gone);
+      if (node.generation === generation) ids.delete(handle.id);
+      this.#journal?.mark();
+    };
+    handle.on(HANDLE_EVENT.DETACHED, gone);
+    // Written now, not at the end of this turn: a kill right after the attach must not lose it.
+    this.#journal?.flush();
+  }
+
+  /** Detaches the handles an earlier run attached that nothing taken back uses (their setup never finished). */
+  #detachStrays(state: JournalState, streams: readonly Stream[]): void {
+    const used = new Set(streams.flatMap((s) => [s.handle?.id, ...[...s.players].map((p) => p.handle?.id)]));
+    for (const [id, rec] of Object.entries(state.nodes)) {
+      let node: MediaNode;
+      try {
+        node = this.#nodes.get(id);
+      } catch {
+        continue;
+      }
+      if (!node.reclaimed) continue;
+      for (const h of rec.handles) {
+        if (used.has(h)) continue;
+        this.#ctx.log.info('detaching a handle whose publish or play never finished', { node: id, handle: h });
+        void this.#ctx.quietly(node.adoptHandle('videoroom', h).detach(), `detach stray handle ${h} on ${id}`);
+      }
+    }
   }
 
   #remember(id: string, status: EndStatus, info: string): void {
@@ -343,6 +385,7 @@ export class MediaController implements Media {
   // ---------------------------------------------------------------- node health
 
   #nodeDown(node: MediaNode): void {
+    this.#handles.delete(node);
     for (const s of [...this.#records]) s.nodeDown(node);
   }
 

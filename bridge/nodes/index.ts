@@ -14,7 +14,7 @@ import type { Topology, TopologyNode } from '../topology/index.ts';
 import { adoptHandle, claimSession } from '../janus/claim.ts';
 import { toCdnError } from '../janus/errors.ts';
 import { withTimeout } from '../janus/request.ts';
-import type { NodeRecord } from '../state/journal.ts';
+import type { NodeRecord, NodeSession } from '../state/journal.ts';
 import type { Logger } from '../log.ts';
 
 export interface NodeManagerOptions {
@@ -119,7 +119,7 @@ export class JanusNode {
   }
 
   /** The ids a restarted bridge needs to claim this node's session (the journal's), while it is up. */
-  record(): NodeRecord | undefined {
+  record(): NodeSession | undefined {
     if (!this.#up || this.#session === undefined || this.#control === undefined || this.#streamingControl === undefined) return undefined;
     return { session: this.#session.id, control: this.#control.id, streamingControl: this.#streamingControl.id };
   }

@@ -20,8 +20,20 @@ import { PublisherStreamSchema } from '../janus/videoroom.ts';
 
 const Owner = v.picklist(['link', 'resource']);
 
-const NodeRecord = v.object({ session: JanusId, control: JanusId, streamingControl: JanusId });
+const NodeRecord = v.object({
+  session: JanusId,
+  control: JanusId,
+  streamingControl: JanusId,
+  /**
+   * Every publisher and player handle attached and not yet detached, written the moment it is
+   * attached: a restart detaches those that no record below takes back (a publish or play that was
+   * still being set up), so none is left in the claimed session.
+   */
+  handles: v.optional(v.array(JanusId), []),
+});
 export type NodeRecord = v.InferOutput<typeof NodeRecord>;
+/** What a node's connection knows of its session: the record without the media layer's handles. */
+export type NodeSession = Omit<NodeRecord, 'handles'>;
 
 const CascadeRecord = v.object({ node: v.string(), remoteId: v.string(), remotePublisherId: JanusId });
 export type CascadeRecord = v.InferOutput<typeof CascadeRecord>;
