@@ -91,6 +91,16 @@ describe('writeJanusConfig', () => {
     expect(readFileSync(join(off, 'janus.eventhandler.sampleevh.jcfg'), 'utf8')).toContain('#\tbackend = ""\n');
   });
 
+  it('keeps a session whose transport closed for 30 s (reclaim_session_timeout), for a restarted bridge to claim, within session_timeout', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    writeJanusConfig(settings, dir);
+    const core = readFileSync(join(dir, 'janus.jcfg'), 'utf8');
+    const reclaim = Number(/^\treclaim_session_timeout = (\d+)$/m.exec(core)?.[1]);
+    const timeout = Number(/^\tsession_timeout = (\d+)$/m.exec(core)?.[1]);
+    expect(reclaim).toBe(30);
+    expect(timeout).toBeGreaterThanOrEqual(reclaim);
+  });
+
   it('without a media address, leaves interface and ice_enforce_list to Janus (all interfaces)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
     writeJanusConfig({ ...settings, mediaIp: '' }, dir);

@@ -1,11 +1,18 @@
 /**
  * `npm start`: runs the whole CDN locally: a Janus node per local node of the topology (origin and
  * edges), the bridge and `wrangler dev`. Waits for each health check, prints the URLs, and stops
- * everything it started on Ctrl-C / SIGTERM, or when a part fails to start.
+ * everything it started on Ctrl-C / SIGTERM, or when a part fails to start. A Janus node or the
+ * bridge that dies is restarted, as a service manager would (the bridge after 250 ms).
  *
  * Settings (environment):
  *   FANOUT_TOPOLOGY        topology file (default loadbalancing.xml): nodes, ports, balancing
  *   FANOUT_STATE_DIR       runtime folder for configs, logs and secrets (default .fanout)
+ *   FANOUT_BRIDGE_STATE_DIR  set by the launcher for the bridge, to <FANOUT_STATE_DIR>/bridge (see
+ *                          bridge/main.ts for the bridge's own default): where the bridge keeps its
+ *                          journal of what it made on each Janus node (sessions, handles,
+ *                          rooms, forwarders, mountpoints), so that a restarted bridge claims and
+ *                          re-adopts them instead of losing every stream. The same folder for every
+ *                          restart of the bridge; a value in the launcher's own environment is ignored.
  *   FANOUT_WORKER_PORT     wrangler dev port (default 8787)
  *   FANOUT_BRIDGE_PORT     bridge port (default 8790)
  *   FANOUT_JANUS_IP        bind every Janus node's media and ICE to this address
@@ -25,6 +32,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { loadTopology, TopologyError, type Topology, type TopologyNode } from '../../bridge/topology/index.ts';
+import { BRIDGE_RESTART_MS, bridgeEnv, bridgeStateDir } from './bridge-env.ts';
 import { ensureJanus } from './janus-install.ts';
 import { parseEnvFile, writeJanusConfig } from './janus-config.ts';
 import { Child } from './processes.ts';
@@ -303,23 +311,23 @@ async function main(): Promise<void> {
       localNodes.map((node, i) => waitFor(janusNodes[i]!, () => janusInfo(`ws://${janusEndpoint(node).host}:${janusEndpoint(node).port}`, janusApiSecret), 15_000)),
     );
 
-    // The bridge.
-    const bridgeEnv = {
-      ...process.env,
-      FANOUT_TOPOLOGY: s.topology.file,
-      FANOUT_BRIDGE_PORT: String(s.bridgePort),
-      FANOUT_BRIDGE_HOST: '127.0.0.1',
-      BRIDGE_SECRET: bridgeSecret,
-      JANUS_API_SECRET: janusApiSecret,
-      FANOUT_LOG_LEVEL: s.logLevel,
-    };
+    // The bridge. Its state folder outlives each bridge process: the next one re-adopts from it.
+    mkdirSync(bridgeStateDir(s.stateDir), { recursive: true, mode: 0o700 });
+    const env = bridgeEnv(process.env, {
+      stateDir: s.stateDir,
+      topologyFile: s.topology.file,
+      port: s.bridgePort,
+      bridgeSecret,
+      janusApiSecret,
+      logLevel: s.logLevel,
+    });
     const startBridge = (): Child =>
       new Child({
         name: 'bridge',
         command: process.execPath,
         args: ['--import', 'tsx', join(ROOT, 'bridge/main.ts')],
         cwd: ROOT,
-        env: bridgeEnv,
+        env,
         logFile: join(logDir, 'bridge.log'),
         killAfterMs: 5000,
       });
@@ -391,7 +399,7 @@ async function main(): Promise<void> {
       });
     };
     localNodes.forEach((node, i) => supervise(janusNodes[i]!, () => startJanus(node, i), s.janusRestartMs));
-    supervise(bridge, () => (bridge = startBridge()), 1000);
+    supervise(bridge, () => (bridge = startBridge()), BRIDGE_RESTART_MS);
     void worker?.exited.then(() => {
       if (stopping !== undefined) return;
       process.stderr.write(`${worker.spec.name} ${worker.describeExit()}: stopping Fanout\n${indent(worker.tail())}\n`);
