@@ -12,7 +12,7 @@
  *   anything else (GET/HEAD)    static pages (worker/public)
  */
 import { Hono, type Context } from 'hono';
-import { CdnError, Errors, type NodeInfo } from '../protocol/index.ts';
+import { CdnError, Errors, RETRY_AFTER_SECONDS, type NodeInfo } from '../protocol/index.ts';
 import { authFor, check, denialResponse, tokenOf } from './auth/index.ts';
 import { balancerFor, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
 import { readConfig, type Config, type Env } from './env.ts';
@@ -64,13 +64,13 @@ app.get('/health', async (c) => {
       nodes: (last?.nodes ?? []).map((n) => healthNode({ ...n, up: false })),
     },
     503,
-    { 'Cache-Control': 'no-store', 'Retry-After': '5' },
+    { 'Cache-Control': 'no-store', 'Retry-After': String(RETRY_AFTER_SECONDS) },
   );
 });
 
 app.get('/status.json', async (c) => {
   const { body, httpStatus } = await cdnStatus(c.env, readConfig(c.env));
-  return c.json(body, httpStatus === 200 ? 200 : 503, { 'Cache-Control': 'no-store', ...(httpStatus === 200 ? {} : { 'Retry-After': '5' }) });
+  return c.json(body, httpStatus === 200 ? 200 : 503, { 'Cache-Control': 'no-store', ...(httpStatus === 200 ? {} : { 'Retry-After': String(RETRY_AFTER_SECONDS) }) });
 });
 
 function healthNode(n: NodeInfo): Pick<NodeInfo, 'id' | 'role' | 'host' | 'up' | 'since' | 'load'> {

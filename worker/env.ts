@@ -5,7 +5,7 @@
  * needs the bridge (health, routing, streams), so the operator sees it where they look.
  */
 import * as v from 'valibot';
-import { BRIDGE_REQUEST_TIMEOUT_MS, CdnError, MAX_SDP_LENGTH } from '../protocol/index.ts';
+import { BRIDGE_OWNER_GRACE_MS, BRIDGE_RELINK_WINDOW_MS, BRIDGE_REQUEST_TIMEOUT_MS, CdnError, MAX_SDP_LENGTH } from '../protocol/index.ts';
 import { MAX_KEYS, MIN_KEY_LENGTH } from './auth/token.ts';
 import type { Balancer } from './balancer/durable-object.ts';
 import { IceServersVar, type IceServer } from './whip/ice-servers.ts';
@@ -22,6 +22,11 @@ export interface Env {
   WCS_PING_TIMEOUT_MS?: string;
   /** How long a bridge request may take (ms, default BRIDGE_REQUEST_TIMEOUT_MS). */
   BRIDGE_REQUEST_TIMEOUT_MS?: string;
+  /**
+   * How long a WCS session whose bridge link was lost keeps re-opening it to re-bind its streams
+   * before it fails them (ms, default BRIDGE_RELINK_WINDOW_MS; less than the bridge's grace).
+   */
+  BRIDGE_RELINK_WINDOW_MS?: string;
   /** Extra comma-separated host names that are the worker's own (static pages and /health). */
   WORKER_HOSTS?: string;
   /**
@@ -58,6 +63,7 @@ export interface Config {
   pingIntervalMs: number;
   pingTimeoutMs: number;
   bridgeRequestTimeoutMs: number;
+  relinkWindowMs: number;
   workerHosts: readonly string[];
   /** STUN/TURN servers announced to WHIP/WHEP clients (none by default). */
   iceServers: readonly IceServer[];
@@ -109,6 +115,8 @@ const ConfigVars = v.object({
   WCS_PING_INTERVAL_MS: Millis('WCS_PING_INTERVAL_MS', 50, 600_000),
   WCS_PING_TIMEOUT_MS: Millis('WCS_PING_TIMEOUT_MS', 100, 3_600_000),
   BRIDGE_REQUEST_TIMEOUT_MS: Millis('BRIDGE_REQUEST_TIMEOUT_MS', 10, 600_000),
+  // Past the bridge's grace there is nothing left to re-bind.
+  BRIDGE_RELINK_WINDOW_MS: Millis('BRIDGE_RELINK_WINDOW_MS', 50, BRIDGE_OWNER_GRACE_MS),
   WORKER_HOSTS: v.optional(v.string()),
   ICE_SERVERS: IceServersVar,
   FANOUT_TOKEN_KEYS: TokenKeys,
@@ -145,6 +153,7 @@ export function readConfig(env: Env): Config {
     pingIntervalMs,
     pingTimeoutMs: vars.WCS_PING_TIMEOUT_MS ?? pingIntervalMs * MISSED_PINGS_BEFORE_CLOSE,
     bridgeRequestTimeoutMs: vars.BRIDGE_REQUEST_TIMEOUT_MS ?? BRIDGE_REQUEST_TIMEOUT_MS,
+    relinkWindowMs: vars.BRIDGE_RELINK_WINDOW_MS ?? BRIDGE_RELINK_WINDOW_MS,
     iceServers: vars.ICE_SERVERS ?? [],
     workerHosts: [
       ...BUILTIN_WORKER_HOSTS,

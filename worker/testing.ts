@@ -41,7 +41,7 @@ export class Scenario {
     return { ...env, BRIDGE_URL: this.url, ...overrides };
   }
 
-  async configure(cfg: { mode?: string; loadBalancing?: boolean; nodes?: NodeInfo[]; streams?: StreamInfo[] }): Promise<void> {
+  async configure(cfg: { mode?: string; loadBalancing?: boolean; nodes?: NodeInfo[]; streams?: StreamInfo[]; graceMs?: number; bindDelayMs?: number }): Promise<void> {
     const resp = await fetch(`${this.url}/config`, { method: 'POST', body: JSON.stringify(cfg) });
     if (!resp.ok) throw new Error(`stand-in config failed: ${await resp.text()}`);
   }
@@ -54,6 +54,27 @@ export class Scenario {
   /** Closes every bridge connection of the scenario (as a bridge restart would). */
   async drop(): Promise<void> {
     await (await fetch(`${this.url}/drop`, { method: 'POST' })).text();
+  }
+
+  /** Drops every bridge connection abnormally (1006, as kill -9), then refuses new ones for `refuseMs`. */
+  async kill(refuseMs = 0): Promise<void> {
+    await this.#post('kill', { refuseMs });
+  }
+
+  /** Refuses new bridge connections for `ms` (0: accepts again); open ones stay. */
+  async refuse(ms: number): Promise<void> {
+    await this.#post('refuse', { ms });
+  }
+
+  /** A publish or play id ends while its link is away (`bind` then reports it gone). */
+  async end(id: string, status: 'UNPUBLISHED' | 'STOPPED' | 'FAILED', info: string): Promise<void> {
+    await this.#post('end', { id, status, info });
+  }
+
+  async #post(what: string, body: unknown): Promise<void> {
+    const resp = await fetch(`${this.url}/${what}`, { method: 'POST', body: JSON.stringify(body) });
+    if (!resp.ok) throw new Error(`stand-in ${what} failed: ${await resp.text()}`);
+    await resp.text();
   }
 
   async log(): Promise<StandInLog> {
@@ -76,7 +97,9 @@ const StandInLogSchema = v.object({
   closed: v.number(),
   unauthorized: v.number(),
   open: v.array(v.string()),
+  orphaned: v.array(v.string()),
   released: v.array(v.string()),
+  refused: v.number(),
 });
 export type StandInLog = v.InferOutput<typeof StandInLogSchema>;
 

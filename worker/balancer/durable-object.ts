@@ -1,9 +1,10 @@
 /**
  * The Balancer Durable Object (SQLite-backed): the one place every isolate asks for the node list
  * and for the edge a player should use. It keeps a bridge link open and applies the bridge's `node`
- * events to its cached list, persists the round-robin position (so it survives eviction and is
- * shared by every isolate) and the last node list it saw (so routing still works, degraded, while
- * the bridge is away). One object per bridge URL (`balancerFor`).
+ * events to its cached list (it is the only link that asks `nodes`, so the only one they reach),
+ * persists the round-robin position (so it survives eviction and is shared by every isolate) and
+ * the last node list it saw (so routing still works, degraded, while the bridge is away). One
+ * object per bridge URL (`balancerFor`).
  */
 import { DurableObject } from 'cloudflare:workers';
 import * as v from 'valibot';

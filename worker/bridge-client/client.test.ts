@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import * as v from 'valibot';
-import { CdnError, type BridgeEvent } from '../../protocol/index.ts';
-import { BridgeClient } from './client.ts';
+import { BRIDGE_RELEASE_CLOSE_CODE, CdnError, type BridgeEvent } from '../../protocol/index.ts';
+import { BridgeClient, KEEPALIVE_LOST_CLOSE_CODE } from './client.ts';
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
 /** A publish id as the worker names them (newMediaId). */
@@ -107,12 +107,13 @@ describe('BridgeClient close', () => {
     expect(client.closed).toBe(true);
   });
 
-  it('close() is safe twice, closes the socket once, and later requests fail at once', async () => {
+  it('close() is safe twice, closes the socket once with the release code, and later requests fail at once', async () => {
     const { client, closes, sent } = setup();
     const pending = rejection(client.request('ping', {}));
     client.close('done');
     client.close('done again');
-    expect(closes).toEqual([{ code: 1000, reason: 'done' }]);
+    expect(BRIDGE_RELEASE_CLOSE_CODE).toBe(1000);
+    expect(closes).toEqual([{ code: BRIDGE_RELEASE_CLOSE_CODE, reason: 'done' }]);
     expect((await pending).code).toBe('UNAVAILABLE');
     expect((await rejection(client.request('ping', {}))).code).toBe('UNAVAILABLE');
     expect(sent).toHaveLength(1);
@@ -177,7 +178,7 @@ describe('BridgeClient keep-alive', () => {
     }
   });
 
-  it('declares the link lost when a ping is unanswered at the next period: pending requests and onClose get UNAVAILABLE', async () => {
+  it('declares the link lost when a ping is unanswered at the next period: closed with a code that is no release, pending requests and onClose get UNAVAILABLE', async () => {
     vi.useFakeTimers();
     try {
       const reasons: CdnError[] = [];
@@ -185,7 +186,8 @@ describe('BridgeClient keep-alive', () => {
       const pending = client.request('nodes', {});
       vi.advanceTimersByTime(2000);
       expect(client.closed).toBe(true);
-      expect(closes).toEqual([{ code: 1000, reason: 'no answer to keep-alive within 1000 ms' }]);
+      expect(KEEPALIVE_LOST_CLOSE_CODE).not.toBe(BRIDGE_RELEASE_CLOSE_CODE);
+      expect(closes).toEqual([{ code: KEEPALIVE_LOST_CLOSE_CODE, reason: 'no answer to keep-alive within 1000 ms' }]);
       expect(reasons[0]?.code).toBe('UNAVAILABLE');
       expect(reasons[0]?.message).toContain('no answer to keep-alive within 1000 ms');
       expect((await rejection(pending)).code).toBe('UNAVAILABLE');

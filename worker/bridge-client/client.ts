@@ -3,10 +3,15 @@
  * `Results[method]`, events validated with `BridgeEvent`, errors as CdnError. Runtime-free: it
  * talks to the socket through a two-method transport, so it runs under workerd and in plain tests.
  * Closing (either side) rejects everything pending with UNAVAILABLE.
+ *
+ * Links that move (protocol/api.ts): only `close()` closes with BRIDGE_RELEASE_CLOSE_CODE, which
+ * tells the bridge to release what the link owned at once. A link lost any other way (the peer
+ * went, the keep-alive found it dead) leaves that in place for a new link to `bind`.
  */
 import * as v from 'valibot';
 import {
   BRIDGE_KEEPALIVE_MS,
+  BRIDGE_RELEASE_CLOSE_CODE,
   BRIDGE_REQUEST_TIMEOUT_MS,
   BridgeMessage,
   CdnError,
@@ -21,6 +26,13 @@ import {
   type Result,
 } from '../../protocol/index.ts';
 import { silentLogger } from '../../protocol/index.ts';
+
+/**
+ * The close code of a link the keep-alive declared dead: not BRIDGE_RELEASE_CLOSE_CODE, because
+ * the worker did not mean to give anything up (a new link re-binds it). 4000-4999 are the
+ * application's; 408 as in HTTP's timeout.
+ */
+export const KEEPALIVE_LOST_CLOSE_CODE = 4408;
 
 /** What the client needs from a WebSocket. */
 export interface BridgeTransport {
@@ -76,7 +88,8 @@ export class BridgeClient {
     if (this.#closed !== undefined) return;
     if (this.#pingOutstanding) {
       this.#log.warn('bridge link lost: no answer to keep-alive', { periodMs: period });
-      this.close(`no answer to keep-alive within ${period} ms`);
+      const reason = `no answer to keep-alive within ${period} ms`;
+      this.#closeWith(KEEPALIVE_LOST_CLOSE_CODE, reason, new CdnError('UNAVAILABLE', `the bridge link was lost: ${reason}`));
       return;
     }
     this.#pingOutstanding = true;
@@ -185,12 +198,19 @@ export class BridgeClient {
     );
   }
 
-  /** Closes the link (the bridge then releases everything it owned). Safe to call twice. */
+  /**
+   * Closes the link on purpose, with BRIDGE_RELEASE_CLOSE_CODE: the bridge releases everything it
+   * owned at once. Safe to call twice.
+   */
   close(reason = 'worker closed the link'): void {
+    this.#closeWith(BRIDGE_RELEASE_CLOSE_CODE, reason, new CdnError('UNAVAILABLE', `the bridge link was closed: ${reason}`));
+  }
+
+  #closeWith(code: number, reason: string, error: CdnError): void {
     if (this.#closed !== undefined) return;
-    this.#shutdown(new CdnError('UNAVAILABLE', `the bridge link was closed: ${reason}`));
+    this.#shutdown(error);
     try {
-      this.#transport.close(1000, reason.slice(0, 120));
+      this.#transport.close(code, reason.slice(0, 120));
     } catch (err) {
       // Already closed by the peer: the expected race at teardown, nothing to report.
       this.#log.debug('bridge socket close after it was gone', { err });

@@ -7,10 +7,22 @@
  * Scenarios isolate tests from each other: `<base>/s/<scenario>` is a bridge URL of its own (its API
  * at `/s/<scenario>/api`) with its own node list, request log and connections. Plain `<base>` is the
  * scenario "default". Control endpoints (JSON):
- *   POST /s/<scenario>/config  {mode?, loadBalancing?, nodes?, streams?}   replace the scenario's node list / streams view
- *   POST /s/<scenario>/event   <BridgeEvent>                      push an event to its connections
- *   POST /s/<scenario>/drop                                       close its connections (1012)
+ *   POST /s/<scenario>/config  {mode?, loadBalancing?, nodes?, streams?, graceMs?, bindDelayMs?}
+ *                                 replace the scenario's node list / streams view / owner grace / bind delay
+ *   POST /s/<scenario>/event   <BridgeEvent>                      push an event: `node` to the links
+ *                                 that asked `nodes`, a publisher/player event to the link owning its id
+ *   POST /s/<scenario>/drop                                       close its connections (1012, a restart)
+ *   POST /s/<scenario>/kill    {refuseMs?}                        drop its connections abnormally (the
+ *                                 worker sees 1006, as after kill -9), then refuse new ones for refuseMs
+ *   POST /s/<scenario>/refuse  {ms}                               refuse new connections for ms (0: stop);
+ *                                 open ones stay
+ *   POST /s/<scenario>/end     {id, status, info}                 an id ends while its link is away
+ *                                 (`bind` then reports it gone); an owned one gets its event
  *   GET  /s/<scenario>/log                                        what it received (see ScenarioLog)
+ *
+ * Links that move (protocol/api.ts): a connection closed with BRIDGE_RELEASE_CLOSE_CODE releases
+ * its ids at once; one closed any other way leaves them orphaned for the scenario's grace
+ * (BRIDGE_OWNER_GRACE_MS unless configured), for a `bind` to take over; then they are released.
  *
  * Ids are the worker's (the requester names what it creates): a publish carries its `publishId`, a
  * play its `playId`, registered as the request arrives; one already live is ALREADY_EXISTS.
@@ -30,10 +42,16 @@
  *   resource: true (WHIP/WHEP)  publish/play ids belong to the scenario, not the connection: they
  *            survive it, and unpublish/stop/trickle with resource: true act on them from any link
  *   trickle  unknown id -> NOT_FOUND; for a resource, a ufrag other than its offer's -> FAILED_PRECONDITION
+ *   bind     an orphaned id, or one another link owns -> bound (this link's from now on); one ended
+ *            by /end -> gone with that status and info; a resource or unknown id -> gone FAILED.
+ *            Answered after the scenario's bindDelayMs (0 by default).
  *   streams  -> the configured streams, one history sample
  *   metrics  -> {}; the report goes to the log's `reports`, not `requests` (tests of the rest stay as they were)
  *
  * Run by hand: `npx tsx worker/test-support/bridge-stand-in.ts [port]` (BRIDGE_SECRET from the env).
+ *
+ * Over 500 lines: it is one protocol peer, every request's script beside the others, and splitting
+ * it would only scatter what a test reader looks up.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -41,6 +59,8 @@ import { pathToFileURL } from 'node:url';
 import * as v from 'valibot';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
+  BRIDGE_OWNER_GRACE_MS,
+  BRIDGE_RELEASE_CLOSE_CODE,
   BalancingMode,
   BridgeEvent,
   BridgeRequest,
@@ -69,7 +89,13 @@ const ScenarioConfig = v.object({
   loadBalancing: v.optional(v.boolean()),
   nodes: v.optional(v.array(NodeInfo)),
   streams: v.optional(v.array(StreamInfo)),
+  graceMs: v.optional(v.pipe(v.number(), v.minValue(0))),
+  bindDelayMs: v.optional(v.pipe(v.number(), v.minValue(0))),
 });
+const KillBody = v.object({ refuseMs: v.optional(v.pipe(v.number(), v.minValue(0))) });
+const RefuseBody = v.object({ ms: v.pipe(v.number(), v.minValue(0)) });
+const EndBody = v.object({ id: v.string(), status: v.picklist(['UNPUBLISHED', 'STOPPED', 'FAILED']), info: v.string() });
+type Ended = Omit<v.InferOutput<typeof EndBody>, 'id'>;
 
 export interface ScenarioLog {
   /** Every valid request, in order (but `metrics`). */
@@ -84,8 +110,12 @@ export interface ScenarioLog {
   unauthorized: number;
   /** Ids still owned by open connections (what a close would release). */
   open: string[];
-  /** Ids released because their connection closed. */
+  /** Ids whose connection was lost (not released): they wait for a `bind` until the grace ends. */
+  orphaned: string[];
+  /** Ids released because their connection closed on purpose, or their grace ended unbound. */
   released: string[];
+  /** Connections refused while refusing (/kill, /refuse). */
+  refused: number;
 }
 
 interface Scenario {
@@ -94,8 +124,20 @@ interface Scenario {
   nodes: NodeInfoT[];
   streams: v.InferOutput<typeof StreamInfo>[];
   sockets: Set<WebSocket>;
-  log: Omit<ScenarioLog, 'open'>;
+  log: Omit<ScenarioLog, 'open' | 'orphaned'>;
   owned: Map<WebSocket, Set<string>>;
+  /** Ids of lost links, with the timer that releases them at the end of the grace. */
+  orphans: Map<string, ReturnType<typeof setTimeout>>;
+  /** Ids that ended while their link was away (/end), for `bind`. */
+  ended: Map<string, Ended>;
+  /** What each publish or play id is (for the events /end sends). */
+  meta: Map<string, { kind: 'publish' | 'play'; stream: string }>;
+  /** Links that asked `nodes`: the only ones `node` events go to. */
+  nodeWatchers: Set<WebSocket>;
+  graceMs: number;
+  bindDelayMs: number;
+  /** Upgrades are refused (the socket destroyed, as a port nobody listens on) until then (epoch ms). */
+  refuseUntil: number;
   /** Resource-owned ids (WHIP/WHEP), with the ice-ufrag of their offer. */
   resources: Map<string, string | undefined>;
   /** Ids whose publish has not been answered (hang*): ending one fails its request. */
@@ -122,8 +164,15 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
         nodes: defaultNodes(),
         streams: [],
         sockets: new Set(),
-        log: { requests: [], reports: [], invalid: [], connections: 0, closed: 0, unauthorized: 0, released: [] },
+        log: { requests: [], reports: [], invalid: [], connections: 0, closed: 0, unauthorized: 0, released: [], refused: 0 },
         owned: new Map(),
+        orphans: new Map(),
+        ended: new Map(),
+        meta: new Map(),
+        nodeWatchers: new Set(),
+        graceMs: BRIDGE_OWNER_GRACE_MS,
+        bindDelayMs: 0,
+        refuseUntil: 0,
         resources: new Map(),
         inflight: new Map(),
       };
@@ -148,7 +197,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
     };
     if (req.method === 'GET' && rest === '/log') {
       const open = [...s.owned.values()].flatMap((ids) => [...ids]);
-      json(200, { ...s.log, open });
+      json(200, { ...s.log, open, orphaned: [...s.orphans.keys()] });
       return;
     }
     if (req.method === 'POST' && rest === '/drop') {
@@ -160,7 +209,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
       json(200, { status: 'ok', mode: s.mode, loadBalancing: s.loadBalancing, nodes: s.nodes });
       return;
     }
-    if (req.method === 'POST' && (rest === '/config' || rest === '/event')) {
+    if (req.method === 'POST' && (rest === '/config' || rest === '/event' || rest === '/kill' || rest === '/refuse' || rest === '/end')) {
       readBody(req).then(
         (text) => {
           let body: unknown;
@@ -177,17 +226,54 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
             if (cfg.output.loadBalancing !== undefined) s.loadBalancing = cfg.output.loadBalancing;
             if (cfg.output.nodes !== undefined) s.nodes = [...cfg.output.nodes];
             if (cfg.output.streams !== undefined) s.streams = [...cfg.output.streams];
+            if (cfg.output.graceMs !== undefined) s.graceMs = cfg.output.graceMs;
+            if (cfg.output.bindDelayMs !== undefined) s.bindDelayMs = cfg.output.bindDelayMs;
+            json(200, { ok: true });
+            return;
+          }
+          if (rest === '/kill') {
+            const kill = v.safeParse(KillBody, body);
+            if (!kill.success) return json(400, { error: issueText(kill.issues[0]) });
+            s.refuseUntil = Date.now() + (kill.output.refuseMs ?? 0);
+            const killed = s.sockets.size;
+            for (const ws of s.sockets) ws.terminate();
+            json(200, { killed });
+            return;
+          }
+          if (rest === '/refuse') {
+            const refuse = v.safeParse(RefuseBody, body);
+            if (!refuse.success) return json(400, { error: issueText(refuse.issues[0]) });
+            s.refuseUntil = Date.now() + refuse.output.ms;
+            json(200, { ok: true });
+            return;
+          }
+          if (rest === '/end') {
+            const end = v.safeParse(EndBody, body);
+            if (!end.success) return json(400, { error: issueText(end.issues[0]) });
+            const { id, status, info } = end.output;
+            clearTimeout(s.orphans.get(id));
+            s.orphans.delete(id);
+            s.ended.set(id, { status, info });
+            const owner = ownerOf(s, id);
+            const meta = s.meta.get(id);
+            if (owner !== undefined && meta !== undefined) {
+              s.owned.get(owner)?.delete(id);
+              const event = meta.kind === 'publish' ? { event: 'publisher', publishId: id, stream: meta.stream, status, info } : { event: 'player', playId: id, stream: meta.stream, status, info };
+              owner.send(JSON.stringify(event));
+            }
             json(200, { ok: true });
             return;
           }
           const event = v.safeParse(BridgeEvent, body);
           if (!event.success) return json(400, { error: issueText(event.issues[0]) });
-          if (event.output.event === 'node') {
-            const node = event.output.node;
-            s.nodes = [...s.nodes.filter((n) => n.id !== node.id), node];
-          }
-          for (const ws of s.sockets) ws.send(JSON.stringify(event.output));
-          json(200, { sent: s.sockets.size });
+          const e = event.output;
+          if (e.event === 'node') s.nodes = [...s.nodes.filter((n) => n.id !== e.node.id), e.node];
+          // Events go where they belong: node changes to the links that asked for the nodes, a
+          // stream's events to the link that owns it (none while it is orphaned).
+          const owner = e.event === 'node' ? undefined : ownerOf(s, e.event === 'publisher' ? e.publishId : e.event === 'player' ? e.playId : e.id);
+          const to = e.event === 'node' ? [...s.nodeWatchers] : owner === undefined ? [] : [owner];
+          for (const ws of to) ws.send(JSON.stringify(e));
+          json(200, { sent: to.length });
         },
         () => json(400, { error: 'cannot read body' }),
       );
@@ -201,6 +287,11 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
     const s = scenario(name);
     if (rest !== '/api') {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\nthe bridge API is at /api\n');
+      return;
+    }
+    if (Date.now() < s.refuseUntil) {
+      s.log.refused++;
+      socket.destroy();
       return;
     }
     const auth = req.headers.authorization ?? '';
@@ -217,13 +308,26 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
     s.sockets.add(ws);
     s.owned.set(ws, new Set());
     s.log.connections++;
-    ws.on('close', () => {
+    ws.on('close', (code) => {
       s.sockets.delete(ws);
+      s.nodeWatchers.delete(ws);
       s.log.closed++;
       const owned = s.owned.get(ws) ?? new Set<string>();
-      for (const id of owned) s.inflight.delete(id);
-      s.log.released.push(...owned);
       s.owned.delete(ws);
+      for (const id of owned) s.inflight.delete(id);
+      if (code === BRIDGE_RELEASE_CLOSE_CODE) {
+        s.log.released.push(...owned);
+        return;
+      }
+      // Lost, not released: kept for a `bind` until the grace ends.
+      for (const id of owned) {
+        const timer = setTimeout(() => {
+          s.orphans.delete(id);
+          s.log.released.push(id);
+        }, s.graceMs);
+        timer.unref();
+        s.orphans.set(id, timer);
+      }
     });
     ws.on('message', (data, isBinary) => {
       const reply = (msg: unknown): void => {
@@ -248,11 +352,12 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
       if (req.method === 'metrics') s.log.reports.push(req.params);
       else s.log.requests.push(req);
       const owned = s.owned.get(ws) ?? new Set<string>();
-      const live = (id: string): boolean => s.resources.has(id) || [...s.owned.values()].some((ids) => ids.has(id));
+      const live = (id: string): boolean => s.resources.has(id) || s.orphans.has(id) || ownerOf(s, id) !== undefined;
       const ok = (result: unknown): void => reply({ id: req.id, result });
       const err = (code: string, message: string): void => reply({ id: req.id, error: { code, message } });
       switch (req.method) {
         case 'nodes':
+          s.nodeWatchers.add(ws);
           return ok({ mode: s.mode, loadBalancing: s.loadBalancing, nodes: s.nodes });
         case 'ping':
           return ok({ time: Date.now() });
@@ -265,6 +370,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
           // Registered as the request arrives, so an unpublish finds it while it is still running.
           if (req.params.resource === true) s.resources.set(publishId, ufragOf(req.params.sdp));
           else owned.add(publishId);
+          s.meta.set(publishId, { kind: 'publish', stream });
           if (stream.startsWith('hang')) {
             s.inflight.set(publishId, () => err('FAILED_PRECONDITION', `publish "${publishId}" was ended before it started`));
             return;
@@ -282,6 +388,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
           if (stream.startsWith('missing')) return err('NOT_FOUND', `stream "${stream}" is not published`);
           if (req.params.resource === true) s.resources.set(playId, ufragOf(req.params.sdp ?? ''));
           else owned.add(playId);
+          s.meta.set(playId, { kind: 'play', stream });
           const clientOffer = req.params.sdp !== undefined;
           const type = stream.startsWith('wrongtype') ? (clientOffer ? 'offer' : 'answer') : clientOffer ? 'answer' : 'offer';
           ok({ sdp: type === 'answer' ? STAND_IN_ANSWER_SDP : STAND_IN_OFFER_SDP, type });
@@ -313,6 +420,28 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
           if (ufrag !== undefined && own !== undefined && ufrag !== own) return err('FAILED_PRECONDITION', `ufrag: "${ufrag}" is not this session's: an ICE restart`);
           return ok({});
         }
+        case 'bind': {
+          const bound: string[] = [];
+          const gone: { id: string; status: Ended['status']; info: string }[] = [];
+          for (const id of req.params.ids) {
+            const orphan = s.orphans.get(id);
+            const owner = ownerOf(s, id);
+            if (orphan !== undefined || owner !== undefined) {
+              clearTimeout(orphan);
+              s.orphans.delete(id);
+              if (owner !== undefined) s.owned.get(owner)?.delete(id);
+              owned.add(id);
+              bound.push(id);
+              continue;
+            }
+            const ended = s.ended.get(id);
+            if (ended !== undefined) gone.push({ id, ...ended });
+            else gone.push({ id, status: 'FAILED', info: s.resources.has(id) ? `"${id}" is a resource: no link owns it` : `no publish or play "${id}"` });
+          }
+          if (s.bindDelayMs > 0) later(s.bindDelayMs, { id: req.id, result: { bound, gone } });
+          else ok({ bound, gone });
+          return;
+        }
         case 'streams': {
           const now = Date.now();
           const viewers = s.streams.reduce((n, x) => n + x.viewers, 0);
@@ -338,11 +467,20 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
     port: address.port,
     url: (name) => `${baseUrl}/s/${encodeURIComponent(name)}`,
     close: async () => {
-      for (const s of scenarios.values()) for (const ws of s.sockets) ws.terminate();
+      for (const s of scenarios.values()) {
+        for (const timer of s.orphans.values()) clearTimeout(timer);
+        for (const ws of s.sockets) ws.terminate();
+      }
       wss.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The open link that owns `id`, if one does. */
+function ownerOf(s: Scenario, id: string): WebSocket | undefined {
+  for (const [ws, ids] of s.owned) if (ids.has(id)) return ws;
+  return undefined;
 }
 
 function ufragOf(sdp: string): string | undefined {

@@ -81,6 +81,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
       pingTimeoutMs: config.pingTimeoutMs,
       auth: authFor(config.tokenKeys, log),
       limits: config.limits,
+      relinkWindowMs: config.relinkWindowMs,
     },
   );
 

@@ -89,4 +89,6 @@ export interface SessionOptions {
   auth?: Auth;
   /** Limits; DEFAULT_LIMITS for those not given. */
   limits?: Partial<Limits>;
+  /** How long a lost bridge link is re-tried and its streams re-bound (default BRIDGE_RELINK_WINDOW_MS). */
+  relinkWindowMs?: number;
 }

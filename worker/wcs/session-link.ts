@@ -1,8 +1,9 @@
 /**
  * A WCS session's one bridge link: opened on demand (one handshake however many ask at once),
- * reopened on the next request after it is lost, and closed with the session, after which the
- * bridge releases everything the link owned. Events and the loss of a link reach the session only
- * while that link is its current one. Runtime-free.
+ * reopened after it is lost (by the session's relink, ./relink.ts, or its next request), and closed
+ * with the session, with the release code, after which the bridge releases everything the link
+ * owned. Events and the loss of a link reach the session only while that link is its current one.
+ * Runtime-free.
  */
 import { Errors, type BridgeEvent, type CdnError } from '../../protocol/index.ts';
 import type { BridgeLink, SessionDeps } from './contract.ts';

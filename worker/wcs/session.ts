@@ -18,47 +18,26 @@
  * once: every reply and event carries the ref, so an event that beats its reply still finds its
  * entry, and nothing is parked. A stop before the reply ends the entry and tells the bridge by ref
  * (the bridge ends an in-flight publish or play too); a reply for an entry that ended is ignored.
+ *
+ * Links that move: a lost link does not end the streams the bridge was asked for. The session
+ * re-opens it and re-binds them by ref (./relink.ts); the client sees nothing unless one ended
+ * meanwhile (its status, as the bridge tells it) or the window passes (FAILED naming the bridge).
+ * While it re-binds, new publishes and plays get a retryable FAILED at once, a client's answer
+ * waits for the new link, and a stop ends the stream for the client at once (the bridge releases
+ * it once re-bound).
  */
-import { CdnError, Errors, frames, newMediaId, silentLogger, type BridgeEvent, type ClientFrame, type ConnectionData, type ErrorCode, type Logger, type NodeInfo, type ServerFrame, type StreamStatus } from '../../protocol/index.ts';
+import { BRIDGE_RELINK_WINDOW_MS, CdnError, Errors, frames, newMediaId, silentLogger, type BridgeEvent, type ClientFrame, type ConnectionData, type ErrorCode, type Logger, type NodeInfo, type ServerFrame, type StreamStatus } from '../../protocol/index.ts';
 import type * as v from 'valibot';
 import type { TokenRequest } from '../auth/token.ts';
 import { DEFAULT_LIMITS, MessageRate, type Limits } from '../limits/index.ts';
 import { CLOSE_CODES, INFO, infoFor, type BridgeLink, type EdgeRedirect, type SessionDeps, type SessionOptions } from './contract.ts';
 import { binaryFrameInfo, checkFrame, streamOf, type FrameProblem } from './frame-check.ts';
+import { stateOf, type StreamEntry } from './entry.ts';
+import { Rebinder } from './relink.ts';
 import { SessionLink } from './session-link.ts';
 import { SessionTokens } from './session-tokens.ts';
 
 export { CLOSE_CODES, INFO, infoFor, type BridgeHandlers, type BridgeLink, type EdgeRedirect, type SessionDeps, type SessionOptions } from './contract.ts';
-
-/**
- * Where a stream stands. Every path ends in 'ended' (the entry then leaves the session's maps):
- *
- *   admitted --(token ok, link open)--> requested --(reply)--> running | awaiting-answer
- *   requested --(PUBLISHING/PLAYING before the reply)--> up-early --(reply)--> running
- *   awaiting-answer --(client's setRemoteSDP)--> running
- *   any --(stop, FAILED/UNPUBLISHED/STOPPED event, link lost, refusal, error)--> ended
- */
-type EntryState =
-  /** Checks (token, node, edge choice, link) still run; the bridge has not been asked. */
-  | 'admitted'
-  /** The publish/play request is out under `ref`; its reply is due. */
-  | 'requested'
-  /** The bridge said media is up before its reply came: the reply sends the SDP, then the status. */
-  | 'up-early'
-  /** Server-offer play: the offer went to the client; its answer is due. */
-  | 'awaiting-answer'
-  /** SDPs exchanged: the bridge's events go to the client. */
-  | 'running'
-  | 'ended';
-
-interface StreamEntry {
-  readonly mediaSessionId: string;
-  readonly name: string;
-  readonly kind: 'publish' | 'play';
-  /** The bridge's id of this publish or play, named here before the bridge is asked. */
-  readonly ref: string;
-  state: EntryState;
-}
 
 type Started = { sdp: string; awaitingAnswer: boolean };
 
@@ -70,13 +49,17 @@ export class WcsSession {
   readonly #rate: MessageRate;
   readonly #tokens: SessionTokens;
   readonly #link: SessionLink;
-  #node: NodeInfo | undefined;
+  // Fixed for the session: only the Balancer's link gets `node` events (protocol/api.ts `nodes`),
+  // and the fields a session uses (id, role) do not change.
+  readonly #node: NodeInfo | undefined;
   #established = false;
   #closed = false;
   #lastSeen: number;
   /** The streams by the client's mediaSessionId, and by the bridge's id (`ref`). */
   readonly #streams = new Map<string, StreamEntry>();
   readonly #byRef = new Map<string, StreamEntry>();
+  /** Re-opens a lost link and re-binds its streams (./relink.ts). */
+  readonly #rebind: Rebinder;
 
   constructor(deps: SessionDeps, opts: SessionOptions) {
     this.#deps = deps;
@@ -90,6 +73,18 @@ export class WcsSession {
     this.#link = new SessionLink((handlers) => deps.openBridge(handlers), {
       onEvent: (event) => this.#onBridgeEvent(event),
       onLost: (reason) => this.#onBridgeLost(reason),
+    });
+    this.#rebind = new Rebinder({
+      open: () => this.#link.get(),
+      windowMs: opts.relinkWindowMs ?? BRIDGE_RELINK_WINDOW_MS,
+      log: this.#log,
+      end: (entry, status, info, code) => {
+        this.#end(entry);
+        this.#sendStatus(entry, status, code === undefined ? { info } : { info, code });
+      },
+      release: (link, entry) => this.#release(link, entry),
+      answer: (link, entry, sdp) => this.#sendAnswer(link, entry, sdp),
+      gaveUp: () => this.#failSession('bridge', 'UNAVAILABLE', INFO.BRIDGE_LOST_SESSION),
     });
   }
 
@@ -129,6 +124,7 @@ export class WcsSession {
   handleClose(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#rebind.cancel();
     this.#link.close();
     for (const entry of this.#streams.values()) entry.state = 'ended';
     for (const entry of this.#byRef.values()) entry.state = 'ended';
@@ -288,7 +284,7 @@ export class WcsSession {
     if ((await this.#permitted(entry, want)) === false) return;
     let started: Started;
     try {
-      const link = await this.#link.get();
+      const link = await this.#linkForRequest();
       if (entry.state !== 'admitted') return;
       entry.state = 'requested';
       started = await ask(link);
@@ -312,10 +308,17 @@ export class WcsSession {
       return this.#failSession('setRemoteSDP', 'FAILED_PRECONDITION', `no stream is waiting for an answer with mediaSessionId "${mediaSessionId}"`);
     }
     entry.state = 'running';
+    if (this.#rebind.active) return this.#rebind.holdAnswer(entry.ref, sdp);
     const link = this.#link.current;
     if (link === undefined) return this.#fail(entry, 'UNAVAILABLE', INFO.BRIDGE_LOST);
+    this.#sendAnswer(link, entry, sdp);
+  }
+
+  #sendAnswer(link: BridgeLink, entry: StreamEntry, sdp: string): void {
     link.request('answer', { playId: entry.ref, sdp }).catch((err: unknown) => {
       if (entry.state === 'ended') return;
+      // Lost with its link: it goes again on the re-bound one.
+      if (this.#rebind.active && link.closed) return this.#rebind.holdAnswer(entry.ref, sdp);
       const e = CdnError.from(err);
       this.#fail(entry, e.code, infoFor(e, 'play'));
       this.#release(link, entry);
@@ -332,8 +335,9 @@ export class WcsSession {
     this.#end(entry);
     const done = kind === 'publish' ? 'UNPUBLISHED' : 'STOPPED';
     const link = this.#link.current;
-    // Nothing asked yet, or the link is gone (and the bridge released the stream with it).
-    if (!asked || link === undefined) return this.#sendStatus(entry, done);
+    // Nothing asked yet; or the link is gone; or it is being re-bound, and a re-bound ref without
+    // its stream is released then (./relink.ts).
+    if (!asked || link === undefined || this.#rebind.active) return this.#sendStatus(entry, done);
     const request = kind === 'publish' ? link.request('unpublish', { publishId: entry.ref }) : link.request('stop', { playId: entry.ref });
     request.then(
       () => this.#sendStatus(entry, done),
@@ -349,12 +353,7 @@ export class WcsSession {
   // ------------------------------------------------------------ bridge events
 
   #onBridgeEvent(event: BridgeEvent): void {
-    if (this.#closed) return;
-    if (event.event === 'node') {
-      if (this.#node !== undefined && event.node.id === this.#node.id) this.#node = event.node;
-      return;
-    }
-    if (event.event === 'slowlink') return;
+    if (this.#closed || event.event === 'node' || event.event === 'slowlink') return;
     const entry = this.#byRef.get(event.event === 'publisher' ? event.publishId : event.playId);
     if (entry === undefined || (event.event === 'publisher') !== (entry.kind === 'publish')) return;
     const info = event.info === undefined ? {} : { info: event.info };
@@ -374,16 +373,17 @@ export class WcsSession {
     }
   }
 
+  /** The link is gone (not by the session's close): re-bind what the bridge was asked for. */
   #onBridgeLost(reason: CdnError): void {
-    if (this.#closed) return;
-    this.#log.warn('bridge link lost', { session: this.#opts.sessionId, err: reason });
-    // Every stream the bridge was asked for lived on that link, and ended with it.
-    for (const entry of [...this.#byRef.values()]) {
-      if (entry.state !== 'admitted') this.#fail(entry, 'UNAVAILABLE', INFO.BRIDGE_LOST);
-    }
-    // The session itself lives on (its next request opens a new link), but it is told now, so that
-    // a client with nothing live learns of the outage at once, not from its next request.
-    this.#failSession('bridge', 'UNAVAILABLE', INFO.BRIDGE_LOST_SESSION);
+    // A relink's own attempts come and go: it retries them itself.
+    if (this.#closed || this.#rebind.active) return;
+    const asked = [...this.#byRef.values()].filter((e) => e.state !== 'admitted');
+    this.#log.warn('bridge link lost', { session: this.#opts.sessionId, streams: asked.length, err: reason });
+    // A request whose reply went with the link cannot go on (its SDP never came): it fails now, and
+    // the bridge releases it once re-bound, or after its grace.
+    for (const entry of asked) if (entry.state === 'requested' || entry.state === 'up-early') this.#fail(entry, 'UNAVAILABLE', INFO.BRIDGE_LOST);
+    // Nothing live on the link: the next request opens a new one, as the first did.
+    if (asked.some((e) => e.state !== 'ended')) this.#rebind.start(asked, reason);
   }
 
   // ------------------------------------------------------------ helpers
@@ -434,6 +434,16 @@ export class WcsSession {
     this.#sendStatus(entry, 'FAILED', { info, code });
   }
 
+  /**
+   * The link for a new publish or play. While a lost link is being re-bound there is none: a
+   * retryable FAILED naming the bridge at once, rather than a wait the client cannot see.
+   */
+  #linkForRequest(): Promise<BridgeLink> {
+    const why = this.#rebind.reason;
+    if (why === undefined) return this.#link.get();
+    return Promise.reject(Errors.bridgeUnavailable(`${why.message}; the link is being re-established`));
+  }
+
   /** Tells the bridge to end what it made for `entry` (best effort: a closing link releases it anyway). */
   #release(link: BridgeLink, entry: StreamEntry): void {
     const request = entry.kind === 'publish' ? link.request('unpublish', { publishId: entry.ref }) : link.request('stop', { playId: entry.ref });
@@ -475,9 +485,4 @@ export class WcsSession {
       this.#log.debug('send to a closing client failed', { err });
     }
   }
-}
-
-/** An entry's state as it is now (its handlers change it while a request is out). */
-function stateOf(entry: StreamEntry): EntryState {
-  return entry.state;
 }

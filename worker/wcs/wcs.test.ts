@@ -285,17 +285,20 @@ describe('session teardown', () => {
     }, 3_000, 'bridge link closed and stream released');
   });
 
-  it('a lost bridge link fails the live streams, and the next publish opens a new link', async () => {
-    const s = new Scenario('wcs-bridge-lost');
+  it('a bridge restart (1012) re-binds the live stream on a new link without a frame to the client, and the next publish uses that link', async () => {
+    const s = new Scenario('wcs-bridge-restart');
     const c = await open(s, ORIGIN);
     await c.connect();
     publish(c, 'm1', 'cam1');
     await c.nextData('notifyStreamStatusEvent');
+    const [ref] = (await s.log()).open;
     await s.drop();
-    expect(await c.nextData('notifyStreamStatusEvent')).toEqual({ mediaSessionId: 'm1', name: 'cam1', published: true, status: 'FAILED', info: 'Failed by error: the connection to the bridge was lost', code: 'UNAVAILABLE' });
+    await eventually(async () => (await s.requests('bind')).length === 1 && (await s.log()).open.includes(ref ?? ''), 3_000, 're-bound');
+    expect((await s.requests('bind')).map((r) => r.params)).toEqual([{ ids: [ref] }]);
     publish(c, 'm2', 'cam2');
     expect(await c.nextData('notifyStreamStatusEvent')).toMatchObject({ mediaSessionId: 'm2', status: 'PUBLISHING' });
-    expect((await s.log()).connections).toBeGreaterThanOrEqual(3);
+    expect(c.received.map((f) => f.message)).toEqual(['getUserData', 'setRemoteSDP', 'notifyStreamStatusEvent', 'setRemoteSDP', 'notifyStreamStatusEvent']);
+    expect((await s.log()).released).toEqual([]);
   });
 });
 

@@ -3,13 +3,18 @@
  * answers OPTIONS), the Balancer Durable Object for the node list and the edge choice, and one short
  * bridge link per bridge request (sessions are bridge resources, so closing it releases nothing).
  * The protocol itself is in ./handler.ts; its errors become answers in app.ts's onError.
+ *
+ * While the bridge cannot be reached (a refused or timed-out connection, a link lost under the
+ * request: a restart), a request fails with UNAVAILABLE naming the bridge, which the one error
+ * answer (../http.ts errorResponse) turns into 503 with Retry-After. Sessions are resources, so they
+ * are still there when it is back: no re-binding needed.
  */
 import { Hono, type Context } from 'hono';
-import { CdnError } from '../../protocol/index.ts';
+import { CdnError, Errors, type Method, type Params, type Result } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
 import { balancerFor } from '../balancer/index.ts';
-import { connectBridge } from '../bridge-client/index.ts';
-import { readConfig, type Env } from '../env.ts';
+import { connectBridge, type BridgeClient } from '../bridge-client/index.ts';
+import { readConfig, type Config, type Env } from '../env.ts';
 import { corsMiddleware } from '../http.ts';
 import { createLogger } from '../log.ts';
 import { handleWhipWhep, optionsHeaders, type Protocol, type Route, type WhipDeps } from './handler.ts';
@@ -45,6 +50,27 @@ function serve(c: AppContext, route: Route): Promise<Response> {
   return handleWhipWhep(c.req.raw, route, depsFor(c.env));
 }
 
+/** One request on a short link of its own (closing it releases nothing: sessions are resources). */
+async function bridgeRequest<M extends Method>(config: Config, method: M, params: Params<M>): Promise<Result<M>> {
+  let link: BridgeClient;
+  try {
+    link = await connectBridge({ url: config.bridgeUrl, secret: config.bridgeSecret, timeoutMs: config.bridgeRequestTimeoutMs, keepAliveMs: 0, log });
+  } catch (err) {
+    const e = CdnError.from(err);
+    // Not reachable (refused, or no handshake in time) is retryable: 503, not a 504 from the handshake.
+    throw e.code === 'UNAVAILABLE' || e.code === 'TIMEOUT' ? Errors.bridgeUnavailable(e.message) : e;
+  }
+  try {
+    return await link.request(method, params);
+  } catch (err) {
+    const e = CdnError.from(err);
+    // The link went down under the request (the bridge restarting), as opposed to the bridge's own answer.
+    throw link.closed && e.code === 'UNAVAILABLE' ? Errors.bridgeUnavailable(e.message) : e;
+  } finally {
+    link.close(`${method} done`);
+  }
+}
+
 function depsFor(env: Env): WhipDeps {
   const config = readConfig(env);
   const balancer = balancerFor(env, config.bridgeUrl);
@@ -54,14 +80,7 @@ function depsFor(env: Env): WhipDeps {
       if (view.bridge === 'up') return { ok: true, nodes: view.nodes, loadBalancing: view.loadBalancing };
       return { ok: false, error: new CdnError(view.code, view.reason) };
     },
-    bridge: async (method, params) => {
-      const link = await connectBridge({ url: config.bridgeUrl, secret: config.bridgeSecret, timeoutMs: config.bridgeRequestTimeoutMs, keepAliveMs: 0, log });
-      try {
-        return await link.request(method, params);
-      } finally {
-        link.close(`${method} done`);
-      }
-    },
+    bridge: (method, params) => bridgeRequest(config, method, params),
     chooseEdge: async () => {
       const choice = await balancer.choose(config.bridgeUrl);
       return choice.ok ? { ok: true, node: choice.node } : { ok: false, code: choice.code, reason: choice.reason };

@@ -3,8 +3,9 @@
  * endpoints answer, the headers clients rely on, and what reaches the bridge.
  */
 import { describe, expect, it } from 'vitest';
+import { RETRY_AFTER_SECONDS } from '../../protocol/index.ts';
 import { signToken } from '../auth/index.ts';
-import { Scenario, STAND_IN_ANSWER_SDP, callWorker, node } from '../testing.ts';
+import { Scenario, STAND_IN_ANSWER_SDP, callWorker, eventually, node } from '../testing.ts';
 
 const OFFER = [
   'v=0',
@@ -408,5 +409,50 @@ describe('tokens (FANOUT_TOKEN_KEYS set)', () => {
     expect(resp.headers.get('location')).toBe('http://edge-2.localhost:8787/whep/cam1');
     const elsewhere = await callWorker(`${EDGE1}/whep/cam1`, sdpPost(OFFER, { Authorization: `Bearer ${token}` }), env);
     expect(elsewhere.status).toBe(403);
+  });
+});
+
+describe('while the bridge is away (a restart)', () => {
+  /** 503, Retry-After, and the one error body naming the bridge. */
+  async function expectAway(resp: Response): Promise<void> {
+    expect(resp.status).toBe(503);
+    expect(resp.headers.get('retry-after')).toBe(String(RETRY_AFTER_SECONDS));
+    const e = await errorOf(resp);
+    expect(e.code).toBe('UNAVAILABLE');
+    expect(e.message).toMatch(/^the bridge is unavailable: .*the bridge at http:\/\/\S+\/api/);
+  }
+
+  it('refusing connections: WHIP and WHEP POST, PATCH and DELETE are 503 with Retry-After naming the bridge; once it is back the same URLs work', async () => {
+    const s = new Scenario('whip-away-refused');
+    const pub = await whip(s, 'cam1');
+    const play = await callWorker(`${EDGE1}/whep/cam1`, sdpPost(), s.env());
+    expect(play.status).toBe(201);
+    const playUrl = play.headers.get('location') ?? '';
+    await s.refuse(60_000);
+    await expectAway(await callWorker(`${ORIGIN}/whip/cam2`, sdpPost(), s.env()));
+    await expectAway(await callWorker(`${EDGE1}/whep/cam1`, sdpPost(), s.env()));
+    for (const url of [pub.location, playUrl]) {
+      await expectAway(await callWorker(url, fragPatch(), s.env()));
+      await expectAway(await callWorker(url, { method: 'DELETE' }, s.env()));
+    }
+    await s.refuse(0);
+    expect((await callWorker(pub.location, fragPatch(), s.env())).status).toBe(204);
+    expect((await callWorker(pub.location, { method: 'DELETE' }, s.env())).status).toBe(200);
+    expect((await callWorker(playUrl, { method: 'DELETE' }, s.env())).status).toBe(200);
+    expect((await s.requests('unpublish')).map((r) => r.params)).toEqual([{ publishId: pub.location.split('/').pop(), resource: true }]);
+    expect((await s.requests('stop')).map((r) => r.params)).toEqual([{ playId: playUrl.split('/').pop(), resource: true }]);
+  });
+
+  it('killed (every link dropped, then connections refused): 503 with Retry-After; once it is back PATCH and DELETE on the session work', async () => {
+    const s = new Scenario('whip-away-killed');
+    const { location } = await whip(s, 'cam1');
+    await s.kill(60_000);
+    await expectAway(await callWorker(`${ORIGIN}/whip/cam2`, sdpPost(), s.env()));
+    await expectAway(await callWorker(location, fragPatch(), s.env()));
+    await expectAway(await callWorker(location, { method: 'DELETE' }, s.env()));
+    await s.refuse(0);
+    await eventually(async () => (await callWorker(location, fragPatch(), s.env())).status === 204, 3_000, 'PATCH answered again');
+    expect((await callWorker(location, { method: 'DELETE' }, s.env())).status).toBe(200);
+    expect((await s.requests('unpublish')).map((r) => r.params)).toEqual([{ publishId: location.split('/').pop(), resource: true }]);
   });
 });

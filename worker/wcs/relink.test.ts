@@ -1,0 +1,265 @@
+/**
+ * A WcsSession re-binding its streams after a lost bridge link (./relink.ts), with a fake link whose
+ * replies the test releases by hand and fake timers for the retry pacing and the window: the
+ * orderings a real bridge rarely produces on cue (a stop or an answer while away, a bind still out
+ * when the window passes, a new link lost before its bind). Through workerd: ./wcs-relink.test.ts.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CdnError } from '../../protocol/index.ts';
+import { SDP, connect, edge, harness, play, publish, refOf } from './session-harness.ts';
+
+/** A live publish on the harness's link: its ref. */
+async function livePublish(h: ReturnType<typeof harness>, id: string, name: string): Promise<string> {
+  h.send(publish(id, name));
+  await h.flush();
+  const call = h.link().call('publish');
+  call.resolve({ sdp: SDP });
+  await h.flush();
+  return refOf(call);
+}
+
+const BIND_RESULT = (bound: string[], gone: { id: string; status: string; info: string }[] = []) => ({ bound, gone });
+const LOST_INFO = 'Failed by error: the connection to the bridge was lost';
+
+describe('WcsSession re-binds its streams after a lost link (links that move)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a live publish and a server-offer play are re-bound by ref on a new link: the client sees no frame, and events on the new link reach them', async () => {
+    const h = harness();
+    h.send(connect);
+    const pub = await livePublish(h, 'm1', 'cam1');
+    h.send(play('p1', 'cam1'));
+    await h.flush();
+    const playCall = h.link().call('play');
+    playCall.resolve({ sdp: SDP, type: 'offer' });
+    await h.flush();
+    const before = h.sent.length;
+    h.link().lose();
+    await h.flush();
+    expect(h.links).toHaveLength(2);
+    const bind = h.link().call('bind');
+    expect(bind.params).toEqual({ ids: [pub, refOf(playCall)] });
+    bind.resolve(BIND_RESULT([pub, refOf(playCall)]));
+    await h.flush();
+    expect(h.sent.length).toBe(before);
+    expect(h.session.streamIds).toEqual(['m1', 'p1']);
+    h.link().handlers.onEvent({ event: 'publisher', publishId: pub, stream: 'cam1', status: 'FAILED', info: 'Failed by ICE timeout' });
+    expect(h.statuses().at(-1)).toEqual({ mediaSessionId: 'm1', name: 'cam1', published: true, status: 'FAILED', info: 'Failed by ICE timeout' });
+    // The play's answer goes on the new link, as it would have on the old one.
+    h.send({ message: 'setRemoteSDP', data: ['p1', SDP] });
+    expect(h.link().call('answer').params).toEqual({ playId: refOf(playCall), sdp: SDP });
+  });
+
+  it('a request whose reply was lost with the link fails at once; the live one is re-bound; the failed one is released on the new link once bound', async () => {
+    const h = harness();
+    h.send(connect);
+    const live = await livePublish(h, 'live', 'cam1');
+    h.send(publish('pending', 'cam2'));
+    await h.flush();
+    const pending = refOf(h.link().call('publish'));
+    h.link().lose();
+    await h.flush();
+    expect(h.statuses()).toEqual([{ mediaSessionId: 'pending', name: 'cam2', published: true, status: 'FAILED', info: LOST_INFO, code: 'UNAVAILABLE' }]);
+    const bind = h.link().call('bind');
+    expect(bind.params).toEqual({ ids: [live, pending] });
+    bind.resolve(BIND_RESULT([live, pending]));
+    await h.flush();
+    expect(h.link().call('unpublish').params).toEqual({ publishId: pending });
+    expect(h.statuses()).toHaveLength(1);
+    expect(h.session.streamIds).toEqual(['live']);
+  });
+
+  it('ids the bridge reports gone end with its status and info; an id it does not name fails naming the bridge', async () => {
+    const h = harness();
+    h.send(connect);
+    const a = await livePublish(h, 'a', 'cam1');
+    const b = await livePublish(h, 'b', 'cam2');
+    const c = await livePublish(h, 'c', 'cam3');
+    h.link().lose();
+    await h.flush();
+    h.link().call('bind').resolve(BIND_RESULT([], [
+      { id: a, status: 'UNPUBLISHED', info: 'Unpublished while the link was away' },
+      { id: b, status: 'FAILED', info: 'Failed by ICE timeout' },
+    ]));
+    await h.flush();
+    expect(h.statuses()).toEqual([
+      { mediaSessionId: 'a', name: 'cam1', published: true, status: 'UNPUBLISHED', info: 'Unpublished while the link was away' },
+      { mediaSessionId: 'b', name: 'cam2', published: true, status: 'FAILED', info: 'Failed by ICE timeout' },
+      { mediaSessionId: 'c', name: 'cam3', published: true, status: 'FAILED', info: `${LOST_INFO}: the bridge did not re-bind it`, code: 'UNAVAILABLE' },
+    ]);
+    expect(c).toMatch(/^pub_/);
+    expect(h.session.streamIds).toEqual([]);
+  });
+
+  it('re-opens a refused link every 250-500 ms, never faster, and fails the streams naming the bridge when the window passes', async () => {
+    vi.useFakeTimers();
+    const h = harness({ relinkWindowMs: 5_000 });
+    h.send(connect);
+    await livePublish(h, 'm1', 'cam1');
+    h.refusing(new CdnError('UNAVAILABLE', 'the bridge at http://127.0.0.1:1/api is unreachable: connection refused'));
+    const opensBefore = h.opens();
+    h.link().lose();
+    await vi.advanceTimersByTimeAsync(4_900);
+    // At once, then after 250 ms, then every 500 ms: 1 + 1 + 9.
+    expect(h.opens() - opensBefore).toBe(11);
+    expect(h.statuses()).toEqual([]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(h.statuses()).toEqual([
+      {
+        mediaSessionId: 'm1',
+        name: 'cam1',
+        published: true,
+        status: 'FAILED',
+        info: `${LOST_INFO} (not re-established within 5 s: the bridge at http://127.0.0.1:1/api is unreachable: connection refused)`,
+        code: 'UNAVAILABLE',
+      },
+    ]);
+    expect(h.sent.filter((f) => f.message === 'fail').map((f) => f.data[0])).toEqual([
+      { apiMethod: 'bridge', code: 'UNAVAILABLE', info: 'The connection to the bridge was lost: the streams of this session ended; new requests reconnect' },
+    ]);
+    const opensAtEnd = h.opens();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(h.opens()).toBe(opensAtEnd);
+  });
+
+  it('a publish while the link is being re-established fails at once, retryable, naming the bridge', async () => {
+    vi.useFakeTimers();
+    const h = harness();
+    h.send(connect);
+    const live = await livePublish(h, 'm1', 'cam1');
+    h.refusing(new CdnError('UNAVAILABLE', 'the bridge at http://127.0.0.1:1/api is unreachable: connection refused'));
+    h.link().lose();
+    await vi.advanceTimersByTimeAsync(100);
+    h.send(publish('m2', 'cam2'));
+    await h.flush();
+    expect(h.statuses()).toEqual([
+      {
+        mediaSessionId: 'm2',
+        name: 'cam2',
+        published: true,
+        status: 'FAILED',
+        info: 'Failed by error: the bridge is unavailable: the bridge at http://127.0.0.1:1/api is unreachable: connection refused; the link is being re-established',
+        code: 'UNAVAILABLE',
+      },
+    ]);
+    // The bridge comes back: the live one is re-bound, and the next publish goes out as usual.
+    h.refusing(undefined);
+    await vi.advanceTimersByTimeAsync(500);
+    h.link().call('bind').resolve(BIND_RESULT([live]));
+    await vi.advanceTimersByTimeAsync(10);
+    h.send(publish('m3', 'cam3'));
+    await h.flush();
+    expect(h.link().calls.map((c) => c.method)).toEqual(['publish']);
+    expect(h.statuses()).toHaveLength(1);
+  });
+
+  it('stopStream while re-binding answers STOPPED at once, and the play is stopped on the new link once it is bound', async () => {
+    const h = harness({ node: edge });
+    h.hold();
+    h.send(connect);
+    h.release();
+    await h.flush();
+    h.send(play('p1', 'cam1', SDP));
+    await h.flush();
+    const call = h.link().call('play');
+    call.resolve({ sdp: SDP, type: 'answer' });
+    await h.flush();
+    h.link().lose();
+    await h.flush();
+    h.send({ message: 'stopStream', data: [{ mediaSessionId: 'p1' }] });
+    expect(h.statuses()).toEqual([{ mediaSessionId: 'p1', name: 'cam1', published: false, status: 'STOPPED' }]);
+    h.release();
+    await h.flush();
+    const bind = h.link().call('bind');
+    expect(h.link().calls).toEqual([]);
+    bind.resolve(BIND_RESULT([refOf(call)]));
+    await h.flush();
+    expect(h.link().call('stop').params).toEqual({ playId: refOf(call) });
+    expect(h.statuses()).toHaveLength(1);
+  });
+
+  it("a client's answer while re-binding waits for the new link, and goes on it once the play is bound", async () => {
+    const h = harness({ node: edge });
+    h.send(connect);
+    h.send(play('p1', 'cam1'));
+    await h.flush();
+    const call = h.link().call('play');
+    call.resolve({ sdp: SDP, type: 'offer' });
+    await h.flush();
+    h.hold();
+    h.link().lose();
+    await h.flush();
+    h.send({ message: 'setRemoteSDP', data: ['p1', SDP] });
+    h.release();
+    await h.flush();
+    const bind = h.link().call('bind');
+    expect(h.link().calls).toEqual([]);
+    bind.resolve(BIND_RESULT([refOf(call)]));
+    await h.flush();
+    expect(h.link().call('answer').params).toEqual({ playId: refOf(call), sdp: SDP });
+    expect(h.statuses()).toEqual([]);
+  });
+
+  it('a bind still unanswered when the window passes: that link is closed (the bridge releases what it bound) and the streams fail', async () => {
+    vi.useFakeTimers();
+    const h = harness({ relinkWindowMs: 1_000 });
+    h.send(connect);
+    await livePublish(h, 'm1', 'cam1');
+    h.link().lose();
+    await vi.advanceTimersByTimeAsync(10);
+    const binding = h.link();
+    expect(binding.calls.map((c) => c.method)).toEqual(['bind']);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(binding.closed).toBe(true);
+    expect(h.statuses()).toEqual([expect.objectContaining({ mediaSessionId: 'm1', status: 'FAILED', code: 'UNAVAILABLE' })]);
+    // The next publish opens a fresh link.
+    h.send(publish('m2', 'cam2'));
+    await h.flush();
+    expect(h.link()).not.toBe(binding);
+    expect(h.link().calls.map((c) => c.method)).toEqual(['publish']);
+  });
+
+  it('a bridge that refuses bind itself (not retryable) fails the streams at once', async () => {
+    const h = harness();
+    h.send(connect);
+    await livePublish(h, 'm1', 'cam1');
+    h.link().lose();
+    await h.flush();
+    h.link().call('bind').reject(new CdnError('INVALID_ARGUMENT', 'unknown method "bind"'));
+    await h.flush();
+    expect(h.statuses()).toEqual([expect.objectContaining({ mediaSessionId: 'm1', status: 'FAILED', info: `${LOST_INFO} (unknown method "bind")` })]);
+  });
+
+  it('a re-opened link lost again before its bind answered is retried, and the bind goes on the next one', async () => {
+    vi.useFakeTimers();
+    const h = harness();
+    h.send(connect);
+    const ref = await livePublish(h, 'm1', 'cam1');
+    h.link().lose();
+    await vi.advanceTimersByTimeAsync(10);
+    h.link().lose();
+    await vi.advanceTimersByTimeAsync(300);
+    expect(h.links).toHaveLength(3);
+    h.link().call('bind').resolve(BIND_RESULT([ref]));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(h.statuses()).toEqual([]);
+    expect(h.session.streamIds).toEqual(['m1']);
+  });
+
+  it('closing the session while re-binding stops the attempts and closes the new link', async () => {
+    vi.useFakeTimers();
+    const h = harness();
+    h.send(connect);
+    await livePublish(h, 'm1', 'cam1');
+    h.refusing(new CdnError('UNAVAILABLE', 'refused'));
+    h.link().lose();
+    await vi.advanceTimersByTimeAsync(300);
+    h.session.handleClose();
+    const opens = h.opens();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(h.opens()).toBe(opens);
+    expect(h.sent.filter((f) => f.message === 'notifyStreamStatusEvent' || f.message === 'fail')).toEqual([]);
+  });
+});
