@@ -47,6 +47,8 @@ export interface MediaService {
   stop(owner: Owner, params: Params<'stop'>): Promise<Result<'stop'>>;
   /** The client's trickled ICE candidates for one of the owner's publishes or plays. */
   trickle(owner: Owner, params: Params<'trickle'>): Promise<Result<'trickle'>>;
+  /** Resolves once what an earlier run left has been taken back (at once when there was nothing). */
+  adopted(): Promise<void>;
   /** Makes the owner of these ids `owner` (a new link after a lost one); says which are gone. */
   bind(owner: Owner, params: Params<'bind'>): Promise<Result<'bind'>>;
   /** Tears down everything the owner still has (its connection closed). */
@@ -82,6 +84,9 @@ export interface ApiServerOptions {
   /** How long a lost link's publishes and plays wait for a `bind` (default BRIDGE_OWNER_GRACE_MS). */
   ownerGraceMs?: number;
 }
+
+/** Requests answered without waiting for a restarted bridge to take its state back. */
+const INSTANT_METHODS: ReadonlySet<Method> = new Set(['nodes', 'ping', 'streams', 'metrics']);
 
 export class ApiServer {
   readonly #opts: ApiServerOptions;
@@ -271,6 +276,9 @@ export class ApiServer {
     const req = parsed.output;
     const started = Date.now();
     try {
+      // A restarted bridge answers nothing about publishes and plays before it has taken its state
+      // back: a WHEP DELETE must find its session, not a NOT_FOUND.
+      if (!INSTANT_METHODS.has(req.method)) await this.#opts.media.adopted();
       const result = await this.#dispatch(owner, ws, req);
       reply({ id: req.id, result });
       this.#monitor((m) => m.requestDone({ owner: owner.id, request: req, startedAt: started, result }));

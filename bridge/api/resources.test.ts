@@ -37,6 +37,9 @@ class ScriptedMedia implements MediaService {
     this.live.add(p.playId);
     return Promise.resolve({ sdp: OFFER, type: 'answer' });
   }
+  adopted(): Promise<void> {
+    return Promise.resolve();
+  }
   bind(): Promise<Result<'bind'>> {
     return Promise.resolve({ bound: [], gone: [] });
   }

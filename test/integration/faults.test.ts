@@ -5,18 +5,21 @@
  * publisher whose network goes away, a browser tab killed. Every detection and recovery time is
  * measured, asserted against its bound, and written to .fanout/bench/fault-timings.json.
  *
- * One stack (the launcher restarts a dead Janus node after 2 s and the bridge after 1 s) serves
- * the whole file, with Janus's admin API on so that leftover sessions and handles are counted too.
+ * One stack (the launcher restarts a dead Janus node after 3 s here and the bridge after 250 ms)
+ * serves the whole file, with Janus's admin API on so that leftover sessions and handles are counted
+ * too. The bridge's faults follow "links that move" (issue 15): media and sessions outlive it.
  *
  * Over 500 lines on purpose: every fault case shares one stack (three Janus nodes, the bridge,
  * wrangler dev) and its timing record, which a split would start once per file.
  */
 import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { BRIDGE_OWNER_GRACE_MS, BRIDGE_REQUEST_TIMEOUT_MS, ERROR_CODES } from '../../protocol/index.ts';
 import { Browser } from '../harness/browser.ts';
 import { handleCounts as countHandles, JanusInspector, type HandleCount } from '../harness/janus-inspect.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
@@ -463,85 +466,160 @@ describe('origin failure', () => {
 
 // ---------------------------------------------------------------- 3. bridge failure and restart
 
+/** Status frames (a stream status, or a `fail` for a stream or the session) a client got from `from` on. */
+function statusFrames(c: WcsClient, from: number): string[] {
+  return c.received
+    .slice(from)
+    .filter(({ frame }) => frame.message === 'notifyStreamStatusEvent' || frame.message === 'fail')
+    .map(({ frame }) => JSON.stringify(frame).slice(0, 300));
+}
+
+/** The bridge answers its /health with every node up (it serves again after a restart). */
+async function bridgeServing(timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const nodes = await bridgeNodes().catch(() => []);
+    if (nodes.length === NODE_IDS.length && nodes.every((n) => n.up)) return Date.now();
+    if (Date.now() > deadline) throw new Error(`the bridge did not serve every node within ${timeoutMs} ms: ${JSON.stringify(nodes)}`);
+    await sleep(50);
+  }
+}
+
 describe('bridge failure', () => {
-  it('kill -9 of the bridge: every session is told at once; the restarted bridge removes every room, remote publisher and forwarder it cannot account for; sessions publish again', async () => {
+  it('kill -9 of the bridge while a werift publisher and players on edge-1 and on the edge the origin sent one to are live: no status frame reaches any client, the WCS sockets stay open, video gaps stay under 1 s; after the restart unpublish ends it (players STOPPED) and a new publish works', async () => {
     const name = streamName('bridge-fault');
     const { client: origin, id: publishId } = await publisher(name);
     await cascaded(name);
-    const viewer = await player('edge-1', name);
-    const idle = await wcs('edge-2');
-    // A forwarder nobody will account for: the edge's remote publisher forwarded somewhere.
-    const edgeRoom = await inspector('edge-1').streamRoom(name);
-    const remote = edgeRoom!.participants[0]!;
-    const forwarders = async (): Promise<number> => (await inspector('edge-1').forwarders(edgeRoom!.room)).reduce((n, f) => n + f.count, 0);
-    const before = await forwarders();
-    await inspector('edge-1').request({ request: 'rtp_forward', room: edgeRoom!.room, publisher_id: remote.id, host: '127.0.0.1', streams: [{ mid: '0', port: 5004 }], admin_key: secret });
-    expect(await forwarders()).toBe(before + 1);
-    const marks = { origin: origin.mark(), viewer: viewer.client.mark(), idle: idle.mark() };
+    const onEdge1 = await player('edge-1', name);
+    // A player asking the origin is redirected to an edge (the other one: FEWESTCALLS); its asking session stays open, holding no stream.
+    const asker = await wcs('origin');
+    const redirected = await asker.playRedirect(name);
+    expect(EDGES).toContain(redirected.node);
+    const viaOrigin = await player(redirected.node as NodeId, name);
+    const clients = [origin, onEdge1.client, asker, viaOrigin.client];
+    const marks = clients.map((c) => c.mark());
+    const meters = [onEdge1, viaOrigin].map((p) => p.sub.watchVideoGaps());
 
+    const from = stack.outputMark();
     const t0 = kill('bridge');
-    const own = await origin.waitForStatus(publishId, 'FAILED', { timeoutMs: 5000 });
-    const theirs = await viewer.client.waitForStatus(viewer.id, 'FAILED', { timeoutMs: 5000 });
-    for (const s of [own, theirs]) expect(s.info).toMatch(/bridge/);
-    // A session without streams is told too (a session-level fail, the WebSDK's WARN).
-    const notice = await idle.waitFor('a session notice', (f) => (f.message === 'fail' && f.data[0].id === undefined ? f.data[0] : undefined), { from: marks.idle, timeoutMs: 5000 });
-    expect(notice.info).toMatch(/bridge/);
-    const toldMs = [own.at - t0, theirs.at - t0];
-    record('bridgeKilledToSessionsToldMs', toldMs);
-    expect(Math.max(...toldMs)).toBeLessThanOrEqual(1000);
-    for (const c of [origin, viewer.client, idle]) expect(c.open).toBe(true);
+    const restartedAt = await stack.waitForOutput('bridge restarted', 10_000, from);
+    const servingAt = await bridgeServing(15_000);
+    record('bridgeKilledToRestartedMs', restartedAt - t0);
+    record('bridgeRestartedToHealthOkMs', servingAt - restartedAt);
+    // Media is measured over the kill, the restart and 5 s after it.
+    await sleep(Math.max(0, restartedAt + 5000 - Date.now()));
+    const gaps = meters.map((m) => m.stop());
+    record('bridgeKilledMaxVideoGapMs', gaps);
+    expect(Math.max(...gaps)).toBeLessThan(1000);
+    clients.forEach((c, i) => expect(statusFrames(c, marks[i]!), `${c.node} told something`).toEqual([]));
+    for (const c of clients) expect(c.open).toBe(true);
+    await flowing(onEdge1.sub);
+    await flowing(viaOrigin.sub);
 
-    // The launcher restarts it after 1 s; it sweeps every node as each comes up.
-    await stack.waitForOutput('bridge restarted', 10_000);
-    await allUp(20_000);
-    record('bridgeKilledToServingAgainMs', Date.now() - t0);
-    await expectNoLeaks(15_000);
-    record('bridgeKilledToSweptMs', Date.now() - t0);
+    // The restarted bridge re-adopted the stream: the same sessions end it, and the players are told.
+    const unpublishedAt = Date.now();
+    await origin.end(publishId, 'publish', { name });
+    record('bridgeRestartedUnpublishRoundTripMs', Date.now() - unpublishedAt);
+    for (const p of [onEdge1, viaOrigin]) {
+      const s = await p.client.waitForStatus(p.id, ['STOPPED', 'FAILED']);
+      expect(s.status).toBe('STOPPED');
+      expect(s.at - unpublishedAt).toBeLessThanOrEqual(5000);
+    }
+    await goneEverywhere(name);
 
-    // The sessions that stayed open work again: their next request opens a new bridge link.
+    // A new publish and play on the same sessions works.
     const { id: again } = await publisher(name, origin);
     await cascaded(name);
-    const second = await player('edge-1', name, viewer.client);
+    const second = await player('edge-1', name, onEdge1.client);
     await flowing(second.sub);
-    origin.unpublish(again, name);
+    await origin.end(again, 'publish', { name });
     await second.client.waitForStatus(second.id, 'STOPPED');
     await expectNoLeaks();
-  });
+  }, 90_000);
 });
 
 // ---------------------------------------------------------------- 4. worker-to-bridge link loss
 
 describe('worker-to-bridge link loss', () => {
-  it('a hung bridge (SIGSTOP) is found by the keep-alive within 10 s and the sessions are told; after SIGCONT it releases everything and serves again', async () => {
+  it('a hung bridge (SIGSTOP, 12 s, past the 10 s keep-alive bound): existing media untouched, a new play FAILED naming the bridge with a retryable code within the request timeout; after SIGCONT the streams are still there and stop cleanly', async () => {
     const name = streamName('hung');
     const { client: origin, id: publishId } = await publisher(name);
     await cascaded(name);
     const viewer = await player('edge-2', name);
+    // Opened before the stop: the new play below is refused by the bridge's absence, not the connect.
+    const newcomer = await wcs('edge-1');
+    const marks = { origin: origin.mark(), viewer: viewer.client.mark() };
+    const meter = viewer.sub.watchVideoGaps();
     const bridgePid = stack.pidOf('bridge');
     const t0 = Date.now();
     process.kill(bridgePid, 'SIGSTOP');
-    let told: Array<StatusEvent & { at: number }>;
+    // The worker's /health all through the stop (for the record): each answer that was not a quick
+    // 200, as [asked, answered] ms after the stop and the status (0: no answer within 2 s).
+    const health: Array<[number, number, number]> = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const asked = Date.now();
+        const status = await fetch(`${WORKER}/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
+        if (status !== 200 || Date.now() - asked > 500) health.push([asked - t0, Date.now() - t0, status]);
+        await sleep(100);
+      }
+    })();
+    let refused: StatusEvent & { at: number };
+    let sentAt = 0;
+    let resumedAt = 0;
     try {
-      told = await Promise.all([origin.waitForStatus(publishId, 'FAILED', { timeoutMs: 15_000 }), viewer.client.waitForStatus(viewer.id, 'FAILED', { timeoutMs: 15_000 })]);
+      await sleep(1000);
+      sentAt = Date.now();
+      const id = randomUUID();
+      await expect(newcomer.play(name, { id, timeoutMs: BRIDGE_REQUEST_TIMEOUT_MS + 2000 })).rejects.toThrow(/bridge/);
+      refused = await newcomer.waitForStatus(id, 'FAILED', { timeoutMs: 0 });
+      // Hung for at least 12 s in all: longer than the keep-alive bound (10 s), so the links are found dead.
+      await sleep(Math.max(0, t0 + 12_000 - Date.now()));
     } finally {
       process.kill(bridgePid, 'SIGCONT');
+      resumedAt = Date.now();
+      polling = false;
+      await poller;
     }
-    const ms = told.map((s) => s.at - t0);
-    record('bridgeHungToSessionsToldMs', ms);
-    for (const s of told) expect(s.info).toMatch(/bridge/);
-    expect(Math.max(...ms)).toBeLessThanOrEqual(10_500);
+    record('bridgeHungNewPlayRefusedMs', refused.at - sentAt);
+    record('bridgeHungWorkerHealthNotOk', health.map(([asked, answered, status]) => `${asked}-${answered} ms: ${status}`).join(', ') || 'always 200');
+    // The hung bridge's nodes are reported unavailable (503) within the keep-alive bound.
+    const firstDown = health.find(([, , status]) => status === 503);
+    record('bridgeHungHealthDownMs', firstDown?.[1] ?? -1);
+    expect(firstDown, `the worker's /health answered 503 while the bridge hung: ${JSON.stringify(health)}`).toBeDefined();
+    expect(firstDown?.[1]).toBeLessThanOrEqual(10_500);
+    expect(refused.info).toMatch(/bridge/);
+    expect(refused.code !== undefined && ERROR_CODES[refused.code].retryable, `code ${refused.code} is retryable`).toBe(true);
+    expect(refused.at - sentAt).toBeLessThanOrEqual(BRIDGE_REQUEST_TIMEOUT_MS);
 
-    // Resumed, the bridge sees the worker's links closed and releases what they owned.
-    await expectNoLeaks(15_000);
-    await allUp();
-    const { id: again } = await publisher(name, origin);
-    await cascaded(name);
-    const second = await player('edge-2', name, viewer.client);
-    await flowing(second.sub);
-    origin.unpublish(again, name);
-    await second.client.waitForStatus(second.id, 'STOPPED');
-    await expectNoLeaks();
-  });
+    // Media over the stop and 5 s after it; meanwhile the worker sees the bridge serve again.
+    // Settled either way now, thrown below: an assertion failing first leaves no unhandled rejection.
+    const up = allUp().then(
+      () => Date.now(),
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
+    await sleep(5000);
+    const gap = meter.stop();
+    record('bridgeHungMaxVideoGapMs', gap);
+    expect(gap).toBeLessThan(1000);
+    expect(statusFrames(origin, marks.origin)).toEqual([]);
+    expect(statusFrames(viewer.client, marks.viewer)).toEqual([]);
+    for (const c of [origin, viewer.client, newcomer]) expect(c.open).toBe(true);
+
+    // Resumed, the bridge's links were rebound by the sessions: their streams stop cleanly.
+    const upAt = await up;
+    if (upAt instanceof Error) throw upAt;
+    record('bridgeResumedToAllUpMs', upAt - resumedAt);
+    await flowing(viewer.sub);
+    await viewer.client.end(viewer.id, 'play', { name });
+    await origin.end(publishId, 'publish', { name });
+    expect(origin.statuses(publishId).map((s) => s.status)).toEqual(['PUBLISHING', 'UNPUBLISHED']);
+    expect(viewer.client.statuses(viewer.id).map((s) => s.status)).toEqual(['PLAYING', 'STOPPED']);
+    // The refused play was written to the hung link before the worker gave up on it: a resumed
+    // bridge may still start it, for no link, and must release it by the owner grace at the latest.
+    await expectNoLeaks(BRIDGE_OWNER_GRACE_MS + 10_000);
+  }, 120_000);
 });
 
 // ---------------------------------------------------------------- 5. publisher network loss

@@ -8,14 +8,19 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import * as v from 'valibot';
-import { CdnError, Errors, Results, type ErrorCode, type Logger, type NodeInfo, type StreamsResult, type WorkerReport } from '../../protocol/index.ts';
+import { CdnError, Errors, Results, type Result, type ErrorCode, type Logger, type NodeInfo, type StreamsResult, type WorkerReport } from '../../protocol/index.ts';
 import { connectBridge, type BridgeClient } from '../bridge-client/index.ts';
 import { readConfig, type Env } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { healthyEdges, noEdgeReason, pickEdge, type BalancingPolicy } from './policy.ts';
 
-/** A cached node list older than this is re-read from the bridge even with the link open. */
-export const SNAPSHOT_MAX_AGE_MS = 10_000;
+/**
+ * A cached node list older than this is re-read from the bridge even with the link open, and the
+ * read may take NODES_TIMEOUT_MS: a bridge that hangs (its link open, nothing answered) is reported
+ * down within their sum, inside the keep-alive bound, instead of every caller waiting on it.
+ */
+export const SNAPSHOT_MAX_AGE_MS = 5_000;
+export const NODES_TIMEOUT_MS = 2_000;
 /** After a failed connection, callers get the same error for this long instead of a new attempt. */
 export const RETRY_AFTER_FAILURE_MS = 1_000;
 /** Dashboards polling at once share one `streams` answer this fresh. */
@@ -144,6 +149,9 @@ export class Balancer extends DurableObject<Env> {
     }
     const failure = this.#lastFailure;
     if (failure !== undefined && Date.now() - failure.at < RETRY_AFTER_FAILURE_MS) throw failure.error;
+    // The last try failed and a new one is under way (a hung bridge keeps it for the whole connect
+    // timeout): callers hear the failure now rather than wait on it.
+    if (failure !== undefined && this.#refreshing !== undefined) throw failure.error;
     this.#refreshing ??= this.#refresh(bridgeUrl).finally(() => {
       this.#refreshing = undefined;
     });
@@ -153,7 +161,14 @@ export class Balancer extends DurableObject<Env> {
   async #refresh(bridgeUrl: string): Promise<NodesSnapshot> {
     try {
       const link = this.#link !== undefined && !this.#link.closed ? this.#link : await this.#connect(bridgeUrl);
-      const result = await link.request('nodes', {});
+      let result: Result<'nodes'>;
+      try {
+        result = await link.request('nodes', {}, NODES_TIMEOUT_MS);
+      } catch (err) {
+        // A link that stopped answering is given up; the next caller after RETRY_AFTER_FAILURE_MS opens a new one.
+        if (CdnError.from(err).code === 'TIMEOUT') link.abandon(`no answer to "nodes" within ${NODES_TIMEOUT_MS} ms`);
+        throw err;
+      }
       const snap: NodesSnapshot = { ...result, nodes: [...result.nodes], updatedAt: Date.now() };
       this.#snapshot = snap;
       this.#lastFailure = undefined;

@@ -111,19 +111,19 @@ export class BridgeClient {
   }
 
   /** Sends `method` with `params` and resolves with the validated result. */
-  request<M extends Method>(method: M, params: Params<M>): Promise<Result<M>> {
+  request<M extends Method>(method: M, params: Params<M>, timeoutMs?: number): Promise<Result<M>> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     const checked = v.safeParse(RequestParams[method], params);
     if (!checked.success) {
       return Promise.reject(new CdnError('INVALID_ARGUMENT', `${method}: ${issueText(checked.issues[0])}`));
     }
     const id = this.#nextId++;
-    const timeoutMs = this.#opts.timeoutMs ?? BRIDGE_REQUEST_TIMEOUT_MS;
+    const waitMs = timeoutMs ?? this.#opts.timeoutMs ?? BRIDGE_REQUEST_TIMEOUT_MS;
     return new Promise<Result<M>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new CdnError('TIMEOUT', `the bridge did not answer "${method}" within ${timeoutMs} ms`));
-      }, timeoutMs);
+        reject(new CdnError('TIMEOUT', `the bridge did not answer "${method}" within ${waitMs} ms`));
+      }, waitMs);
       this.#pending.set(id, {
         method,
         timer,
@@ -196,6 +196,14 @@ export class BridgeClient {
     this.#shutdown(
       new CdnError('UNAVAILABLE', `the connection to ${where} closed (code ${code}${reason === '' ? '' : `: ${reason}`})`),
     );
+  }
+
+  /**
+   * Gives the link up as lost (KEEPALIVE_LOST_CLOSE_CODE, not a release): what it owned stays on the
+   * bridge for a new link to `bind`. For a link that stopped answering. Safe to call twice.
+   */
+  abandon(reason: string): void {
+    this.#closeWith(KEEPALIVE_LOST_CLOSE_CODE, reason, new CdnError('UNAVAILABLE', `the bridge link was given up: ${reason}`));
   }
 
   /**

@@ -43,8 +43,10 @@ export function infoFor(err: CdnError, kind: 'publish' | 'play'): string {
 
 /** The session's bridge link (a BridgeClient). */
 export interface BridgeLink {
-  request<M extends Method>(method: M, params: Params<M>): Promise<Result<M>>;
+  request<M extends Method>(method: M, params: Params<M>, timeoutMs?: number): Promise<Result<M>>;
   close(reason?: string): void;
+  /** Gives up a link that stopped answering, without releasing what it owns (a new link binds it). */
+  abandon(reason: string): void;
   readonly closed: boolean;
 }
 

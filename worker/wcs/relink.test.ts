@@ -6,6 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CdnError } from '../../protocol/index.ts';
+import { BIND_TIMEOUT_MS } from './relink.ts';
 import { SDP, connect, edge, harness, play, publish, refOf } from './session-harness.ts';
 
 /** A live publish on the harness's link: its ref. */
@@ -50,6 +51,27 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
     // The play's answer goes on the new link, as it would have on the old one.
     h.send({ message: 'setRemoteSDP', data: ['p1', SDP] });
     expect(h.link().call('answer').params).toEqual({ playId: refOf(playCall), sdp: SDP });
+  });
+
+  it('a bind not answered in time gives its link up (no release) and binds on a new one; the client sees no frame', async () => {
+    const h = harness();
+    h.send(connect);
+    const pub = await livePublish(h, 'm1', 'cam1');
+    const before = h.sent.length;
+    h.link().lose();
+    await h.flush();
+    const silent = h.link();
+    const bind = silent.call('bind');
+    expect(bind.timeoutMs).toBe(BIND_TIMEOUT_MS);
+    // What the real client does when the bind's own timeout passes.
+    bind.reject(new CdnError('TIMEOUT', `the bridge did not answer "bind" within ${BIND_TIMEOUT_MS} ms`));
+    await h.flush();
+    expect(silent.abandoned).toMatch(/bind not answered/);
+    await vi.waitFor(() => expect(h.links.length).toBe(3), { timeout: 2000 });
+    h.link().call('bind').resolve(BIND_RESULT([pub]));
+    await h.flush();
+    expect(h.sent.length).toBe(before);
+    expect(h.session.streamIds).toEqual(['m1']);
   });
 
   it('a request whose reply was lost with the link fails at once; the live one is re-bound; the failed one is released on the new link once bound', async () => {

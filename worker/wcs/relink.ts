@@ -19,6 +19,12 @@ import type { StreamEntry } from './entry.ts';
 
 /** Waits between attempts: the first attempt is at once, then these (the last one repeats). */
 export const RELINK_RETRY_MS = [250, 500] as const;
+/**
+ * How long one `bind` may wait (the bridge answers once it has taken back its state, well under a
+ * second). A link that does not answer is given up (not released) and the next attempt opens a new
+ * one: a link to a bridge that died as it opened may never say it closed.
+ */
+export const BIND_TIMEOUT_MS = 5_000;
 
 /** How one id ended while the link was away, as `bind` reports it. */
 export type GoneId = Result<'bind'>['gone'][number];
@@ -103,6 +109,7 @@ class Relink {
         if (this.#done) return;
         const e = CdnError.from(err);
         this.#last = e;
+        if (e.code === 'TIMEOUT') link.abandon(`bind not answered within ${BIND_TIMEOUT_MS} ms`);
         // A bridge that refuses `bind` itself (an older bridge, a malformed id) will not change its mind.
         if (!e.retryable && !link.closed) {
           this.#finish({ ok: false, reason: e });
@@ -140,7 +147,7 @@ class Relink {
 async function bindAll(link: BridgeLink, ids: readonly string[]): Promise<Result<'bind'>> {
   const answer: Result<'bind'> = { bound: [], gone: [] };
   for (let i = 0; i < ids.length; i += MAX_BIND_IDS) {
-    const part = await link.request('bind', { ids: ids.slice(i, i + MAX_BIND_IDS) });
+    const part = await link.request('bind', { ids: ids.slice(i, i + MAX_BIND_IDS) }, BIND_TIMEOUT_MS);
     answer.bound.push(...part.bound);
     answer.gone.push(...part.gone);
   }

@@ -14,13 +14,15 @@ export interface Call {
   params: unknown;
   resolve(result: unknown): void;
   reject(err: CdnError): void;
+  /** The request's own timeout, when it set one (the real client rejects with TIMEOUT after it). */
+  timeoutMs: number | undefined;
 }
 
 export class FakeLink implements BridgeLink {
   closed = false;
   readonly calls: Call[] = [];
   constructor(readonly handlers: BridgeHandlers) {}
-  request<M extends Method>(method: M, params: Params<M>): Promise<Result<M>> {
+  request<M extends Method>(method: M, params: Params<M>, timeoutMs?: number): Promise<Result<M>> {
     if (this.closed) return Promise.reject(new CdnError('UNAVAILABLE', 'closed'));
     return new Promise<Result<M>>((resolve, reject) => {
       this.calls.push({
@@ -29,6 +31,7 @@ export class FakeLink implements BridgeLink {
         // The fake hands back whatever the test scripted; the real client validates with Results[method].
         resolve: (r) => resolve(v.parse(v.custom<Result<M>>(() => true), r)),
         reject,
+        timeoutMs,
       });
     });
   }
@@ -37,6 +40,13 @@ export class FakeLink implements BridgeLink {
     this.closed = true;
     for (const c of this.calls.splice(0)) c.reject(new CdnError('UNAVAILABLE', 'the bridge link was closed'));
   }
+  /** The worker gives the link up (no release): like a loss, told to the session. */
+  abandon(reason: string): void {
+    if (this.closed) return;
+    this.abandoned = reason;
+    this.lose();
+  }
+  abandoned: string | undefined;
   /** The bridge drops the link. */
   lose(): void {
     this.closed = true;
