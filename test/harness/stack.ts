@@ -85,13 +85,23 @@ export class Stack {
     return this.#exitCode === undefined;
   }
 
-  async waitForOutput(text: string, timeoutMs: number): Promise<void> {
+  /** Where the output ends now: pass it as `from` to `waitForOutput` to wait for a line printed later. */
+  outputMark(): number {
+    return this.output.length;
+  }
+
+  /**
+   * Waits until the launcher printed `text` (at `from` or later in its output); resolves with
+   * Date.now() when it was seen (polled every 50 ms).
+   */
+  async waitForOutput(text: string, timeoutMs: number, from = 0): Promise<number> {
     const deadline = Date.now() + timeoutMs;
-    while (!this.output.includes(text)) {
+    while (!this.output.includes(text, from)) {
       if (!this.running) throw new Error(`the stack exited (${this.#exitCode}) before "${text}":\n${this.output}`);
       if (Date.now() > deadline) throw new Error(`no "${text}" within ${timeoutMs} ms:\n${this.output}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 50));
     }
+    return Date.now();
   }
 
   info(): StackInfo {

@@ -305,11 +305,21 @@ export interface ReceivedCounts {
   firstKeyframeMs: number | undefined;
 }
 
+/** Measures the longest time without a video RTP packet at a subscriber, from `watchVideoGaps()` on. */
+export interface GapMeter {
+  /** The longest gap so far (ms), counting the time since the last packet as one too. */
+  maxGapMs(): number;
+  /** Stops measuring; returns the longest gap, the time since the last packet included. */
+  stop(): number;
+}
+
 export class WeriftSubscriber {
   readonly pc: RTCPeerConnection;
   readonly received: ReceivedCounts = { audio: 0, video: 0, keyframes: 0, videoCodec: undefined, firstKeyframeMs: undefined };
   #answeredAt = 0;
   #closed = false;
+  /** Running gap meters: each the time of its last video packet and its longest gap. */
+  readonly #meters = new Set<{ last: number; max: number }>();
 
   constructor() {
     this.pc = new RTCPeerConnection({
@@ -323,6 +333,11 @@ export class WeriftSubscriber {
           return;
         }
         this.received.video++;
+        const now = Date.now();
+        for (const m of this.#meters) {
+          m.max = Math.max(m.max, now - m.last);
+          m.last = now;
+        }
         const mime = track.codec?.mimeType.toLowerCase() ?? '';
         const codec: VideoCodec | undefined = mime.endsWith('/vp8') ? 'vp8' : mime.endsWith('/h264') ? 'h264' : undefined;
         if (codec === undefined) return;
@@ -333,6 +348,27 @@ export class WeriftSubscriber {
         }
       });
     });
+  }
+
+  /**
+   * Starts measuring the longest gap between video RTP packets (the first gap counts from now), for
+   * a window the caller ends with `stop()`.
+   */
+  watchVideoGaps(): GapMeter {
+    const m = { last: Date.now(), max: 0 };
+    this.#meters.add(m);
+    let stopped: number | undefined;
+    const current = (): number => Math.max(m.max, Date.now() - m.last);
+    return {
+      maxGapMs: () => stopped ?? current(),
+      stop: () => {
+        if (stopped === undefined) {
+          stopped = current();
+          this.#meters.delete(m);
+        }
+        return stopped;
+      },
+    };
   }
 
   /** Answers Janus's offer (recvonly), waiting for ICE gathering. */

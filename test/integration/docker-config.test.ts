@@ -66,6 +66,7 @@ const Compose = v.object({
       volumes: v.array(v.string()),
     }),
   }),
+  volumes: v.optional(v.record(v.string(), v.nullable(v.record(v.string(), v.unknown())))),
 });
 type Compose = v.InferOutput<typeof Compose>;
 
@@ -122,6 +123,16 @@ describe('docker-compose.yml', () => {
     expect(missing.stderr).toContain('set JANUS_API_SECRET');
   });
 
+  it('the bridge keeps its journal on a named volume, at FANOUT_BRIDGE_STATE_DIR, so a restarted container re-adopts its streams', () => {
+    const c = composeConfig();
+    const dir = c.services.bridge.environment['FANOUT_BRIDGE_STATE_DIR'];
+    expect(dir).toBe('/var/lib/fanout/bridge');
+    const mount = c.services.bridge.volumes.find((x) => x.split(':')[1] === dir);
+    // A named volume (not a host path): docker-compose config writes it as "<name>:<dir>:rw".
+    expect(mount).toMatch(/^[a-z][a-z0-9_-]*:\/var\/lib\/fanout\/bridge(:rw)?$/);
+    expect(Object.keys(c.volumes ?? {})).toContain(mount?.split(':')[0]);
+  });
+
   it('each Janus service renders exactly the launcher\'s configuration, on the topology\'s ports and ranges, with the public IP and the events URL', () => {
     const c = composeConfig();
     const volume = c.services.bridge.volumes.find((x) => x.endsWith(':/etc/fanout/loadbalancing.xml:ro'));
@@ -144,6 +155,8 @@ describe('docker-compose.yml', () => {
       expect(core).toContain(`\tnat_1_1_mapping = "${SECRETS.PUBLIC_IP}"\n`);
       expect(core).toContain(`\tapi_secret = "${SECRETS.JANUS_API_SECRET}"\n`);
       expect(core).toContain('\tbroadcast = true\n');
+      // Janus keeps a session whose bridge went away for the restarted bridge to claim.
+      expect(core).toContain('\treclaim_session_timeout = 30\n');
       expect(container.get('janus.eventhandler.sampleevh.jcfg')).toContain('\tbackend = "http://127.0.0.1:8790/janus/events"\n');
     }
   });
