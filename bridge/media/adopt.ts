@@ -148,6 +148,8 @@ export function adopt(deps: AdoptDeps, recs: readonly StreamRecord[]): { streams
       s.players.add(player);
       if (p.owner === 'resource') deps.resourceAdopted('play', p.playId, rec.name, p.ufrag);
     }
+    // A mountpoint whose players did not come back (they were still joining, or their node lost its state) goes.
+    s.dropIdleMounts();
     streams.push(s);
   }
   return { streams, gone };

@@ -392,6 +392,16 @@ export class Stream {
     });
   }
 
+  /** Drops the mountpoints no player watches (after a restart, those whose players are gone). */
+  dropIdleMounts(): void {
+    for (const m of [...this.mounts]) {
+      if (m.players.size > 0) continue;
+      void this.serial.run(async () => {
+        if (m.players.size === 0 && this.mounts.has(m)) await this.#dropMount(m);
+      });
+    }
+  }
+
   /** Forgets a mountpoint and closes it. Runs in the stream's Serial. */
   #dropMount(m: Mount): Promise<void> {
     this.mounts.delete(m);
