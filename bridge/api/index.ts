@@ -47,8 +47,8 @@ export interface MediaService {
   stop(owner: Owner, params: Params<'stop'>): Promise<Result<'stop'>>;
   /** The client's trickled ICE candidates for one of the owner's publishes or plays. */
   trickle(owner: Owner, params: Params<'trickle'>): Promise<Result<'trickle'>>;
-  /** Resolves once what an earlier run left has been taken back (at once when there was nothing). */
-  adopted(): Promise<void>;
+  /** While what an earlier run left is being taken back: resolves when that is done. */
+  adopting(): Promise<void> | undefined;
   /** Makes the owner of these ids `owner` (a new link after a lost one); says which are gone. */
   bind(owner: Owner, params: Params<'bind'>): Promise<Result<'bind'>>;
   /** Tears down everything the owner still has (its connection closed). */
@@ -278,7 +278,9 @@ export class ApiServer {
     try {
       // A restarted bridge answers nothing about publishes and plays before it has taken its state
       // back: a WHEP DELETE must find its session, not a NOT_FOUND.
-      if (!INSTANT_METHODS.has(req.method)) await this.#opts.media.adopted();
+      // Only then: a request must reach the media layer in the order it came, without a turn lost.
+      const adopting = INSTANT_METHODS.has(req.method) ? undefined : this.#opts.media.adopting();
+      if (adopting !== undefined) await adopting;
       const result = await this.#dispatch(owner, ws, req);
       reply({ id: req.id, result });
       this.#monitor((m) => m.requestDone({ owner: owner.id, request: req, startedAt: started, result }));

@@ -37,8 +37,8 @@ class ScriptedMedia implements MediaService {
     this.live.add(p.playId);
     return Promise.resolve({ sdp: OFFER, type: 'answer' });
   }
-  adopted(): Promise<void> {
-    return Promise.resolve();
+  adopting(): undefined {
+    return undefined;
   }
   bind(): Promise<Result<'bind'>> {
     return Promise.resolve({ bound: [], gone: [] });

@@ -37,8 +37,8 @@ export interface Media extends MediaService {
    * it once, before the nodes start; requests and node sweeps wait until it is done.
    */
   adopt(state: JournalState | undefined, resources: ResourceHooks): void;
-  /** Resolves when taking back is done (at once when there was nothing to take). */
-  adopted(): Promise<void>;
+  /** The taking back under way, if it is (the API holds media requests until it is done). */
+  adopting(): Promise<void> | undefined;
   /** Ends every stream and player (bridge shutdown). Safe to call twice. */
   close(): Promise<void>;
 }
@@ -105,6 +105,7 @@ export class MediaController implements Media {
   #resources: ResourceHooks | undefined;
   #journal: Journal | undefined;
   #adoption: Promise<void> = Promise.resolve();
+  #adopting = false;
   #graceTimer: NodeJS.Timeout | undefined;
   #state: 'open' | 'closed' = 'open';
 
@@ -143,7 +144,6 @@ export class MediaController implements Media {
   // ---------------------------------------------------------------- publish
 
   async publish(owner: Owner, params: Params<'publish'>): Promise<Result<'publish'>> {
-    await this.#adoption;
     this.#checkOpen();
     this.#checkIdFree(params.publishId);
     const node = this.#nodes.get(params.node);
@@ -176,7 +176,6 @@ export class MediaController implements Media {
   // ---------------------------------------------------------------- play
 
   async play(owner: Owner, params: Params<'play'>): Promise<Result<'play'>> {
-    await this.#adoption;
     this.#checkOpen();
     this.#checkIdFree(params.playId);
     const node = this.#nodes.get(params.node);
@@ -257,11 +256,16 @@ export class MediaController implements Media {
     const dir = this.#opts.stateDir;
     if (dir !== undefined) this.#journal = new Journal(dir, () => this.#journalState(), this.#ctx.log);
     if (state === undefined || state.streams.length === 0) return;
-    this.#adoption = this.#adopt(state, resources).catch((err: unknown) => this.#ctx.log.error('taking back the earlier run\'s state failed', { err }));
+    this.#adopting = true;
+    this.#adoption = this.#adopt(state, resources)
+      .catch((err: unknown) => this.#ctx.log.error('taking back the earlier run\'s state failed', { err }))
+      .finally(() => {
+        this.#adopting = false;
+      });
   }
 
-  adopted(): Promise<void> {
-    return this.#adoption;
+  adopting(): Promise<void> | undefined {
+    return this.#adopting ? this.#adoption : undefined;
   }
 
   async #adopt(state: JournalState, resources: ResourceHooks): Promise<void> {
