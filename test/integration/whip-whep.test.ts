@@ -7,10 +7,10 @@
  * page with esbuild from node_modules. One stack and one browser; the tests run in order.
  */
 import { spawnSync } from 'node:child_process';
-import { build } from 'esbuild';
 import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../harness/browser.ts';
+import { eyevinnBundle } from '../harness/eyevinn-bundle.ts';
 import { bridgeLoads, eventually, type NodeLoads } from '../harness/poll.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
 
@@ -39,7 +39,7 @@ interface Instrumentation {
 declare global {
   interface Window {
     __whip?: Instrumentation;
-    /** The esbuild bundle of the two clients (see `clientBundle`). */
+    /** The esbuild bundle of the two clients (see ../harness/eyevinn-bundle.ts). */
     Eyevinn: typeof import('../harness/eyevinn-clients.ts');
     /** Handles the tests keep in the page. */
     __clients?: Record<string, { destroy?: () => Promise<void>; resource?: () => Promise<string>; video?: HTMLVideoElement }>;
@@ -116,22 +116,6 @@ let bundle = '';
 
 const loads = (): Promise<NodeLoads> => bridgeLoads(stack);
 
-/** The two npm clients as one browser script defining `window.Eyevinn`. */
-async function clientBundle(): Promise<string> {
-  const out = await build({
-    entryPoints: [new URL('../harness/eyevinn-clients.ts', import.meta.url).pathname],
-    bundle: true,
-    format: 'iife',
-    globalName: 'Eyevinn',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-  });
-  const file = out.outputFiles[0];
-  if (file === undefined) throw new Error('esbuild produced nothing');
-  return file.text;
-}
 
 /** A page on the origin's host (so the WHIP/WHEP endpoints are same-origin) with the clients loaded. */
 async function clientPage(): Promise<Page> {
@@ -191,7 +175,7 @@ beforeAll(async () => {
   // The demo pages load the SDK bundle the worker serves; build it from this checkout first.
   const built = spawnSync(process.execPath, [`${ROOT}/scripts/build-sdk.mjs`, '--browser'], { cwd: ROOT, encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`the SDK bundle did not build:\n${built.stdout}${built.stderr}`);
-  const [s, b, js] = await Promise.all([Stack.start(), Browser.launch(), clientBundle()]);
+  const [s, b, js] = await Promise.all([Stack.start(), Browser.launch(), eyevinnBundle()]);
   stack = s;
   browser = b;
   bundle = js;
