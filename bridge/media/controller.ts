@@ -327,8 +327,8 @@ export class MediaController implements Media {
       this.#journal?.mark();
     };
     handle.on(HANDLE_EVENT.DETACHED, gone);
-    // Written now, not at the end of this turn: a kill right after the attach must not lose it.
-    this.#journal?.flush();
+    // On disk now, not at the end of this turn: a kill right after the attach must not lose it.
+    this.#journal?.attached(node.id, handle.id);
   }
 
   /** Detaches the handles an earlier run attached that nothing taken back uses (their setup never finished). */

@@ -6,12 +6,13 @@
  * and player on it (../media/adopt.ts).
  *
  * The file is rewritten whole, atomically (a temporary file renamed over it), soon after each
- * change: `mark()` coalesces the changes of one turn of the event loop into one write. It is small
- * (a few hundred bytes per stream and player), so a whole rewrite is cheaper than an append log
- * that would need compaction. A file that cannot be read or does not validate is set aside with a
- * warning, never trusted: the bridge then starts fresh and sweeps what it cannot account for.
+ * change: `mark()` coalesces the changes of one turn of the event loop into one write (a few
+ * hundred bytes per stream and player). A handle must be known the moment it is attached, before
+ * that write: `attached()` appends one line to a side file, which each full write empties (it is
+ * in the full file by then). A journal that cannot be read or does not validate is set aside with
+ * a warning, never trusted: the bridge then starts fresh and sweeps what it cannot account for.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { errorText, MediaId, type Logger } from '../../protocol/index.ts';
@@ -98,9 +99,12 @@ const JournalSchema = v.object({
 export type JournalState = v.InferOutput<typeof JournalSchema>;
 
 export const JOURNAL_FILE = 'journal.json';
+/** Handles attached since the last full write, one `<node> <handle>` line each. */
+export const HANDLES_FILE = 'handles.log';
 
 export class Journal {
   readonly file: string;
+  readonly #handlesFile: string;
   readonly #log: Logger;
   readonly #snapshot: () => JournalState;
   #pending: NodeJS.Immediate | undefined;
@@ -110,6 +114,7 @@ export class Journal {
   constructor(dir: string, snapshot: () => JournalState, log: Logger) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.file = join(dir, JOURNAL_FILE);
+    this.#handlesFile = join(dir, HANDLES_FILE);
     this.#snapshot = snapshot;
     this.#log = log.child({ component: 'journal' });
   }
@@ -126,7 +131,7 @@ export class Journal {
     }
     try {
       const parsed = v.safeParse(JournalSchema, JSON.parse(text));
-      if (parsed.success) return parsed.output;
+      if (parsed.success) return withAttached(parsed.output, dir, log);
       log.warn('the journal does not validate; starting fresh', { file, issue: parsed.issues[0].message });
     } catch (err) {
       log.warn('the journal is not JSON; starting fresh', { file, err: errorText(err) });
@@ -137,6 +142,17 @@ export class Journal {
       log.warn('cannot set the unusable journal aside', { file, err: errorText(err) });
     }
     return undefined;
+  }
+
+  /** A handle was just attached on `node`: on disk now (one appended line), in the full file soon. */
+  attached(node: string, handle: number): void {
+    if (this.#closed) return;
+    try {
+      appendFileSync(this.#handlesFile, `${node} ${handle}\n`, { mode: 0o600 });
+    } catch (err) {
+      this.#log.error('cannot note an attached handle: a restart could leave it in Janus', { file: this.#handlesFile, err: errorText(err) });
+    }
+    this.mark();
   }
 
   /** Something changed: the journal is rewritten once this turn of the event loop is over. */
@@ -158,6 +174,8 @@ export class Journal {
     try {
       writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
       renameSync(tmp, this.file);
+      // Every handle noted since the last write is in this one.
+      writeFileSync(this.#handlesFile, '', { mode: 0o600 });
     } catch (err) {
       this.#log.error('cannot write the journal: a restart could not take back what this bridge made', { file: this.file, err: errorText(err) });
     }
@@ -175,4 +193,22 @@ export class Journal {
     this.#write(last ?? this.#snapshot());
     this.#closed = true;
   }
+}
+
+/** The journal with the handles noted in the side file since its last write added to their nodes. */
+function withAttached(state: JournalState, dir: string, log: Logger): JournalState {
+  let text = '';
+  try {
+    text = readFileSync(join(dir, HANDLES_FILE), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn('cannot read the attached-handles file', { err: errorText(err) });
+    return state;
+  }
+  for (const line of text.split('\n')) {
+    const m = /^(\S+) (\d+)$/.exec(line);
+    const rec = m === null ? undefined : state.nodes[m[1] ?? ''];
+    const handle = Number(m?.[2]);
+    if (rec !== undefined && Number.isSafeInteger(handle) && !rec.handles.includes(handle)) rec.handles.push(handle);
+  }
+  return state;
 }
