@@ -14,7 +14,7 @@
 import { Hono, type Context } from 'hono';
 import { CdnError, Errors, RETRY_AFTER_SECONDS, type NodeInfo } from '../protocol/index.ts';
 import { authFor, check, denialResponse, tokenOf } from './auth/index.ts';
-import { balancerFor, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
+import { balancerFor, bridgeView, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
 import { readConfig, type Config, type Env } from './env.ts';
 import { checkStreamParam, corsMiddleware, errorResponse } from './http.ts';
 import { clientAddress, sessionLimiter } from './limits/index.ts';
@@ -42,7 +42,7 @@ app.onError((err, c) => {
 app.get('/health', async (c) => {
   const config = readConfig(c.env);
   authFor(config.tokenKeys); // says loudly, once per isolate, when no token key is configured
-  const view = await balancerFor(c.env, config.bridgeUrl).view(config.bridgeUrl);
+  const view = await bridgeView(c.env, config.bridgeUrl);
   if (view.bridge === 'up') {
     const allUp = view.nodes.every((n) => n.up);
     return c.json(
@@ -91,7 +91,7 @@ async function loadBalancer(c: AppContext, pathNode: string | undefined): Promis
   const verdict = await check(authFor(config.tokenKeys), tokenOf(c.req.raw), { action: 'play', stream });
   if (!verdict.ok) return denialResponse(verdict.denial);
   const balancer = balancerFor(c.env, config.bridgeUrl);
-  const view = await balancer.view(config.bridgeUrl);
+  const view = await bridgeView(c.env, config.bridgeUrl);
   const nodes = nodesOf(view);
   if (nodes === undefined) throw Errors.bridgeUnavailable(view.bridge === 'down' ? view.reason : '');
   const host = requestHost(c);
@@ -136,7 +136,7 @@ async function signalling(c: AppContext, pathNode: string | undefined, pagesWith
   if (waitS !== undefined) {
     return errorResponse(new CdnError('RESOURCE_EXHAUSTED', `too many new sessions from this address: the limit is ${limit} per minute; retry in ${waitS} s`), { 'Retry-After': String(waitS) });
   }
-  const view = await balancerFor(c.env, config.bridgeUrl).view(config.bridgeUrl);
+  const view = await bridgeView(c.env, config.bridgeUrl);
   const host = requestHost(c);
   const urlContext = { secure: isSecure(c), via: pathNode === undefined ? ('host' as const) : ('path' as const), requestHost: host };
   const nodes = nodesOf(view);

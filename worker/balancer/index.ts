@@ -9,3 +9,4 @@ export {
   type EdgeChoice,
   type NodesSnapshot,
 } from './durable-object.ts';
+export { bridgeView, VIEW_WAIT_MS } from './view.ts';

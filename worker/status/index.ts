@@ -5,7 +5,7 @@
  * Balancer Durable Object, which shares one answer among dashboards polling at once.
  */
 import { CdnError, Errors, type NodeInfo, type StreamInfo, type ViewerSample } from '../../protocol/index.ts';
-import { balancerFor } from '../balancer/index.ts';
+import { balancerFor, bridgeView } from '../balancer/index.ts';
 import type { Config, Env } from '../env.ts';
 
 export interface CdnStatus {
@@ -25,7 +25,7 @@ export interface CdnStatus {
 /** The dashboard's view; `httpStatus` is 200 when every node is up, else 503 (as /health). */
 export async function cdnStatus(env: Env, config: Config): Promise<{ body: CdnStatus; httpStatus: number }> {
   const balancer = balancerFor(env, config.bridgeUrl);
-  const view = await balancer.view(config.bridgeUrl);
+  const view = await bridgeView(env, config.bridgeUrl);
   // With the bridge away there is nothing to ask; otherwise the same link answers at once.
   const streams =
     view.bridge === 'down'

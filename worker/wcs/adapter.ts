@@ -5,7 +5,7 @@
  */
 import { Errors, type ErrorCode, type NodeInfo } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
-import { balancerFor, pinnedEdge } from '../balancer/index.ts';
+import { balancerFor, bridgeView, pinnedEdge } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
 import type { Config, Env } from '../env.ts';
 import { createLogger } from '../log.ts';
@@ -115,7 +115,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
 
 /** The edge a token pins a player to (the pinned-edge rule, ../balancer/policy.ts). */
 async function pinnedRedirect(env: Env, config: Config, id: string, urlContext: UrlContext): Promise<EdgeRedirect> {
-  const view = await balancerFor(env, config.bridgeUrl).view(config.bridgeUrl);
+  const view = await bridgeView(env, config.bridgeUrl);
   if (view.bridge !== 'up') return { ok: false, code: view.code, reason: Errors.bridgeUnavailable(view.reason).message };
   const pin = pinnedEdge(view.nodes, id);
   if (!pin.ok) return pin;

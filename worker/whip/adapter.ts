@@ -12,7 +12,7 @@
 import { Hono, type Context } from 'hono';
 import { CdnError, Errors, type Method, type Params, type Result } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
-import { balancerFor } from '../balancer/index.ts';
+import { balancerFor, bridgeView } from '../balancer/index.ts';
 import { connectBridge, type BridgeClient } from '../bridge-client/index.ts';
 import { readConfig, type Config, type Env } from '../env.ts';
 import { corsMiddleware } from '../http.ts';
@@ -76,7 +76,7 @@ function depsFor(env: Env): WhipDeps {
   const balancer = balancerFor(env, config.bridgeUrl);
   return {
     nodes: async () => {
-      const view = await balancer.view(config.bridgeUrl);
+      const view = await bridgeView(env, config.bridgeUrl);
       if (view.bridge === 'up') return { ok: true, nodes: view.nodes, loadBalancing: view.loadBalancing };
       return { ok: false, error: new CdnError(view.code, view.reason) };
     },
