@@ -176,7 +176,9 @@ const WATCH_PERIOD_MS = 250;
  * - a publisher whose statistics say nothing comes in gets the no-media timeout, as on Janus's own
  *   "not receiving" event (it vanished while nobody listened); one with bytes in is fine;
  * - a player that was playing and has no statistics, while its node reported other handles twice
- *   over, has no PeerConnection any more: it left while nobody listened, and is ended.
+ *   over, has no PeerConnection any more: it left while nobody listened, and is ended;
+ * - a player whose answer Janus had taken and that Janus now sends media to is PLAYING (its
+ *   `webrtcup` came while nobody listened).
  * Runs in the background for ADOPTED_WATCH_MS; without statistics it does nothing.
  */
 export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], since: number): void {
@@ -184,6 +186,8 @@ export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], sinc
   if (stats === undefined || streams.length === 0) return;
   const publishers = new Set(streams);
   const players = new Set(streams.flatMap((s) => [...s.players].filter((p) => p.state === 'playing')));
+  /** Players whose answer Janus had taken: their `webrtcup` may have come while nobody listened. */
+  const starting = new Set(streams.flatMap((s) => [...s.players].filter((p) => p.state === 'starting' || p.state === 'started')));
   /** When each node first reported stats after `since`, with another report at least this much later. */
   let firstReport: number | undefined;
   const timer = setInterval(() => {
@@ -196,6 +200,14 @@ export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], sinc
       const receiving = b.in.audio + b.in.video > 0;
       s.mediaReport(receiving);
       if (receiving) publishers.delete(s);
+    }
+    for (const p of starting) {
+      const b = p.handle === undefined ? undefined : stats.bitrate(p.handle.id);
+      if (p.state !== 'starting' && p.state !== 'started') starting.delete(p);
+      else if (b !== undefined && b.at >= since && b.out.audio + b.out.video > 0) {
+        starting.delete(p);
+        p.markPlaying();
+      }
     }
     const last = stats.lastAt;
     if (last !== undefined && last >= since) firstReport ??= last;
@@ -210,7 +222,7 @@ export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], sinc
         void p.close({ status: 'STOPPED', info: 'the player left while the bridge was away' });
       }
     }
-    if ((publishers.size === 0 && players.size === 0) || now - since > ADOPTED_WATCH_MS) clearInterval(timer);
+    if ((publishers.size === 0 && players.size === 0 && starting.size === 0) || now - since > ADOPTED_WATCH_MS) clearInterval(timer);
   }, WATCH_PERIOD_MS);
   timer.unref();
 }

@@ -242,6 +242,9 @@ export class MediaController implements Media {
       if (x !== undefined && x.owner !== this.#resources?.owner) {
         x.owner = owner;
         bound.push(id);
+        // What is up is told again: its event may have gone to the lost link (the worker tells its client once).
+        if (x instanceof Stream && x.state === 'publishing') this.#ctx.send(owner, { event: 'publisher', publishId: id, stream: x.name, status: 'PUBLISHING' });
+        if (x instanceof Player && x.state === 'playing') this.#ctx.send(owner, { event: 'player', playId: id, stream: x.stream.name, status: 'PLAYING' });
         continue;
       }
       const ending = this.#endings.get(id);

@@ -106,6 +106,18 @@ export class Player {
     this.#answerTimer.unref();
   }
 
+  /**
+   * Its WebRTC is up: PLAYING, told to its owner. From Janus's `webrtcup`, or, for a player taken
+   * back after a restart whose `webrtcup` came while nobody listened, from Janus's statistics.
+   */
+  markPlaying(): void {
+    if (this.#state !== 'starting' && this.#state !== 'started') return;
+    this.#state = 'playing';
+    this.ctx.changed();
+    this.#log.info('playing', { stream: this.stream.name, node: this.node.id, playId: this.playId });
+    this.ctx.send(this.owner, { event: 'player', playId: this.playId, stream: this.stream.name, status: 'PLAYING' });
+  }
+
   /** Set by its stream when the player joins a mountpoint. */
   joined(mount: Mount): void {
     this.#mount = mount;
@@ -187,13 +199,7 @@ export class Player {
       handle,
       'streaming',
       {
-        webrtcup: () => {
-          if (this.#state !== 'starting' && this.#state !== 'started') return;
-          this.#state = 'playing';
-          this.ctx.changed();
-          this.#log.info('playing', { stream: this.stream.name, node: this.node.id, playId: this.playId });
-          this.ctx.send(this.owner, { event: 'player', playId: this.playId, stream: this.stream.name, status: 'PLAYING' });
-        },
+        webrtcup: () => this.markPlaying(),
         hangup: (reason) => end({ status: /ice/i.test(reason) ? 'FAILED' : 'STOPPED', info: `the player hung up (${reason})` }),
         iceFailed: () => end({ status: 'FAILED', info: 'ICE failed' }),
         detached: () =>

@@ -261,6 +261,8 @@ export class Stream {
    * stream, bytes in is media flowing. The no-media timeout then applies as for Janus's own events.
    */
   mediaReport(receiving: boolean): void {
+    // Bytes in mean the PeerConnection is up, whether or not its `webrtcup` was heard.
+    if (receiving) this.webrtc.resolve();
     for (const s of usableStreams(this.#streams)) this.#media({ type: s.type, mid: s.mid, receiving });
   }
 

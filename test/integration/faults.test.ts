@@ -538,6 +538,49 @@ describe('bridge failure', () => {
   }, 90_000);
 });
 
+describe('bridge failure while viewers join', () => {
+  it('kill -9 of the bridge while four viewers join: each join ends PLAYING or FAILED with a retryable code naming the bridge, the sessions stay open and play again after the restart; nothing leaks', async () => {
+    const name = streamName('join-kill');
+    const { client: origin, id: publishId } = await publisher(name);
+    await cascaded(name);
+    const viewers = await Promise.all((['edge-1', 'edge-2', 'edge-1', 'edge-2'] as const).map((n) => wcs(n)));
+    const joins = viewers.map((c) =>
+      playWerift(c, name).then(
+        ({ sub, id }) => {
+          track(sub);
+          return { id, ok: true as const };
+        },
+        (err: unknown) => ({ id: undefined, ok: false as const, err }),
+      ),
+    );
+    await sleep(20);
+    const restarts = stack.outputMark();
+    kill('bridge');
+    const outcomes = await Promise.all(joins);
+    for (const [i, o] of outcomes.entries()) {
+      const c = viewers[i]!;
+      expect(c.open).toBe(true);
+      if (o.ok) continue;
+      // The one status such a join may get: a retryable FAILED that names the bridge.
+      const failed = c.allStatuses().filter((x) => x.status === 'FAILED');
+      expect(failed.length, `viewer ${i} was told why: ${String(o.err)}`).toBe(1);
+      const f = failed[0];
+      expect(f?.info).toMatch(/bridge/);
+      expect(f?.code !== undefined && ERROR_CODES[f.code].retryable, `code ${f?.code} is retryable`).toBe(true);
+    }
+    record('bridgeKilledDuringJoins', outcomes.map((o) => (o.ok ? 'PLAYING' : 'FAILED')).join(', '));
+
+    await stack.waitForOutput('bridge restarted', 10_000, restarts);
+    await allUp(20_000);
+    // Every session plays again after the restart, the ones whose join was cut included.
+    const again = await Promise.all(viewers.map((c, i) => (outcomes[i]?.ok === true ? undefined : player(i % 2 === 0 ? 'edge-1' : 'edge-2', name, c))));
+    for (const a of again) if (a !== undefined) await flowing(a.sub);
+    await origin.end(publishId, 'publish', { name });
+    // What a cut join made in Janus is released with its link's grace at the latest.
+    await expectNoLeaks(BRIDGE_OWNER_GRACE_MS + 10_000);
+  }, 120_000);
+});
+
 // ---------------------------------------------------------------- 4. worker-to-bridge link loss
 
 describe('worker-to-bridge link loss', () => {

@@ -8,11 +8,12 @@
  *
  *   admitted --(token ok, link open)--> requested --(reply)--> running | awaiting-answer
  *   requested --(PUBLISHING/PLAYING before the reply)--> up-early --(reply)--> running
- *   awaiting-answer --(client's setRemoteSDP)--> running
+ *   awaiting-answer --(client's setRemoteSDP)--> running --(PUBLISHING/PLAYING told)--> up
  *   any --(stop, FAILED/UNPUBLISHED/STOPPED event, a reply lost with the link, a link not
  *          re-bound, refusal, error)--> ended
  *
- * A lost link that is re-bound (./relink.ts) leaves 'running' and 'awaiting-answer' as they were.
+ * A lost link that is re-bound (./relink.ts) leaves 'running', 'up' and 'awaiting-answer' as they
+ * were. A bridge tells a re-bound link again what is up; an 'up' stream does not tell its client twice.
  */
 export type EntryState =
   /** Checks (token, node, edge choice, link) still run; the bridge has not been asked. */
@@ -25,6 +26,8 @@ export type EntryState =
   | 'awaiting-answer'
   /** SDPs exchanged: the bridge's events go to the client. */
   | 'running'
+  /** PUBLISHING or PLAYING was told to the client (a repeat of it is not). */
+  | 'up'
   | 'ended';
 
 export interface StreamEntry {

@@ -53,6 +53,20 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
     expect(h.link().call('answer').params).toEqual({ playId: refOf(playCall), sdp: SDP });
   });
 
+  it('a bridge that tells a re-bound link again what is up (PUBLISHING) sends the client nothing new', async () => {
+    const h = harness();
+    h.send(connect);
+    const pub = await livePublish(h, 'm1', 'cam1');
+    h.link().handlers.onEvent({ event: 'publisher', publishId: pub, stream: 'cam1', status: 'PUBLISHING' });
+    expect(h.statuses()).toMatchObject([{ status: 'PUBLISHING' }]);
+    h.link().lose();
+    await h.flush();
+    h.link().call('bind').resolve(BIND_RESULT([pub]));
+    await h.flush();
+    h.link().handlers.onEvent({ event: 'publisher', publishId: pub, stream: 'cam1', status: 'PUBLISHING' });
+    expect(h.statuses()).toMatchObject([{ status: 'PUBLISHING' }]);
+  });
+
   it('a bind not answered in time gives its link up (no release) and binds on a new one; the client sees no frame', async () => {
     const h = harness();
     h.send(connect);

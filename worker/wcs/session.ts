@@ -299,7 +299,10 @@ export class WcsSession {
     const upEarly = now === 'up-early';
     entry.state = started.awaitingAnswer ? 'awaiting-answer' : 'running';
     this.#send(frames.remoteSdp(entry.mediaSessionId, started.sdp));
-    if (upEarly) this.#sendStatus(entry, entry.kind === 'publish' ? 'PUBLISHING' : 'PLAYING');
+    if (upEarly) {
+      if (entry.state === 'running') entry.state = 'up';
+      this.#sendStatus(entry, entry.kind === 'publish' ? 'PUBLISHING' : 'PLAYING');
+    }
   }
 
   #answer(mediaSessionId: string, sdp: string): void {
@@ -361,7 +364,10 @@ export class WcsSession {
       case 'PUBLISHING':
       case 'PLAYING':
         if (entry.state === 'requested') entry.state = 'up-early';
-        else if (entry.state === 'running' || entry.state === 'awaiting-answer') this.#sendStatus(entry, event.status, info);
+        else if (entry.state === 'running') {
+          entry.state = 'up';
+          this.#sendStatus(entry, event.status, info);
+        } else if (entry.state === 'awaiting-answer') this.#sendStatus(entry, event.status, info);
         return;
       case 'UNPUBLISHED':
       case 'STOPPED':
