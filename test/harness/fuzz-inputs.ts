@@ -289,7 +289,7 @@ export function badHttpInput(r: Rng, tokens: HttpTokens, sdp: string): HttpInput
   if (roll < 12) return { kind: 'lb-no-token', method: 'GET', path: r.pick(['/lb', '/lb?stream=cam1', '/node/origin/lb', '/lb?token=']), ...base, ok: [401] };
   if (roll < 22) return { kind: 'lb-expired-token', method: 'GET', path: `/lb?token=${tokens.expired}`, ...base, ok: [401] };
   if (roll < 32) {
-    const forged = r.pick([tokens.forged, r.text(r.int(1, 100)), `${tokens.publishOnly}x`, tokens.publishOnly.replace(/\.\w/, '.A'), 'a.b', '.', 'A'.repeat(5000)]);
+    const forged = r.pick([tokens.forged, r.text(r.int(1, 100)), `${tokens.publishOnly}x`, tokens.publishOnly.replace(/\.(\w)/, (_, c: string) => `.${c === 'A' ? 'B' : 'A'}`), 'a.b', '.', 'A'.repeat(5000)]);
     return { kind: 'lb-forged-token', method: 'GET', path: `/lb?token=${q(forged)}`, ...base, ok: [401] };
   }
   if (roll < 38) return { kind: 'lb-bearer-garbage', method: 'GET', path: '/lb', headers: { Authorization: r.pick(['Bearer', 'Bearer ', `Basic ${r.text(20)}`.replace(/[^\x20-\x7e]/g, 'x'), `Bearer ${'x'.repeat(r.int(10, 6000))}`, `Bearer ${tokens.forged}`]) }, ok: [401] };
