@@ -172,11 +172,12 @@ const WATCH_PERIOD_MS = 250;
 
 /**
  * Reads Janus's statistics for what the lost media events said (`ctx.janusStats`; Janus reports
- * every handle with a PeerConnection every few seconds):
+ * every handle with a PeerConnection once per stats period):
  * - a publisher whose statistics say nothing comes in gets the no-media timeout, as on Janus's own
  *   "not receiving" event (it vanished while nobody listened); one with bytes in is fine;
- * - a player that was playing and has no statistics, while its node reported other handles twice
- *   over, has no PeerConnection any more: it left while nobody listened, and is ended;
+ * - a player that was playing and has no statistics, while another handle of its node has reported
+ *   twice (a whole period went by), has no PeerConnection any more: it left while nobody listened,
+ *   and is ended; with no such neighbour nothing is concluded;
  * - a player whose answer Janus had taken and that Janus now sends media to is PLAYING (its
  *   `webrtcup` came while nobody listened).
  * Runs in the background for ADOPTED_WATCH_MS; without statistics it does nothing.
@@ -185,44 +186,53 @@ export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], sinc
   const stats = ctx.janusStats;
   if (stats === undefined || streams.length === 0) return;
   const publishers = new Set(streams);
-  const players = new Set(streams.flatMap((s) => [...s.players].filter((p) => p.state === 'playing')));
+  const all = streams.flatMap((s) => [...s.players]);
+  const players = new Set(all.filter((p) => p.state === 'playing'));
   /** Players whose answer Janus had taken: their `webrtcup` may have come while nobody listened. */
-  const starting = new Set(streams.flatMap((s) => [...s.players].filter((p) => p.state === 'starting' || p.state === 'started')));
-  /** When each node first reported stats after `since`, with another report at least this much later. */
-  let firstReport: number | undefined;
+  const starting = new Set(all.filter((p) => p.state === 'starting' || p.state === 'started'));
+  /** Every handle taken back, with its node: the neighbours whose reports time a whole period. */
+  const handles = [...streams.map((s) => ({ node: s.node, handle: s.handle })), ...all.map((p) => ({ node: p.node, handle: p.handle }))];
+  /** The first report of each handle since `since`; a later one means a whole period went by. */
+  const firstAt = new Map<number, number>();
+  /** Fresh statistics of a handle, reported since `since`. */
+  const fresh = (handle: { id: number } | undefined): ReturnType<typeof stats.bitrate> => {
+    const b = handle === undefined ? undefined : stats.bitrate(handle.id);
+    return b !== undefined && b.at >= since ? b : undefined;
+  };
   const timer = setInterval(() => {
-    const now = Date.now();
+    for (const { handle } of handles) {
+      const b = fresh(handle);
+      if (handle !== undefined && b !== undefined && !firstAt.has(handle.id)) firstAt.set(handle.id, b.at);
+    }
+    const periodSeenOn = (node: MediaNode, except: number | undefined): boolean =>
+      handles.some(({ node: n, handle }) => n === node && handle !== undefined && handle.id !== except && (fresh(handle)?.at ?? 0) > (firstAt.get(handle.id) ?? Infinity));
     for (const s of publishers) {
-      const handle = s.handle;
-      const b = handle === undefined || s.ended ? undefined : stats.bitrate(handle.id);
-      if (s.ended || handle === undefined) publishers.delete(s);
-      if (b === undefined || b.at < since) continue;
+      const b = s.ended ? undefined : fresh(s.handle);
+      if (s.ended || s.handle === undefined) publishers.delete(s);
+      if (b === undefined) continue;
       const receiving = b.in.audio + b.in.video > 0;
       s.mediaReport(receiving);
       if (receiving) publishers.delete(s);
     }
     for (const p of starting) {
-      const b = p.handle === undefined ? undefined : stats.bitrate(p.handle.id);
+      const b = fresh(p.handle);
       if (p.state !== 'starting' && p.state !== 'started') starting.delete(p);
-      else if (b !== undefined && b.at >= since && b.out.audio + b.out.video > 0) {
+      else if (b !== undefined && b.out.audio + b.out.video > 0) {
         starting.delete(p);
         p.markPlaying();
       }
     }
-    const last = stats.lastAt;
-    if (last !== undefined && last >= since) firstReport ??= last;
-    // Two report periods seen (the first report and a later one well after it): a handle with a
-    // PeerConnection has reported by now.
-    if (firstReport !== undefined && last !== undefined && last - firstReport >= 1500) {
-      for (const p of players) {
+    for (const p of players) {
+      if (p.state !== 'playing' || fresh(p.handle) !== undefined) {
         players.delete(p);
-        const b = p.handle === undefined ? undefined : stats.bitrate(p.handle.id);
-        if (p.state !== 'playing' || (b !== undefined && b.at >= since)) continue;
-        ctx.log.info('reconcile: the player left while the bridge was away', { playId: p.playId, node: p.node.id });
-        void p.close({ status: 'STOPPED', info: 'the player left while the bridge was away' });
+        continue;
       }
+      if (!periodSeenOn(p.node, p.handle?.id)) continue;
+      players.delete(p);
+      ctx.log.info('reconcile: the player left while the bridge was away', { playId: p.playId, node: p.node.id });
+      void p.close({ status: 'STOPPED', info: 'the player left while the bridge was away' });
     }
-    if ((publishers.size === 0 && players.size === 0 && starting.size === 0) || now - since > ADOPTED_WATCH_MS) clearInterval(timer);
+    if ((publishers.size === 0 && players.size === 0 && starting.size === 0) || Date.now() - since > ADOPTED_WATCH_MS) clearInterval(timer);
   }, WATCH_PERIOD_MS);
   timer.unref();
 }
