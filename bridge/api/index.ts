@@ -276,9 +276,9 @@ export class ApiServer {
     const req = parsed.output;
     const started = Date.now();
     try {
-      // A restarted bridge answers nothing about publishes and plays before it has taken its state
-      // back: a WHEP DELETE must find its session, not a NOT_FOUND.
-      // Only then: a request must reach the media layer in the order it came, without a turn lost.
+      // While a restarted bridge takes its state back, media requests wait for it (a WHEP DELETE
+      // must find its session, not a NOT_FOUND); at any other time they go on in the same turn, so
+      // they reach the media layer in the order they came.
       const adopting = INSTANT_METHODS.has(req.method) ? undefined : this.#opts.media.adopting();
       if (adopting !== undefined) await adopting;
       const result = await this.#dispatch(owner, ws, req);

@@ -4,7 +4,7 @@
  * calls back into (the load recount, event sending, quiet teardown steps, attaching with a timeout,
  * creating a stream's room). The entities hold it; only the controller makes it.
  */
-import { errorText, type BridgeEvent, type CdnError, type Logger } from '../../protocol/index.ts';
+import { errorText, type BridgeEvent, type Bitrate, type CdnError, type Logger } from '../../protocol/index.ts';
 import type { Owner } from '../api/index.ts';
 import { isBenignTeardownError, JANUS_VIDEOROOM_ERROR, janusTimeout, toCdnError } from '../janus/errors.ts';
 import * as vr from '../janus/videoroom.ts';
@@ -99,7 +99,7 @@ export interface MediaOptions {
 /** What the media layer reads of Janus's statistics. */
 export interface JanusStatsView {
   /** The latest bitrates (bits/s) of a handle, unless stale. */
-  bitrate(handle: number): { in: { audio: number; video: number }; out: { audio: number; video: number }; at: number } | undefined;
+  bitrate(handle: number): { in: Bitrate; out: Bitrate; at: number } | undefined;
   /** When the latest statistics of any handle came (undefined: none yet). */
   readonly lastAt: number | undefined;
 }

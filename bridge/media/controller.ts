@@ -98,9 +98,9 @@ export class MediaController implements Media {
   readonly #graceMs: number;
   /** How publishes and plays ended lately, by id, for a link that re-binds them (`bind`). */
   readonly #endings = new Map<string, { status: EndStatus; info: string; at: number }>();
-  /** Owns what an earlier run's links owned, until a new link binds it or the grace runs out. */
   /** The publisher and player handles attached on each node and not yet detached (the journal's). */
   readonly #handles = new Map<MediaNode, Set<number>>();
+  /** Owns what an earlier run's links owned, until a new link binds it or the grace runs out. */
   readonly #adoptedOwner: Owner = { id: 'adopted', send: () => undefined };
   #resources: ResourceHooks | undefined;
   #journal: Journal | undefined;
@@ -348,6 +348,7 @@ export class MediaController implements Media {
       for (const h of rec.handles) {
         if (used.has(h)) continue;
         this.#ctx.log.info('detaching a handle whose publish or play never finished', { node: id, handle: h });
+        // Any plugin's handle class sends the same `detach`.
         void this.#ctx.quietly(node.adoptHandle('videoroom', h).detach(), `detach stray handle ${h} on ${id}`);
       }
     }

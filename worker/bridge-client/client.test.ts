@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import * as v from 'valibot';
 import { BRIDGE_RELEASE_CLOSE_CODE, CdnError, type BridgeEvent } from '../../protocol/index.ts';
-import { BridgeClient, KEEPALIVE_LOST_CLOSE_CODE } from './client.ts';
+import { BridgeClient, LINK_LOST_CLOSE_CODE } from './client.ts';
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
 /** A publish id as the worker names them (newMediaId). */
@@ -186,8 +186,8 @@ describe('BridgeClient keep-alive', () => {
       const pending = client.request('nodes', {});
       vi.advanceTimersByTime(2000);
       expect(client.closed).toBe(true);
-      expect(KEEPALIVE_LOST_CLOSE_CODE).not.toBe(BRIDGE_RELEASE_CLOSE_CODE);
-      expect(closes).toEqual([{ code: KEEPALIVE_LOST_CLOSE_CODE, reason: 'no answer to keep-alive within 1000 ms' }]);
+      expect(LINK_LOST_CLOSE_CODE).not.toBe(BRIDGE_RELEASE_CLOSE_CODE);
+      expect(closes).toEqual([{ code: LINK_LOST_CLOSE_CODE, reason: 'no answer to keep-alive within 1000 ms' }]);
       expect(reasons[0]?.code).toBe('UNAVAILABLE');
       expect(reasons[0]?.message).toContain('no answer to keep-alive within 1000 ms');
       expect((await rejection(pending)).code).toBe('UNAVAILABLE');

@@ -28,11 +28,12 @@ import {
 import { silentLogger } from '../../protocol/index.ts';
 
 /**
- * The close code of a link the keep-alive declared dead: not BRIDGE_RELEASE_CLOSE_CODE, because
- * the worker did not mean to give anything up (a new link re-binds it). 4000-4999 are the
- * application's; 408 as in HTTP's timeout.
+ * The close code of a link the worker gives up as lost (the keep-alive found it dead, or a request
+ * with its own timeout got no answer): not BRIDGE_RELEASE_CLOSE_CODE, because the worker did not
+ * mean to give anything up (a new link re-binds it). 4000-4999 are the application's; 408 as in
+ * HTTP's timeout.
  */
-export const KEEPALIVE_LOST_CLOSE_CODE = 4408;
+export const LINK_LOST_CLOSE_CODE = 4408;
 
 /** What the client needs from a WebSocket. */
 export interface BridgeTransport {
@@ -88,8 +89,7 @@ export class BridgeClient {
     if (this.#closed !== undefined) return;
     if (this.#pingOutstanding) {
       this.#log.warn('bridge link lost: no answer to keep-alive', { periodMs: period });
-      const reason = `no answer to keep-alive within ${period} ms`;
-      this.#closeWith(KEEPALIVE_LOST_CLOSE_CODE, reason, new CdnError('UNAVAILABLE', `the bridge link was lost: ${reason}`));
+      this.abandon(`no answer to keep-alive within ${period} ms`);
       return;
     }
     this.#pingOutstanding = true;
@@ -199,11 +199,11 @@ export class BridgeClient {
   }
 
   /**
-   * Gives the link up as lost (KEEPALIVE_LOST_CLOSE_CODE, not a release): what it owned stays on the
+   * Gives the link up as lost (LINK_LOST_CLOSE_CODE, not a release): what it owned stays on the
    * bridge for a new link to `bind`. For a link that stopped answering. Safe to call twice.
    */
   abandon(reason: string): void {
-    this.#closeWith(KEEPALIVE_LOST_CLOSE_CODE, reason, new CdnError('UNAVAILABLE', `the bridge link was given up: ${reason}`));
+    this.#closeWith(LINK_LOST_CLOSE_CODE, reason, new CdnError('UNAVAILABLE', `the bridge link was lost: ${reason}`));
   }
 
   /**
