@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { JanusStats, sumBitrates } from './janus-stats.ts';
 
 /** A stats event as Janus 1.1.2's sample event handler posts it (one stream of one handle). */
-function statsEvent(handle: number, media: 'audio' | 'video', inBytes: number, outBytes: number, mid = media === 'audio' ? '0' : '1'): unknown {
+function statsEvent(handle: number, media: 'audio' | 'video', inBytes: number, outBytes: number, mid = media === 'audio' ? '0' : '1', timestampUs = 1, emitter = 'fanout-origin'): unknown {
   return {
-    emitter: 'fanout-origin',
+    emitter,
     type: 32,
     subtype: 3,
-    timestamp: 1,
+    timestamp: timestampUs,
     session_id: 7,
     handle_id: handle,
     opaque_id: null,
@@ -45,6 +45,44 @@ describe('JanusStats', () => {
     expect(stats.bitrate(9)).toBeUndefined();
     stats.ingest([]);
     expect(stats.size).toBe(0);
+  });
+});
+
+describe('JanusStats dating', () => {
+  it('dates a report when Janus made it: one queued while the bridge was away arrives late and is as old as it was made, per emitter clock', () => {
+    let now = 50_000;
+    const stats = new JanusStats({ now: () => now });
+    // Janus's clock runs 1,000,000 ms behind the bridge's on one host and 5,000 ms ahead on another.
+    const janusA = (local: number): number => (local - 1_000_000) * 1000;
+    const janusB = (local: number): number => (local + 5000) * 1000;
+    stats.ingest([statsEvent(1, 'video', 100, 0, '1', janusA(now)), statsEvent(2, 'video', 100, 0, '1', janusB(now), 'fanout-edge-1')]);
+    expect(stats.bitrate(1)?.at).toBe(50_000);
+    expect(stats.bitrate(2)?.at).toBe(50_000);
+    // Made at 51,000 and 51,500 (a hangup in between), delivered together at 58,000.
+    now = 58_000;
+    stats.ingest([statsEvent(3, 'video', 0, 100, '1', janusA(51_000)), statsEvent(1, 'video', 100, 0, '1', janusA(51_500))]);
+    expect(stats.bitrate(3)?.at).toBe(51_000);
+    expect(stats.bitrate(1)?.at).toBe(51_500);
+    // A prompt report is dated now; an older one arriving after it does not overwrite it.
+    stats.ingest(statsEvent(1, 'video', 7, 0, '1', janusA(58_000)));
+    stats.ingest(statsEvent(1, 'video', 9, 0, '1', janusA(52_000)));
+    expect(stats.bitrate(1)).toMatchObject({ at: 58_000, in: { video: 56 } });
+    // The other emitter's clock is learnt on its own.
+    stats.ingest(statsEvent(2, 'video', 100, 0, '1', janusB(57_000), 'fanout-edge-1'));
+    expect(stats.bitrate(2)?.at).toBe(57_000);
+  });
+
+  it('learns the offset again after the Janus clock steps back', () => {
+    let now = 0;
+    const stats = new JanusStats({ now: () => now });
+    stats.ingest(statsEvent(1, 'video', 1, 0, '1', 1_000_000 * 1000));
+    // The clock stepped back 10 s: every report now looks 10 s late, until the reference is old.
+    now = 2000;
+    stats.ingest(statsEvent(1, 'video', 1, 0, '1', (1_000_000 - 8000) * 1000));
+    expect(stats.bitrate(1)?.at).toBe(0);
+    now = 40_000;
+    stats.ingest(statsEvent(1, 'video', 1, 0, '1', (1_000_000 + 30_000) * 1000));
+    expect(stats.bitrate(1)?.at).toBe(40_000);
   });
 });
 

@@ -8,6 +8,12 @@
  *
  * Everything Janus posts is validated; events of other kinds, and stats of handles that stopped
  * reporting, are dropped.
+ *
+ * A report is dated when Janus made it, not when it arrived. Janus queues its posts while the
+ * bridge is away and delivers them once it is back, so a report that arrives now may describe a
+ * PeerConnection that has since hung up. Each event carries Janus's own `timestamp`; the bridge
+ * learns the offset between that clock and its own from the quickest deliveries (per emitter, so
+ * clock skew between hosts does not matter) and dates every report by it.
  */
 import * as v from 'valibot';
 import type { Bitrate } from '../../protocol/index.ts';
@@ -17,6 +23,8 @@ const JanusEvent = v.looseObject({
   type: v.number(),
   handle_id: v.optional(v.number()),
   emitter: v.optional(v.string()),
+  /** When Janus made the event: microseconds on its own real-time clock. */
+  timestamp: v.optional(v.number()),
   event: v.optional(v.unknown()),
 });
 
@@ -50,6 +58,12 @@ interface Entry {
   streams: Map<string, { kind: 'audio' | 'video'; inBytes: number; outBytes: number }>;
 }
 
+/**
+ * How long the quickest delivery seen stays the reference: after a step of Janus's clock the
+ * offset is learnt again within this time.
+ */
+const OFFSET_MEMORY_MS = 30_000;
+
 export interface JanusStatsOptions {
   /** Stats older than this are stale (the handle is gone or Janus stopped reporting). */
   maxAgeMs?: number;
@@ -58,6 +72,8 @@ export interface JanusStatsOptions {
 
 export class JanusStats {
   readonly #handles = new Map<number, Entry>();
+  /** Per emitter: the smallest (arrival − Janus time) seen lately, i.e. the clock offset plus the quickest delivery. */
+  readonly #offsets = new Map<string, { ms: number; seenAt: number }>();
   readonly #maxAgeMs: number;
   readonly #now: () => number;
   #events = 0;
@@ -93,13 +109,14 @@ export class JanusStats {
       this.#events++;
       const e = parsed.output;
       if (e.type !== JANUS_EVENT_TYPE_MEDIA || e.handle_id === undefined) continue;
+      const at = this.#madeAt(e.emitter ?? '', e.timestamp, now);
       const combined = v.safeParse(CombinedStats, e.event);
       const parts = combined.success ? combined.output.media : [e.event];
       for (const part of parts) {
         const stats = v.safeParse(MediaStats, part);
         if (!stats.success) continue; // a state change ("receiving"), not stats
-        this.#record(e.handle_id, stats.output, now);
-        this.#lastAt = now;
+        this.#record(e.handle_id, stats.output, at);
+        this.#lastAt = Math.max(this.#lastAt ?? at, at);
         used++;
       }
     }
@@ -126,13 +143,28 @@ export class JanusStats {
     return this.#handles.size;
   }
 
-  #record(handle: number, s: v.InferOutput<typeof MediaStats>, now: number): void {
+  /** Local epoch ms at which Janus made an event that arrived `now` (`now` itself when it is not dated). */
+  #madeAt(emitter: string, timestampUs: number | undefined, now: number): number {
+    if (timestampUs === undefined) return now;
+    const janusMs = timestampUs / 1000;
+    const offset = now - janusMs;
+    const known = this.#offsets.get(emitter);
+    if (known === undefined || offset <= known.ms || now - known.seenAt > OFFSET_MEMORY_MS) {
+      this.#offsets.set(emitter, { ms: offset, seenAt: now });
+      return now;
+    }
+    return Math.min(now, janusMs + known.ms);
+  }
+
+  #record(handle: number, s: v.InferOutput<typeof MediaStats>, at: number): void {
     let entry = this.#handles.get(handle);
     if (entry === undefined) {
-      entry = { at: now, streams: new Map() };
+      entry = { at, streams: new Map() };
       this.#handles.set(handle, entry);
     }
-    entry.at = now;
+    // A late report of an older moment does not overwrite a newer one.
+    if (at < entry.at) return;
+    entry.at = at;
     const key = `${s.mid ?? s.media}/${s.substream ?? 0}`;
     entry.streams.set(key, { kind: s.media, inBytes: s['bytes-received-lastsec'], outBytes: s['bytes-sent-lastsec'] });
   }
