@@ -189,7 +189,8 @@ export const Results = {
   trickle: v.object({}),
   bind: v.object({
     bound: v.array(Id),
-    gone: v.array(v.object({ id: Id, status: v.picklist(['UNPUBLISHED', 'STOPPED', 'FAILED']), info: v.string() })),
+    /** `code` is UNAVAILABLE for an id the bridge lost (a setup its restart cut short): worth a retry. */
+    gone: v.array(v.object({ id: Id, status: v.picklist(['UNPUBLISHED', 'STOPPED', 'FAILED']), info: v.string(), code: v.optional(v.literal('UNAVAILABLE')) })),
   }),
   ping: v.object({ time: v.number() }),
   streams: StreamsResult,

@@ -88,6 +88,8 @@ export interface Gone {
   id: string;
   status: EndStatus;
   info: string;
+  /** UNAVAILABLE: the bridge lost it (worth a retry). */
+  code?: 'UNAVAILABLE';
 }
 
 /** Rebuilds what the records name on the nodes that reclaimed their sessions; returns what is gone. */

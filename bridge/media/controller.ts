@@ -248,7 +248,8 @@ export class MediaController implements Media {
         continue;
       }
       const ending = this.#endings.get(id);
-      gone.push({ id, status: ending?.status ?? 'FAILED', info: ending?.info ?? 'the bridge has no publish or play with this id (it ended while the link was away)' });
+      if (ending !== undefined) gone.push({ id, status: ending.status, info: ending.info });
+      else gone.push({ id, status: 'FAILED', info: 'the bridge has no publish or play with this id (it was lost while the link was away)', code: 'UNAVAILABLE' });
     }
     if (bound.length > 0) this.#ctx.log.info('link bound', { owner: owner.id, bound: bound.length, gone: gone.length });
     return { bound, gone };

@@ -19,7 +19,7 @@ async function livePublish(h: ReturnType<typeof harness>, id: string, name: stri
   return refOf(call);
 }
 
-const BIND_RESULT = (bound: string[], gone: { id: string; status: string; info: string }[] = []) => ({ bound, gone });
+const BIND_RESULT = (bound: string[], gone: { id: string; status: string; info: string; code?: string }[] = []) => ({ bound, gone });
 const LOST_INFO = 'Failed by error: the connection to the bridge was lost';
 
 describe('WcsSession re-binds its streams after a lost link (links that move)', () => {
@@ -107,23 +107,26 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
     expect(h.session.streamIds).toEqual(['live']);
   });
 
-  it('ids the bridge reports gone end with its status and info; an id it does not name fails naming the bridge', async () => {
+  it('ids the bridge reports gone end with its status, info and code (UNAVAILABLE for one it lost); an id it does not name fails naming the bridge', async () => {
     const h = harness();
     h.send(connect);
     const a = await livePublish(h, 'a', 'cam1');
     const b = await livePublish(h, 'b', 'cam2');
     const c = await livePublish(h, 'c', 'cam3');
+    const d = await livePublish(h, 'd', 'cam4');
     h.link().lose();
     await h.flush();
     h.link().call('bind').resolve(BIND_RESULT([], [
       { id: a, status: 'UNPUBLISHED', info: 'Unpublished while the link was away' },
       { id: b, status: 'FAILED', info: 'Failed by ICE timeout' },
+      { id: d, status: 'FAILED', info: 'the bridge has no publish or play with this id', code: 'UNAVAILABLE' },
     ]));
     await h.flush();
     expect(h.statuses()).toEqual([
       { mediaSessionId: 'a', name: 'cam1', published: true, status: 'UNPUBLISHED', info: 'Unpublished while the link was away' },
       { mediaSessionId: 'b', name: 'cam2', published: true, status: 'FAILED', info: 'Failed by ICE timeout' },
       { mediaSessionId: 'c', name: 'cam3', published: true, status: 'FAILED', info: `${LOST_INFO}: the bridge did not re-bind it`, code: 'UNAVAILABLE' },
+      { mediaSessionId: 'd', name: 'cam4', published: true, status: 'FAILED', info: 'the bridge has no publish or play with this id', code: 'UNAVAILABLE' },
     ]);
     expect(c).toMatch(/^pub_/);
     expect(h.session.streamIds).toEqual([]);
@@ -278,6 +281,25 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
     h.link().lose();
     await vi.advanceTimersByTimeAsync(300);
     expect(h.links).toHaveLength(3);
+    h.link().call('bind').resolve(BIND_RESULT([ref]));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(h.statuses()).toEqual([]);
+    expect(h.session.streamIds).toEqual(['m1']);
+  });
+
+  it('the window starts again at each link that opens or is lost before its bind: a bridge restarted again and again, each lost before its bind, does not fail the streams', async () => {
+    vi.useFakeTimers();
+    const h = harness({ relinkWindowMs: 1_000 });
+    h.send(connect);
+    const ref = await livePublish(h, 'm1', 'cam1');
+    h.link().lose();
+    // Four bridges in a row, each reached and lost 800 ms later before it answered bind: 3.2 s in all.
+    for (let i = 0; i < 4; i++) {
+      await vi.advanceTimersByTimeAsync(800);
+      expect(h.statuses()).toEqual([]);
+      h.link().lose();
+    }
+    await vi.advanceTimersByTimeAsync(600);
     h.link().call('bind').resolve(BIND_RESULT([ref]));
     await vi.advanceTimersByTimeAsync(10);
     expect(h.statuses()).toEqual([]);

@@ -3,7 +3,11 @@
  * protocol/api.ts). A lost link leaves what it owned in place on the bridge for
  * BRIDGE_OWNER_GRACE_MS; `Relink` keeps re-opening the session's link (the first attempt at once,
  * then every RELINK_RETRY_MS, never a tight loop) and sends `bind` with the refs, until the bridge
- * answers or the window (the session's relinkWindowMs, BRIDGE_RELINK_WINDOW_MS) passes. `Rebinder`
+ * answers or the window (the session's relinkWindowMs, BRIDGE_RELINK_WINDOW_MS) passes. The window
+ * is how long the bridge may stay out of reach: it starts again at each link that opens or is lost
+ * before its bind (not one whose bind went unanswered: a hung bridge), as the
+ * bridge's own grace starts again at each restart, so a bridge restarted again and again (each
+ * one killed before it answered `bind`) does not fail streams that its Janus nodes still carry. `Rebinder`
  * applies the answer to the session's streams through `RebindHost` (./session.ts):
  *
  *   bound, still live           goes on untouched (a client answer held meanwhile is sent now)
@@ -50,6 +54,7 @@ class Relink {
   /** The link a `bind` is out on, if one is. */
   #binding: BridgeLink | undefined;
   #done = false;
+  #expiry: ReturnType<typeof setTimeout> | undefined;
   #finish: (outcome: RelinkOutcome) => void = () => undefined;
   #wake: () => void = () => undefined;
 
@@ -67,11 +72,11 @@ class Relink {
   /** Resolves once: bound (with the bridge's answer), or not within the window. Never rejects. */
   run(): Promise<RelinkOutcome> {
     return new Promise<RelinkOutcome>((resolve) => {
-      const expiry = setTimeout(() => this.#expire(), this.#deps.windowMs);
+      this.#startWindow();
       this.#finish = (outcome) => {
         if (this.#done) return;
         this.#done = true;
-        clearTimeout(expiry);
+        if (this.#expiry !== undefined) clearTimeout(this.#expiry);
         this.#wake();
         resolve(outcome);
       };
@@ -99,6 +104,7 @@ class Relink {
       // Ended while opening: a session that closed closes the link itself; after the window the
       // link stays the session's, owning nothing, for its next request.
       if (this.#done) return;
+      this.#startWindow();
       this.#binding = link;
       try {
         const answer = await bindAll(link, this.#ids);
@@ -110,6 +116,8 @@ class Relink {
         const e = CdnError.from(err);
         this.#last = e;
         if (e.code === 'TIMEOUT') link.abandon(`bind not answered within ${BIND_TIMEOUT_MS} ms`);
+        // The bridge was there until now (it did not hang: it went away), so its absence starts now.
+        else this.#startWindow();
         // A bridge that refuses `bind` itself (an older bridge, a malformed id) will not change its mind.
         if (!e.retryable && !link.closed) {
           this.#finish({ ok: false, reason: e });
@@ -120,6 +128,11 @@ class Relink {
         this.#binding = undefined;
       }
     }
+  }
+
+  #startWindow(): void {
+    if (this.#expiry !== undefined) clearTimeout(this.#expiry);
+    this.#expiry = setTimeout(() => this.#expire(), this.#deps.windowMs);
   }
 
   #expire(): void {
@@ -242,7 +255,7 @@ export class Rebinder {
       if (entry.state === 'ended') continue;
       const end = gone.get(entry.ref);
       if (end === undefined) host.end(entry, 'FAILED', `${INFO.BRIDGE_LOST}: the bridge did not re-bind it`, 'UNAVAILABLE');
-      else host.end(entry, end.status === 'FAILED' ? 'FAILED' : entry.kind === 'publish' ? 'UNPUBLISHED' : 'STOPPED', end.info);
+      else host.end(entry, end.status === 'FAILED' ? 'FAILED' : entry.kind === 'publish' ? 'UNPUBLISHED' : 'STOPPED', end.info, end.code);
     }
   }
 }
