@@ -17,7 +17,8 @@ import * as vr from '../janus/videoroom.ts';
 import type { StreamRecord } from '../state/journal.ts';
 import { Cascade } from './cascade.ts';
 import type { EndStatus, MediaContext, MediaNode, MediaNodes } from './context.ts';
-import { Mount } from './mount.ts';
+import { Mount, type MountSource } from './mount.ts';
+import type { PlaySource } from './mounts.ts';
 import type { Player } from './player.ts';
 import type { Stream } from './stream.ts';
 
@@ -52,12 +53,12 @@ export function records(streams: Iterable<Stream>, ownerKind: (owner: Owner) => 
         const remotePublisherId = c.remotePublisherId;
         return remotePublisherId === undefined ? [] : [{ node: c.node.id, remoteId: c.remoteId, remotePublisherId }];
       }),
-      mounts: [...s.mounts].flatMap((m) =>
+      mounts: s.allMounts().flatMap((m) =>
         m.state === 'ready' && m.id !== undefined
           ? [{ node: m.node.id, id: m.id, feed: m.feed, profile: m.profile.map((t) => ({ type: t.type, mid: t.mid, codec: t.codec, pt: t.pt, ...(t.fmtp === undefined ? {} : { fmtp: t.fmtp }) })), forwarders: [...m.forwarders] }]
           : [],
       ),
-      players: [...s.players].flatMap((p) => {
+      players: s.allPlayers().flatMap((p) => {
         const state = p.state;
         const handle = p.handle;
         const mountId = p.mount?.id;
@@ -79,7 +80,7 @@ export interface AdoptDeps {
   /** Makes and registers a stream (the registry's own constructor call). */
   newStream(rec: StreamRecord, owner: Owner, node: MediaNode): Stream;
   /** Makes and registers a player. */
-  newPlayer(playId: string, owner: Owner, stream: Stream, node: MediaNode): Player;
+  newPlayer(playId: string, owner: Owner, source: PlaySource): Player;
   /** A resource (WHIP/WHEP) publish or play was taken back: the API's resource registry learns it again. */
   resourceAdopted(kind: 'publish' | 'play', id: string, stream: string, ufrag: string | undefined): void;
 }
@@ -129,25 +130,28 @@ export function adopt(deps: AdoptDeps, recs: readonly StreamRecord[]): { streams
         `unpublish_remotely ${c.remoteId}`,
       );
     }
-    const mounts = new Map<string, Mount>();
+    /** What players on `node` play from: the stream on its origin, an edge's copy elsewhere. */
+    const sourceOn = (node: MediaNode): (PlaySource & MountSource) | undefined => (node === origin ? s : s.cascades.get(node.id)?.relay);
+    const mounts = new Map<string, { mount: Mount; source: PlaySource }>();
     for (const m of rec.mounts) {
       const node = nodeOf(deps.nodes, m.node);
-      if (node?.reclaimed !== true) continue;
-      const mount = new Mount(ctx, s, node, m.profile.map((t) => ({ ...t, fmtp: t.fmtp })), m.feed);
+      const source = node?.reclaimed === true ? sourceOn(node) : undefined;
+      if (node === undefined || source === undefined) continue;
+      const mount = new Mount(ctx, source, node, m.profile.map((t) => ({ ...t, fmtp: t.fmtp })), m.feed);
       mount.adopt(m.id, m.forwarders);
-      s.mounts.add(mount);
-      mounts.set(`${node.id}/${m.id}`, mount);
+      source.mounts.adopt(mount);
+      mounts.set(`${node.id}/${m.id}`, { mount, source });
     }
     for (const p of rec.players) {
       const node = nodeOf(deps.nodes, p.node);
-      const mount = node === undefined ? undefined : mounts.get(`${node.id}/${p.mount}`);
-      if (node === undefined || mount === undefined) {
+      const at = node === undefined ? undefined : mounts.get(`${node.id}/${p.mount}`);
+      if (node === undefined || at === undefined) {
         gone.push({ id: p.playId, status: 'FAILED', info: lost(p.node) });
         continue;
       }
-      const player = deps.newPlayer(p.playId, deps.ownerOf(p.owner), s, node);
-      player.adopt(node.adoptHandle('streaming', p.handle), mount, p.state);
-      s.players.add(player);
+      const player = deps.newPlayer(p.playId, deps.ownerOf(p.owner), at.source);
+      player.adopt(node.adoptHandle('streaming', p.handle), at.mount, p.state);
+      at.source.players.add(player);
       if (p.owner === 'resource') deps.resourceAdopted('play', p.playId, rec.name, p.ufrag);
     }
     // A mountpoint whose players did not come back (they were still joining, or their node lost its state) goes.
@@ -188,7 +192,7 @@ export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], sinc
   const stats = ctx.janusStats;
   if (stats === undefined || streams.length === 0) return;
   const publishers = new Set(streams);
-  const all = streams.flatMap((s) => [...s.players]);
+  const all = streams.flatMap((s) => s.allPlayers());
   const players = new Set(all.filter((p) => p.state === 'playing'));
   /** Players whose answer Janus had taken: their `webrtcup` may have come while nobody listened. */
   const starting = new Set(all.filter((p) => p.state === 'starting' || p.state === 'started'));

@@ -1,32 +1,27 @@
 /**
- * One edge's copy of a stream: the stream's room on the edge, a remote publisher there whose
- * streams mirror the origin publisher's mindexes, and the origin's `publish_remotely` to it with
- * `rtcp_port` (keyframe requests from edge viewers must reach the publisher).
+ * One edge's cascade of a stream: the edge's copy (./relay.ts: its room and remote publisher, and
+ * the players and mountpoints there) and the origin's forward to it (./forward.ts). The copy
+ * belongs to the edge and the forward to the origin; this pairs them, in order: the copy is made,
+ * then the origin forwards to it, then players may join it.
  *
  *   pending ──run()──> ready
  *      │                 │
  *      └──(a step fails)─┴──> failed        close() from any state ──> closed
  *
- * `made` records how far the Janus side got, so `close()` undoes exactly that, in reverse: the
- * origin stops forwarding, then the edge's remote publisher and room go. Runs inside its stream's
- * Serial, like every change to the stream's Janus state.
+ * `close()` undoes both, in reverse: the origin stops forwarding, then the copy goes. Runs inside
+ * its stream's Serial, like every change to the stream's Janus state.
  */
 import type { CdnError } from '../../protocol/index.ts';
 import { toCdnError } from '../janus/errors.ts';
-import * as vr from '../janus/videoroom.ts';
-import type { PublisherStream } from '../janus/videoroom.ts';
 import { reachable, type MediaContext, type MediaNode } from './context.ts';
 import { MediaErrors } from './errors.ts';
-import { remotePublisherStreams, signal, type Signal } from './plan.ts';
+import { Forward, type ForwardSource } from './forward.ts';
+import type { PlayerEnding } from './player.ts';
+import { Relay } from './relay.ts';
+import { signal, type Signal } from './plan.ts';
 
 /** What a cascade needs of its stream. */
-export interface CascadeSource {
-  readonly name: string;
-  readonly room: number;
-  readonly node: MediaNode;
-  readonly generation: number;
-  readonly streams: readonly PublisherStream[];
-  readonly publisherId: number | undefined;
+export interface CascadeSource extends ForwardSource {
   /** The stream is live and `c` is still its cascade to `c.node`. */
   holds(c: Cascade): boolean;
 }
@@ -40,43 +35,39 @@ export type CascadeState = 'pending' | 'ready' | 'failed' | 'closed';
  */
 const RUN = Math.floor(Math.random() * 0x1000000).toString(36);
 
+/** How an edge's players end when its copy goes with the stream's end or a failed cascade. */
+const RELAY_ENDED: PlayerEnding = { status: 'STOPPED', info: 'the relay to this node ended' };
+
 export class Cascade {
   readonly node: MediaNode;
   readonly generation: number;
-  readonly remoteId: string;
-  /** Resolved when `run()` is over, ready or not (plays wait on it). */
+  readonly relay: Relay;
+  readonly forward: Forward;
+  /** Resolved when `run()` is over, ready or not. */
   readonly done: Signal = signal();
   #state: CascadeState = 'pending';
-  /** How far the Janus side got: what `close()` has to undo. */
-  #made: 'nothing' | 'room' | 'remote-publisher' | 'forwarding' = 'nothing';
-  #remotePublisherId: number | undefined;
-  #error: CdnError | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(
     readonly ctx: MediaContext,
     readonly source: CascadeSource,
     node: MediaNode,
-    remoteId?: string,
+    parts?: { relay: Relay; forward: Forward },
   ) {
     this.node = node;
     this.generation = node.generation;
-    if (remoteId !== undefined) {
-      this.remoteId = remoteId;
-      return;
-    }
-    this.remoteId = `fanout-${node.id}-${RUN}-${node.generation}`;
+    this.relay = parts?.relay ?? new Relay(ctx, source.name, source.room, source.streams, node);
+    this.forward = parts?.forward ?? new Forward(ctx, source, `fanout-${node.id}-${RUN}-${node.generation}`);
   }
 
   /**
-   * A cascade an earlier bridge run made and Janus kept (./adopt.ts): ready, with the remote id
+   * A cascade an earlier bridge run made and Janus kept (../adopt.ts): ready, with the remote id
    * the origin forwards under and the edge's remote publisher.
    */
   static adopt(ctx: MediaContext, source: CascadeSource, node: MediaNode, p: { remoteId: string; remotePublisherId: number }): Cascade {
-    const c = new Cascade(ctx, source, node, p.remoteId);
+    const relay = Relay.adopt(ctx, source.name, source.room, source.streams, node, p.remotePublisherId);
+    const c = new Cascade(ctx, source, node, { relay, forward: Forward.adopt(ctx, source, p.remoteId) });
     c.#state = 'ready';
-    c.#made = 'forwarding';
-    c.#remotePublisherId = p.remotePublisherId;
     c.done.resolve();
     return c;
   }
@@ -84,15 +75,15 @@ export class Cascade {
   get state(): CascadeState {
     return this.#state;
   }
-
-  /** The edge's remote publisher (what its players' mountpoints are fed from), once ready. */
-  get remotePublisherId(): number | undefined {
-    return this.#state === 'ready' ? this.#remotePublisherId : undefined;
+  get remoteId(): string {
+    return this.forward.remoteId;
   }
-
-  /** Why it failed, when it did. */
+  /** The edge's remote publisher, once ready. */
+  get remotePublisherId(): number | undefined {
+    return this.relay.remotePublisherId;
+  }
   get error(): CdnError | undefined {
-    return this.#error;
+    return this.relay.error;
   }
 
   #current(): boolean {
@@ -109,70 +100,38 @@ export class Cascade {
     const edge = this.node;
     const ctx = this.ctx;
     try {
-      if (!this.#current() || s.publisherId === undefined) throw MediaErrors.relayChanged(edge.id);
-      await ctx.createRoom(edge, { room: s.room, name: s.name, streams: s.streams }, undefined);
-      this.#made = 'room';
-      if (!this.#current()) throw MediaErrors.relayChanged(edge.id);
-      const remote = await vr.addRemotePublisher(edge.control, { room: s.room, display: s.name, streams: remotePublisherStreams(s.streams) }, ctx.rq);
-      this.#remotePublisherId = remote.id;
-      this.#made = 'remote-publisher';
-      if (!this.#current()) throw MediaErrors.relayChanged(edge.id);
-      await vr.publishRemotely(
-        s.node.control,
-        {
-          room: s.room,
-          publisherId: s.publisherId,
-          remoteId: this.remoteId,
-          adminKey: ctx.adminKey,
-          host: ctx.rtpHost(edge),
-          port: remote.port,
-          rtcpPort: remote.rtcpPort,
-        },
-        ctx.rq,
-      );
-      this.#made = 'forwarding';
+      if (s.publisherId === undefined) throw MediaErrors.relayChanged(edge.id);
+      const target = await this.relay.open(() => this.#current());
+      await this.forward.open(edge, target);
       if (!this.#current()) throw MediaErrors.relayChanged(edge.id);
       this.#state = 'ready';
+      this.relay.ready();
       ctx.changed();
-      ctx.log.debug('cascaded', { stream: s.name, edge: edge.id, remote: remote.id, port: remote.port, rtcpPort: remote.rtcpPort });
+      ctx.log.debug('cascaded', { stream: s.name, edge: edge.id, remote: target.remotePublisherId, port: target.port, rtcpPort: target.rtcpPort });
     } catch (err) {
-      const wasPending = this.#state === 'pending';
-      this.#error = toCdnError(err, `relay "${s.name}" to ${edge.id}`);
-      if (wasPending) this.#state = 'failed';
-      failed(this, this.#error);
-      await this.close();
+      const e = toCdnError(err, `relay "${s.name}" to ${edge.id}`);
+      if (this.#state === 'pending') this.#state = 'failed';
+      this.relay.fail(e);
+      failed(this, e);
+      await this.close(RELAY_ENDED);
     } finally {
       this.done.resolve();
     }
   }
 
   /**
-   * Undoes the cascade as far as it got: the origin stops forwarding, then the edge's remote
-   * publisher and room go. Safe to call twice; what is already gone (a node down) is skipped.
+   * Undoes the cascade as far as it got: the origin stops forwarding, then the edge's copy goes,
+   * its players told `ending`. Safe to call twice; what is already gone (a node down) is skipped.
    */
-  close(): Promise<void> {
-    this.#closing ??= this.#undo();
+  close(ending: PlayerEnding = RELAY_ENDED): Promise<void> {
+    this.#closing ??= this.#undo(ending);
     return this.#closing;
   }
 
-  async #undo(): Promise<void> {
+  async #undo(ending: PlayerEnding): Promise<void> {
     if (this.#state === 'pending' || this.#state === 'ready') this.#state = 'closed';
     this.ctx.changed();
-    const s = this.source;
-    const ctx = this.ctx;
-    const made = this.#made;
-    this.#made = 'nothing';
-    if (made === 'forwarding' && s.publisherId !== undefined && reachable(s.node, s.generation)) {
-      await ctx.quietly(
-        vr.unpublishRemotely(s.node.control, { room: s.room, publisherId: s.publisherId, remoteId: this.remoteId, adminKey: ctx.adminKey }, ctx.rq),
-        `unpublish_remotely ${this.remoteId}`,
-      );
-    }
-    const edge = this.node;
-    if (!reachable(edge, this.generation)) return;
-    if ((made === 'forwarding' || made === 'remote-publisher') && this.#remotePublisherId !== undefined) {
-      await ctx.quietly(vr.removeRemotePublisher(edge.control, { room: s.room, id: this.#remotePublisherId }, ctx.rq), `remove remote publisher on ${edge.id}`);
-    }
-    if (made !== 'nothing') await ctx.quietly(vr.destroyRoom(edge.control, s.room, ctx.adminKey, ctx.rq), `destroy room on ${edge.id}`);
+    await this.forward.close();
+    await this.relay.close(ending);
   }
 }

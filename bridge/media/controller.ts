@@ -21,6 +21,7 @@ import { readOffer, planPlayback } from '../sdp/index.ts';
 import { MediaContext, type EndStatus, type MediaNode, type MediaNodes, type MediaOptions } from './context.ts';
 import { MediaErrors } from './errors.ts';
 import { newRoomId, sourceTracks, within } from './plan.ts';
+import type { PlaySource } from './mounts.ts';
 import { Player, type ClientOffer } from './player.ts';
 import { Stream, type StreamHooks } from './stream.ts';
 import { sweep, type InUse } from './sweep.ts';
@@ -137,7 +138,7 @@ export class MediaController implements Media {
       publisherHandle: s.handle?.id,
       cascadeReadyMs: s.cascadeReadyMs,
       edges: [...s.cascades.values()].map((c) => ({ node: c.node.id, state: c.state === 'closed' ? 'failed' : c.state })),
-      players: [...s.players].map((p) => ({ playId: p.playId, node: p.node.id, handle: p.handle?.id, playing: p.state === 'playing' })),
+      players: s.allPlayers().map((p) => ({ playId: p.playId, node: p.node.id, handle: p.handle?.id, playing: p.state === 'playing' })),
     }));
   }
 
@@ -184,9 +185,10 @@ export class MediaController implements Media {
     if (!node.up) throw node.unavailable();
     // A client's offer is checked before anything is made, so a bad one leaves nothing behind.
     const client = params.sdp === undefined ? undefined : clientOffer(params.sdp, s);
+    const source = s.sourceOn(node);
 
-    const player = this.#newPlayer(params.playId, owner, s, node);
-    s.players.add(player);
+    const player = this.#newPlayer(params.playId, owner, source);
+    source.players.add(player);
     try {
       return await player.open(client);
     } catch (err) {
@@ -244,7 +246,7 @@ export class MediaController implements Media {
         bound.push(id);
         // What is up is told again: its event may have gone to the lost link (the worker tells its client once).
         if (x instanceof Stream && x.state === 'publishing') this.#ctx.send(owner, { event: 'publisher', publishId: id, stream: x.name, status: 'PUBLISHING' });
-        if (x instanceof Player && x.state === 'playing') this.#ctx.send(owner, { event: 'player', playId: id, stream: x.stream.name, status: 'PLAYING' });
+        if (x instanceof Player && x.state === 'playing') this.#ctx.send(owner, { event: 'player', playId: id, stream: x.source.name, status: 'PLAYING' });
         continue;
       }
       const ending = this.#endings.get(id);
@@ -281,7 +283,7 @@ export class MediaController implements Media {
         nodes: this.#nodes,
         ownerOf: (kind) => (kind === 'resource' ? resources.owner : this.#adoptedOwner),
         newStream: (rec, owner, node) => this.#newStream(rec.name, rec.publishId, owner, node, rec.room),
-        newPlayer: (playId, owner, stream, node) => this.#newPlayer(playId, owner, stream, node),
+        newPlayer: (playId, owner, source) => this.#newPlayer(playId, owner, source),
         resourceAdopted: (kind, id, stream, ufrag) => resources.adopt(kind, id, stream, ufrag),
       },
       state.streams,
@@ -290,7 +292,7 @@ export class MediaController implements Media {
     this.#detachStrays(state, streams);
     for (const node of [this.#nodes.origin, ...this.#nodes.edges]) this.#recount(node);
     this.#journal?.mark();
-    const players = streams.reduce((n, s) => n + s.players.size, 0);
+    const players = streams.reduce((n, s) => n + s.allPlayers().length, 0);
     this.#ctx.log.info('took back what the earlier run left', { streams: streams.length, players, gone: gone.length, ms: Date.now() - started });
     // What no link binds within the grace is released, as a lost link's is.
     this.#graceTimer = setTimeout(() => void this.release(this.#adoptedOwner), this.#graceMs);
@@ -337,7 +339,7 @@ export class MediaController implements Media {
 
   /** Detaches the handles an earlier run attached that nothing taken back uses (their setup never finished). */
   #detachStrays(state: JournalState, streams: readonly Stream[]): void {
-    const used = new Set(streams.flatMap((s) => [s.handle?.id, ...[...s.players].map((p) => p.handle?.id)]));
+    const used = new Set(streams.flatMap((s) => [s.handle?.id, ...s.allPlayers().map((p) => p.handle?.id)]));
     for (const [id, rec] of Object.entries(state.nodes)) {
       let node: MediaNode;
       try {
@@ -420,8 +422,8 @@ export class MediaController implements Media {
     return s;
   }
 
-  #newPlayer(playId: string, owner: Owner, s: Stream, node: MediaNode): Player {
-    const player = new Player(this.#ctx, playId, owner, s, node, (p) => {
+  #newPlayer(playId: string, owner: Owner, source: PlaySource): Player {
+    const player = new Player(this.#ctx, playId, owner, source, (p) => {
       if (this.#ids.get(p.playId) === p) this.#ids.delete(p.playId);
     });
     this.#ids.set(player.playId, player);

@@ -29,14 +29,15 @@ const MOUNT_HOST = '127.0.0.1';
 const FEED_RETRY_ATTEMPTS = 5;
 const FEED_RETRY_DELAY_MS = 40;
 
-/** What a mountpoint needs of its stream. */
+/** What a mountpoint needs of what it plays: the origin's stream, or an edge's copy of it. */
 export interface MountSource {
   readonly name: string;
   readonly room: number;
-  /** The stream's origin node. */
-  readonly node: MediaNode;
+  /** The origin publisher's streams. */
   readonly streams: readonly PublisherStream[];
   readonly live: boolean;
+  /** Fed from an edge's remote publisher, whose mids are its own (not the origin publisher's). */
+  readonly remote: boolean;
 }
 
 export type MountState = 'opening' | 'ready' | 'closing' | 'closed';
@@ -115,9 +116,8 @@ export class Mount {
       );
       this.#id = created.id;
       if (this.#state !== 'opening' || !s.live || !reachable(node, this.generation)) throw MediaErrors.mountChanged(node.id);
-      const onOrigin = node === s.node;
       const streams = created.media.map((port) => {
-        const mid = feedMid(s.streams, port.mid, onOrigin);
+        const mid = feedMid(s.streams, port.mid, !s.remote);
         if (mid === undefined) throw Errors.internal(`mountpoint ${created.id} has a stream (mid ${port.mid}) the publisher does not`);
         return { mid, port: port.port, rtcpPort: port.type === 'video' ? port.rtcp_port : undefined };
       });

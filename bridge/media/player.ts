@@ -1,6 +1,7 @@
 /**
  * One player: a Streaming handle on a node watching a mountpoint of the stream there (found or
- * made by its stream, see Stream.acquireMount), and then either Janus's offer for the client to
+ * made by what it plays from on that node: the stream on its origin or an edge's copy, see
+ * ./mounts.ts), and then either Janus's offer for the client to
  * answer (no client offer), or, for a client that offered, Janus's offer answered on its behalf
  * and the client's offer answered from Janus's (../sdp).
  *
@@ -22,8 +23,8 @@ import { reconcile, watchedMids, type Description, type PlaybackPlan } from '../
 import { reachable, type MediaContext, type MediaNode } from './context.ts';
 import { MediaErrors } from './errors.ts';
 import type { Mount } from './mount.ts';
+import type { PlaySource } from './mounts.ts';
 import { Serial, signal, type Signal } from './plan.ts';
-import type { Stream } from './stream.ts';
 
 export type PlayerState = 'joining' | 'offered' | 'starting' | 'started' | 'playing' | 'closing' | 'closed';
 
@@ -38,6 +39,7 @@ export interface ClientOffer {
 
 export class Player {
   readonly serial = new Serial();
+  readonly node: MediaNode;
   readonly generation: number;
   /** Resolved once the handle is attached, or the player closes (a trickle waits for it). */
   readonly attached: Signal = signal();
@@ -59,12 +61,13 @@ export class Player {
     readonly playId: string,
     /** Who is told its events; a link that re-binds it after a lost link takes it over (`bind`). */
     public owner: Owner,
-    readonly stream: Stream,
-    readonly node: MediaNode,
+    /** What it plays from on its node (whose `node` it is). */
+    readonly source: PlaySource,
     /** Told when it starts closing (the registry forgets its id). */
     readonly onClosing: (p: Player) => void,
   ) {
-    this.generation = node.generation;
+    this.node = source.node;
+    this.generation = source.node.generation;
     this.#log = ctx.log;
   }
 
@@ -114,17 +117,17 @@ export class Player {
     if (this.#state !== 'starting' && this.#state !== 'started') return;
     this.#state = 'playing';
     this.ctx.changed();
-    this.#log.info('playing', { stream: this.stream.name, node: this.node.id, playId: this.playId });
-    this.ctx.send(this.owner, { event: 'player', playId: this.playId, stream: this.stream.name, status: 'PLAYING' });
+    this.#log.info('playing', { stream: this.source.name, node: this.node.id, playId: this.playId });
+    this.ctx.send(this.owner, { event: 'player', playId: this.playId, stream: this.source.name, status: 'PLAYING' });
   }
 
-  /** Set by its stream when the player joins a mountpoint. */
+  /** Set by its mountpoints when the player joins one. */
   joined(mount: Mount): void {
     this.#mount = mount;
   }
 
   #check(): void {
-    if (this.#state === 'closing' || this.#state === 'closed') throw MediaErrors.playEnded(this.stream.name);
+    if (this.#state === 'closing' || this.#state === 'closed') throw MediaErrors.playEnded(this.source.name);
     if (!reachable(this.node, this.generation)) throw this.node.unavailable();
   }
 
@@ -132,11 +135,11 @@ export class Player {
   async open(client: ClientOffer | undefined): Promise<Result<'play'>> {
     const ctx = this.ctx;
     const node = this.node;
-    const stream = this.stream;
-    const feed = await stream.feedOn(node, this.#ended.promise);
+    const source = this.source;
+    const feed = await source.feed(this.#ended.promise);
     this.#check();
     return this.serial.run(async () => {
-      const mount = await stream.acquireMount(this, feed, client?.plan);
+      const mount = await source.mounts.acquire(this, feed, client?.plan);
       this.#check();
       const handle = await ctx.attach(node, () => node.attachStreaming());
       this.#handle = handle;
@@ -148,7 +151,7 @@ export class Player {
       let janusOffer: string;
       try {
         const mids = client === undefined ? undefined : watchedMids(client.plan);
-        if (mount.id === undefined) throw Errors.internal(`the mountpoint of "${stream.name}" on ${node.id} has no id`);
+        if (mount.id === undefined) throw Errors.internal(`the mountpoint of "${source.name}" on ${node.id} has no id`);
         janusOffer = await collector.complete(await st.watch(handle, { id: mount.id, mids }, ctx.rq), ctx.candidateWaitMs);
       } finally {
         collector.dispose();
@@ -158,7 +161,7 @@ export class Player {
         this.#state = 'offered';
         this.#armAnswerTimer();
         ctx.changed();
-        this.#log.info('player joined', { stream: stream.name, node: node.id, playId: this.playId, mount: mount.key });
+        this.#log.info('player joined', { stream: source.name, node: node.id, playId: this.playId, mount: mount.key });
         return { sdp: janusOffer, type: 'offer' };
       }
       const answers = reconcile(client.offer, janusOffer, client.plan);
@@ -166,7 +169,7 @@ export class Player {
       await st.start(handle, answers.toJanus, ctx.rq);
       if (this.#state === 'starting') this.#state = 'started';
       ctx.changed();
-      this.#log.info('player joined with its own offer', { stream: stream.name, node: node.id, playId: this.playId, mount: mount.key });
+      this.#log.info('player joined with its own offer', { stream: source.name, node: node.id, playId: this.playId, mount: mount.key });
       return { sdp: answers.toPlayer, type: 'answer' };
     });
   }
@@ -208,7 +211,7 @@ export class Player {
             info: reachable(this.node, this.generation) ? 'the subscriber handle was detached' : `node "${this.node.id}" went down`,
           }),
         destroyed: () => end({ status: 'STOPPED', info: 'its mountpoint was destroyed' }),
-        slowlink: (e) => this.ctx.send(this.owner, { event: 'slowlink', id: this.playId, stream: this.stream.name, uplink: e.uplink, lost: e.lost }),
+        slowlink: (e) => this.ctx.send(this.owner, { event: 'slowlink', id: this.playId, stream: this.source.name, uplink: e.uplink, lost: e.lost }),
       },
       (err, event) => this.#log.warn('player event handling failed', { playId: this.playId, event, err }),
     );
@@ -216,7 +219,7 @@ export class Player {
 
   /**
    * Ends the player: its owner told with `ending` (undefined: it asked, so it is not told), its
-   * handle detached, its mountpoint left (the stream drops it when it was the last player).
+   * handle detached, its mountpoint left (dropped when it was the last player).
    * Safe to call twice: the second call gets the first one's promise.
    */
   close(ending: PlayerEnding | undefined): Promise<void> {
@@ -228,11 +231,11 @@ export class Player {
     this.attached.resolve();
     this.#ended.resolve();
     this.onClosing(this);
-    this.stream.players.delete(this);
+    this.source.players.delete(this);
     this.ctx.ended(this.playId, ending?.status ?? 'STOPPED', ending?.info ?? 'stopped');
     this.ctx.changed();
     if (ending !== undefined && wasUp) {
-      this.ctx.send(this.owner, { event: 'player', playId: this.playId, stream: this.stream.name, status: ending.status, info: ending.info });
+      this.ctx.send(this.owner, { event: 'player', playId: this.playId, stream: this.source.name, status: ending.status, info: ending.info });
     }
     this.#closing = this.serial
       .run(async () => {
@@ -244,9 +247,9 @@ export class Player {
         this.#handle = undefined;
         const mount = this.#mount;
         this.#mount = undefined;
-        if (mount !== undefined) this.stream.leaveMount(this, mount);
+        if (mount !== undefined) this.source.mounts.leave(this, mount);
         this.ctx.recount(node);
-        if (wasUp) this.#log.info('player ended', { stream: this.stream.name, node: node.id, playId: this.playId, info: ending?.info ?? 'stopped' });
+        if (wasUp) this.#log.info('player ended', { stream: this.source.name, node: node.id, playId: this.playId, info: ending?.info ?? 'stopped' });
       })
       .catch((err: unknown) => this.#log.error('player cleanup failed', { playId: this.playId, err }))
       .finally(() => {

@@ -1,7 +1,8 @@
 /**
  * One published stream: its publisher on the origin (joinandconfigure with the client's offer) in
- * a room of its own, and everything hung on it: its cascades to the edges, its mountpoints on any
- * node, and its players. It owns them, so ending it ends them.
+ * a room of its own, and everything hung on it: its cascades to the edges (each an edge's copy,
+ * which owns the players and mountpoints there, and the origin's forward to it), and the players
+ * and mountpoints on the origin itself. It owns them, so ending it ends them.
  *
  *   starting ──start()──> live ──(WebRTC up and media)──> publishing
  *   close() from any state ──> closing ──> closed
@@ -20,12 +21,12 @@ import type { Owner } from '../api/index.ts';
 import { CandidateCollector, watchHandle, type MediaEvent } from '../janus/handle.ts';
 import * as vr from '../janus/videoroom.ts';
 import type { JanusHandle, PublisherStream } from '../janus/videoroom.ts';
-import { mountProfile, profileKey, type PlaybackPlan } from '../sdp/index.ts';
 import { Cascade } from './cascade.ts';
 import { reachable, type MediaContext, type MediaNode } from './context.ts';
 import { MediaErrors } from './errors.ts';
-import { Mount } from './mount.ts';
-import { describeStreams, ROOM_AUDIO_CODECS, ROOM_VIDEO_CODECS, Serial, signal, sourceTracks, usableStreams, within, type Signal } from './plan.ts';
+import type { Mount } from './mount.ts';
+import { MountSet, type MountSetSource, type PlaySource } from './mounts.ts';
+import { describeStreams, ROOM_AUDIO_CODECS, ROOM_VIDEO_CODECS, Serial, signal, usableStreams, within, type Signal } from './plan.ts';
 import type { Player } from './player.ts';
 
 export type StreamState = 'starting' | 'live' | 'publishing' | 'closing' | 'closed';
@@ -49,11 +50,14 @@ export interface StreamHooks {
   newRoomId(): number;
 }
 
-export class Stream {
+export class Stream implements PlaySource, MountSetSource {
   readonly serial = new Serial();
   readonly cascades = new Map<string, Cascade>();
+  /** The players on the origin (an edge's are its copy's: `allPlayers()`). */
   readonly players = new Set<Player>();
-  readonly mounts = new Set<Mount>();
+  /** The mountpoints on the origin (an edge's are its copy's: `allMounts()`). */
+  readonly mounts: MountSet;
+  readonly remote = false;
   readonly generation: number;
   /** Resolved when the publisher's WebRTC is up (Janus refuses subscribers to it before: 428). */
   readonly webrtc: Signal = signal();
@@ -91,6 +95,7 @@ export class Stream {
     this.generation = node.generation;
     this.#room = room;
     this.#log = ctx.log;
+    this.mounts = new MountSet(ctx, this, node);
   }
 
   get state(): StreamState {
@@ -333,81 +338,41 @@ export class Stream {
 
   // ---------------------------------------------------------------- players and mountpoints
 
-  /** The publisher a player on `node` is fed from: the origin's own, or the edge's remote one. Stops waiting when `abort` resolves. */
-  async feedOn(node: MediaNode, abort: Promise<void>): Promise<number> {
-    const ctx = this.ctx;
-    if (node === this.node) {
-      if (!this.webrtc.settled && !(await within(Promise.race([this.webrtc.promise, abort]), ctx.cascadeWaitMs))) {
-        throw MediaErrors.publisherNotConnected(this.name);
-      }
-      if (this.#publisherId === undefined || !this.live) throw Errors.streamNotFound(this.name);
-      return this.#publisherId;
-    }
+  /**
+   * What a player on `node` plays from: the stream itself on the origin, or the edge's copy.
+   * Throws when the stream is not relayed to `node` (the edge was down, or the relay failed).
+   */
+  sourceOn(node: MediaNode): PlaySource {
+    if (node === this.node) return this;
     const c = this.cascades.get(node.id);
     if (c === undefined) throw MediaErrors.notRelayed(this.name, node.id);
-    if (c.state === 'pending' && !(await within(Promise.race([c.done.promise, abort]), ctx.cascadeWaitMs))) {
-      throw MediaErrors.stillRelaying(this.name, node.id, ctx.cascadeWaitMs);
+    return c.relay;
+  }
+
+  /** Every player, on the origin and on every edge. */
+  allPlayers(): Player[] {
+    return [...this.players, ...[...this.cascades.values()].flatMap((c) => [...c.relay.players])];
+  }
+
+  /** Every mountpoint, on the origin and on every edge. */
+  allMounts(): Mount[] {
+    return [...this.mounts, ...[...this.cascades.values()].flatMap((c) => [...c.relay.mounts])];
+  }
+
+  /** The origin publisher, for a player on the origin, once its WebRTC is up. Stops waiting when `abort` resolves. */
+  async feed(abort: Promise<void>): Promise<number> {
+    const ctx = this.ctx;
+    if (!this.webrtc.settled && !(await within(Promise.race([this.webrtc.promise, abort]), ctx.cascadeWaitMs))) {
+      throw MediaErrors.publisherNotConnected(this.name);
     }
-    const id = c.remotePublisherId;
-    if (id === undefined) throw MediaErrors.relayFailed(this.name, node.id, c.error?.message ?? 'the relay ended');
-    return id;
-  }
-
-  /**
-   * The mountpoint a player watches, with the player counted on it. A player with a plan needs the
-   * mountpoint of its payload-type profile; one without takes the stream's busiest mountpoint on its
-   * node, or one with default payload types. Runs in the stream's Serial, so two players of one
-   * profile never make two mountpoints.
-   */
-  acquireMount(player: Player, feed: number, plan: PlaybackPlan | undefined): Promise<Mount> {
-    const node = player.node;
-    return this.serial.run(async () => {
-      if (!this.live) throw Errors.streamNotFound(this.name);
-      if (player.state === 'closing' || player.state === 'closed') throw MediaErrors.playEnded(this.name);
-      if (!reachable(node, player.generation)) throw node.unavailable();
-      const current = [...this.mounts].filter((m) => m.usable(node, feed));
-      const tracks = sourceTracks(this.#streams);
-      const wanted = plan === undefined ? undefined : mountProfile(tracks, plan);
-      let mount = wanted === undefined ? current.sort((a, b) => b.players.size - a.players.size)[0] : current.find((m) => m.key === profileKey(wanted));
-      if (mount === undefined) {
-        mount = new Mount(this.ctx, this, node, wanted ?? mountProfile(tracks), feed);
-        this.mounts.add(mount);
-        try {
-          await mount.open();
-        } finally {
-          if (mount.state !== 'ready') this.mounts.delete(mount);
-        }
-      }
-      mount.players.add(player);
-      player.joined(mount);
-      return mount;
-    });
-  }
-
-  /** A player left its mountpoint: the mountpoint goes when it was the last one. */
-  leaveMount(player: Player, m: Mount): void {
-    m.players.delete(player);
-    if (m.players.size > 0 || m.state !== 'ready') return;
-    // Queued behind any play that is taking this mountpoint right now: it is dropped only if still unused.
-    void this.serial.run(async () => {
-      if (m.players.size === 0) await this.#dropMount(m);
-    });
+    if (this.#publisherId === undefined || !this.live) throw Errors.streamNotFound(this.name);
+    return this.#publisherId;
   }
 
   /** Drops the mountpoints no player watches (after a restart, those whose players are gone). */
   dropIdleMounts(): void {
-    for (const m of [...this.mounts]) {
-      if (m.players.size > 0) continue;
-      void this.serial.run(async () => {
-        if (m.players.size === 0 && this.mounts.has(m)) await this.#dropMount(m);
-      });
-    }
-  }
-
-  /** Forgets a mountpoint and closes it. Runs in the stream's Serial. */
-  #dropMount(m: Mount): Promise<void> {
-    this.mounts.delete(m);
-    return m.close();
+    this.mounts.dropIdle();
+    for (const c of this.cascades.values()) c.relay.mounts.dropIdle();
   }
 
   // ---------------------------------------------------------------- node health
@@ -418,14 +383,14 @@ export class Stream {
       void this.close({ status: 'FAILED', info: `the origin node "${node.id}" went down`, notifyOwner: true });
       return;
     }
-    for (const p of [...this.players]) if (p.node === node) void p.close({ status: 'FAILED', info: `node "${node.id}" went down` });
-    // Its mountpoints went with it (or are swept when it is back): forget them.
-    for (const m of [...this.mounts]) if (m.node === node) void this.serial.run(() => this.#dropMount(m));
     const c = this.cascades.get(node.id);
     if (c === undefined) return;
     this.cascades.delete(node.id);
-    // The origin must stop forwarding to the dead edge; the edge's own state is gone or swept when it is back.
-    void this.serial.run(() => c.close());
+    const ending = { status: 'FAILED', info: `node "${node.id}" went down` } as const;
+    for (const p of [...c.relay.players]) void p.close(ending);
+    // The origin must stop forwarding to the dead edge; the edge's own state (its mountpoints with
+    // it) is gone, or swept when it is back.
+    void this.serial.run(() => c.close(ending));
   }
 
   /** Whether this stream uses room `room` on `node` (the sweep keeps it). */
@@ -438,7 +403,9 @@ export class Stream {
 
   /** The ids of this stream's current mountpoints on `node` (the sweep keeps them). */
   mountpointsOn(node: MediaNode): number[] {
-    return [...this.mounts].flatMap((m) => (m.node === node && m.generation === node.generation && m.id !== undefined ? [m.id] : []));
+    if (node === this.node) return this.mounts.ids();
+    const c = this.cascades.get(node.id);
+    return c === undefined || c.generation !== node.generation ? [] : c.relay.mounts.ids();
   }
 
   // ---------------------------------------------------------------- teardown
@@ -463,7 +430,7 @@ export class Stream {
       this.ctx.send(this.owner, { event: 'publisher', publishId: this.publishId, stream: this.name, status: ending.status, info: ending.info });
     }
     const info = `the stream ended: ${ending.info}`;
-    this.#closing = Promise.all([...this.players].map((p) => p.close({ status: 'STOPPED', info })))
+    this.#closing = Promise.all(this.allPlayers().map((p) => p.close({ status: 'STOPPED', info })))
       .then(() => this.serial.run(() => this.#cleanup()))
       .catch((err: unknown) => this.#log.error('stream cleanup failed', { stream: this.name, err }))
       .finally(() => {
@@ -478,10 +445,10 @@ export class Stream {
     const ctx = this.ctx;
     this.#unwatch();
     // Mountpoints first: their forwarders hang off the publishers the cascades and the origin remove.
-    for (const m of [...this.mounts]) await this.#dropMount(m);
+    await this.mounts.closeAll();
     const cascades = [...this.cascades.values()];
     this.cascades.clear();
-    await Promise.all(cascades.map((c) => c.close()));
+    await Promise.all(cascades.map((c) => c.close({ status: 'STOPPED', info: `the stream ended: ${this.#ending?.info ?? 'unpublished'}` })));
     const origin = this.node;
     const isReachable = reachable(origin, this.generation);
     const handle = this.#handle;
