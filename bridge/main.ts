@@ -1,6 +1,10 @@
 /**
  * The bridge process: reads its configuration from the environment once, connects to every
- * Janus node in the topology, and serves the worker's API and the health endpoint.
+ * Janus node in the topology (or, as a node's agent, `--node <id>`, to that node only), and serves
+ * the worker's API and the health endpoint.
+ *
+ *   --node <id>          drive only this node of the topology (one agent per Janus node); its API
+ *                        then also does the cross-node work a coordinator asks (relay, forward)
  *
  *   FANOUT_TOPOLOGY      topology file (default: loadbalancing.xml)
  *   FANOUT_BRIDGE_HOST   listen address (default 127.0.0.1)
@@ -27,7 +31,7 @@ import { createMedia, DEFAULT_NO_MEDIA_TIMEOUT_MS } from './media/index.ts';
 import { BridgeMetrics, JanusStats } from './metrics/index.ts';
 import { NodeManager } from './nodes/index.ts';
 import { Journal } from './state/journal.ts';
-import { loadTopology, TopologyError, type Topology } from './topology/index.ts';
+import { loadTopology, NODE_ID_PATTERN, TopologyError, type Topology } from './topology/index.ts';
 
 const MIN_SECRET_LENGTH = 16;
 
@@ -59,6 +63,8 @@ async function main(): Promise<void> {
     fail(`FANOUT_NO_MEDIA_TIMEOUT_MS must be a whole number of milliseconds (0: never), got "${env['FANOUT_NO_MEDIA_TIMEOUT_MS']}"`);
   }
 
+  const only = nodeArg(process.argv.slice(2));
+
   let topology: Topology;
   try {
     topology = loadTopology(env['FANOUT_TOPOLOGY'] ?? 'loadbalancing.xml');
@@ -74,7 +80,10 @@ async function main(): Promise<void> {
   const stateDir = env['FANOUT_BRIDGE_STATE_DIR'] || undefined;
   if (stateDir === undefined) log.warn('FANOUT_BRIDGE_STATE_DIR is not set: a restart of this bridge ends every stream');
   const saved = stateDir === undefined ? undefined : Journal.read(stateDir, log);
-  const nodes = new NodeManager({ topology, apiSecret, log, reclaim: saved?.nodes });
+  if (only !== undefined && !topology.nodes.some((n) => n.id === only)) {
+    fail(`--node ${only}: the topology (${topology.file}) has no such node; its nodes are ${topology.nodes.map((n) => n.id).join(', ')}`);
+  }
+  const nodes = new NodeManager({ topology, apiSecret, log, reclaim: saved?.nodes, only });
   // Fanout's VideoRoom config uses the API secret as its admin_key (janus-config/).
   let metrics: BridgeMetrics | undefined;
   const janusStats = new JanusStats();
@@ -90,7 +99,7 @@ async function main(): Promise<void> {
   // Before the nodes connect: their first connections claim the sessions the journal names.
   media.adopt(saved, api.resources);
   nodes.start();
-  log.info('bridge listening', { host, port, topology: topology.file, nodes: topology.nodes.map((n) => n.id), ...(saved === undefined ? {} : { takingBack: saved.streams.length }) });
+  log.info(only === undefined ? 'bridge listening' : 'agent listening', { host, port, topology: topology.file, nodes: [...nodes.nodes.keys()], ...(saved === undefined ? {} : { takingBack: saved.streams.length }) });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -105,6 +114,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** The node an agent drives (`--node <id>` or `--node=<id>`); undefined: every node. */
+function nodeArg(args: readonly string[]): string | undefined {
+  let node: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '--node') {
+      node = args[++i];
+      if (node === undefined || node.startsWith('--')) fail('--node needs a node id, e.g. --node edge-1');
+    } else if (a.startsWith('--node=')) {
+      node = a.slice('--node='.length);
+    } else {
+      fail(`unknown argument "${a}" (the bridge takes --node <id>; everything else is set in the environment)`);
+    }
+  }
+  if (node !== undefined && !NODE_ID_PATTERN.test(node)) fail(`--node "${node}" is not a node id such as "edge-1"`);
+  return node;
 }
 
 void main();

@@ -101,6 +101,32 @@ export const IceCandidate = v.strictObject({
 });
 export type IceCandidate = v.InferOutput<typeof IceCandidate>;
 
+// ---------------------------------------------------------------- cross-node work (coordinator -> agents)
+
+/**
+ * One stream of an origin publisher, as its agent reports it in a `source` event and an edge's
+ * agent needs it to make the stream's copy (the remote publisher mirrors these mindexes).
+ */
+export const SourceStream = v.strictObject({
+  type: v.picklist(['audio', 'video', 'data']),
+  mindex: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255)),
+  mid: v.pipe(v.string(), v.maxLength(32)),
+  codec: v.optional(v.pipe(v.string(), v.maxLength(32))),
+  disabled: v.optional(v.boolean()),
+  h264_profile: v.optional(v.pipe(v.string(), v.maxLength(16))),
+});
+export type SourceStream = v.InferOutput<typeof SourceStream>;
+
+/** A VideoRoom room id (the stream's, the same on every node that carries it). */
+const RoomId = v.pipe(v.number('room must be a number'), v.integer('room must be an integer'), v.minValue(1, 'room must be positive'), v.maxValue(Number.MAX_SAFE_INTEGER));
+const PortNumber = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+
+/**
+ * The name the coordinator gives a forward from the origin to an edge (`publish_remotely`'s remote
+ * id): unique per stream, edge and attempt, so a retried forward never collides with an old one.
+ */
+export const ForwardId = v.pipe(v.string('forwardId must be a string'), v.regex(/^[A-Za-z0-9_-]{8,64}$/, 'forwardId must be 8-64 characters: letters, digits, "_" or "-"'));
+
 export const RequestParams = {
   /** The node list. The asking link gets `node` events from then on; no other link does. */
   nodes: v.strictObject({}),
@@ -141,6 +167,23 @@ export const RequestParams = {
   streams: v.strictObject({}),
   /** The worker's counters since its last report (see WorkerReport). */
   metrics: WorkerReport,
+  /**
+   * For the coordinator of cross-node work: the live streams this agent's origin publishes and the
+   * copies its edges hold. The asking link gets `source` events (a stream live or ended) from then on.
+   */
+  sources: v.strictObject({}),
+  /**
+   * On an edge's agent: make the edge's copy of `stream` (its room and a remote publisher mirroring
+   * the origin publisher's `streams`); players on the edge play from it. Answers where the origin
+   * forwards to. A copy of that stream already there (ready) is answered again, not made twice.
+   */
+  relay: v.strictObject({ node: NodeId, stream: StreamName, room: RoomId, streams: v.pipe(v.array(SourceStream), v.minLength(1), v.maxLength(16)) }),
+  /** On an edge's agent: remove the edge's copy of `stream`; its players are told STOPPED with `info`. */
+  unrelay: v.strictObject({ node: NodeId, stream: StreamName, info: v.optional(v.pipe(v.string(), v.maxLength(256))) }),
+  /** On the origin's agent: forward publish `publishId` to an edge's copy (`relay`'s answer). */
+  forward: v.strictObject({ publishId: Id, forwardId: ForwardId, edge: NodeId, host: v.pipe(v.string(), v.minLength(1), v.maxLength(253)), port: PortNumber, rtcpPort: PortNumber }),
+  /** On the origin's agent: stop a forward. */
+  unforward: v.strictObject({ publishId: Id, forwardId: ForwardId }),
 } as const;
 
 export type Method = keyof typeof RequestParams;
@@ -157,6 +200,11 @@ export const BridgeRequest = v.variant('method', [
   v.strictObject({ id: v.number(), method: v.literal('ping'), params: RequestParams.ping }),
   v.strictObject({ id: v.number(), method: v.literal('streams'), params: RequestParams.streams }),
   v.strictObject({ id: v.number(), method: v.literal('metrics'), params: RequestParams.metrics }),
+  v.strictObject({ id: v.number(), method: v.literal('sources'), params: RequestParams.sources }),
+  v.strictObject({ id: v.number(), method: v.literal('relay'), params: RequestParams.relay }),
+  v.strictObject({ id: v.number(), method: v.literal('unrelay'), params: RequestParams.unrelay }),
+  v.strictObject({ id: v.number(), method: v.literal('forward'), params: RequestParams.forward }),
+  v.strictObject({ id: v.number(), method: v.literal('unforward'), params: RequestParams.unforward }),
 ]);
 export type BridgeRequest = v.InferOutput<typeof BridgeRequest>;
 export type Params<M extends Method> = v.InferOutput<(typeof RequestParams)[M]>;
@@ -179,6 +227,10 @@ export type NodeInfo = v.InferOutput<typeof NodeInfo>;
 
 export const BalancingMode = v.picklist(['ROUNDROBIN', 'FEWESTCALLS', 'RANDOM', 'LESS_LOADED_NODE']);
 
+/** A live stream on an origin, as the coordinator needs it to relay it (`sources`, `source` events). */
+export const SourceInfo = v.object({ stream: v.string(), publishId: v.string(), node: v.string(), room: v.number(), streams: v.array(SourceStream) });
+export type SourceInfo = v.InferOutput<typeof SourceInfo>;
+
 export const Results = {
   nodes: v.object({ mode: BalancingMode, loadBalancing: v.boolean(), nodes: v.array(NodeInfo) }),
   publish: v.object({ sdp: Sdp }),
@@ -195,6 +247,11 @@ export const Results = {
   ping: v.object({ time: v.number() }),
   streams: StreamsResult,
   metrics: v.object({}),
+  sources: v.object({ streams: v.array(SourceInfo), relays: v.array(v.object({ node: v.string(), stream: v.string(), room: v.number() })) }),
+  relay: v.object({ host: v.string(), port: v.number(), rtcpPort: v.number() }),
+  unrelay: v.object({}),
+  forward: v.object({}),
+  unforward: v.object({}),
 } as const satisfies Record<Method, v.GenericSchema>;
 export type Result<M extends Method> = v.InferOutput<(typeof Results)[M]>;
 
@@ -225,6 +282,10 @@ export const BridgeEvent = v.variant('event', [
     status: PlayerStatus,
     info: v.optional(v.string()),
   }),
+  /** To links that asked `sources`: a stream went live on this agent's origin (relay it)... */
+  v.object({ event: v.literal('source'), source: SourceInfo }),
+  /** ... or ended (remove its copies). */
+  v.object({ event: v.literal('source-ended'), stream: v.string(), publishId: v.string(), node: v.string(), info: v.string() }),
   v.object({
     event: v.literal('slowlink'),
     id: Id,

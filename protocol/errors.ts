@@ -148,6 +148,8 @@ export const Errors = {
   publishNotFound: (publishId: string) => new CdnError('NOT_FOUND', `no publish with id "${publishId}"`),
   playNotFound: (playId: string) => new CdnError('NOT_FOUND', `no play with id "${playId}"`),
   nodeUnknown: (node: string) => new CdnError('NOT_FOUND', `unknown node "${node}"`),
+  /** An agent drives one node: a request for another node went to the wrong agent. */
+  nodeElsewhere: (node: string, here: string) => new CdnError('NOT_FOUND', `node "${node}" is driven by its own agent, not by this one (${here})`),
   nodeDown: (node: string) => new CdnError('UNAVAILABLE', `node ${node} is down`),
   closed: (what: string) => new CdnError('UNAVAILABLE', `${what} is closed`),
   timeout: (what: string, ms: number) => new CdnError('TIMEOUT', `${what} got no answer within ${ms} ms`),

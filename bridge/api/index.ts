@@ -53,6 +53,13 @@ export interface MediaService {
   bind(owner: Owner, params: Params<'bind'>): Promise<Result<'bind'>>;
   /** Tears down everything the owner still has (its connection closed). */
   release(owner: Owner): Promise<void>;
+  // Cross-node work a coordinator asks of one node's agent (../media/cross-node.ts).
+  /** What this agent's origin publishes and its edges hold; `listener` gets `source` events until `unwatch`. */
+  sources(listener: (e: BridgeEvent) => void): { result: Result<'sources'>; unwatch: () => void };
+  relay(params: Params<'relay'>): Promise<Result<'relay'>>;
+  unrelay(params: Params<'unrelay'>): Promise<Result<'unrelay'>>;
+  forward(params: Params<'forward'>): Promise<Result<'forward'>>;
+  unforward(params: Params<'unforward'>): Promise<Result<'unforward'>>;
 }
 
 /**
@@ -95,6 +102,8 @@ export class ApiServer {
   readonly #owners = new Set<WebSocket>();
   /** The links that asked for `nodes`: only they get `node` events. */
   readonly #nodeWatchers = new Set<WebSocket>();
+  /** The links that asked for `sources` (coordinators), with how to stop their `source` events. */
+  readonly #sourceWatchers = new Map<WebSocket, () => void>();
   /** Lost links' releases, waiting out the grace. */
   readonly #graceTimers = new Set<NodeJS.Timeout>();
   /** Links that answered (pong or any frame) since the last keep-alive tick. */
@@ -228,6 +237,8 @@ export class ApiServer {
     ws.on('close', (code) => {
       this.#owners.delete(ws);
       this.#nodeWatchers.delete(ws);
+      this.#sourceWatchers.get(ws)?.();
+      this.#sourceWatchers.delete(ws);
       this.#monitor((m) => m.ownerClosed(ownerId));
       const release = (): void => void this.#opts.media.release(owner).catch((err: unknown) => log.error('release failed', { err }));
       if (code === BRIDGE_RELEASE_CLOSE_CODE || this.#closed) {
@@ -337,6 +348,20 @@ export class ApiServer {
       case 'metrics':
         this.#monitor((m) => m.workerReport(owner.id, req.params));
         return Promise.resolve({});
+      case 'sources': {
+        this.#sourceWatchers.get(ws)?.();
+        const { result, unwatch } = media.sources((e) => owner.send(e));
+        this.#sourceWatchers.set(ws, unwatch);
+        return Promise.resolve(result);
+      }
+      case 'relay':
+        return media.relay(req.params);
+      case 'unrelay':
+        return media.unrelay(req.params);
+      case 'forward':
+        return media.forward(req.params);
+      case 'unforward':
+        return media.unforward(req.params);
     }
   }
 

@@ -5,12 +5,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { CdnError, newMediaId, silentLogger, type Params, type Result } from '../../protocol/index.ts';
-import type { MediaService, Owner } from './index.ts';
-import { RESOURCE_OWNER_ID, Resources, iceUfrag } from './resources.ts';
+import type { Owner } from './index.ts';
+import { RESOURCE_OWNER_ID, Resources, iceUfrag, type ResourceMedia } from './resources.ts';
 
 const OFFER = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=ice-ufrag:abcd\r\na=ice-pwd:secretsecretsecretsecret\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n';
 
-class ScriptedMedia implements MediaService {
+class ScriptedMedia implements ResourceMedia {
   readonly calls: string[] = [];
   readonly owners = new Map<string, Owner>();
   readonly live = new Set<string>();

@@ -14,6 +14,9 @@
 import { CdnError, Errors, type BridgeEvent, type Logger, type Params, type Result } from '../../protocol/index.ts';
 import type { MediaService, Owner } from './index.ts';
 
+/** What resources ask of the media layer. */
+export type ResourceMedia = Pick<MediaService, 'publish' | 'unpublish' | 'play' | 'stop' | 'trickle'>;
+
 /** The id of the owner of every resource (never a link's: links are "w<n>"). */
 export const RESOURCE_OWNER_ID = 'resources';
 /** A resource play whose WebRTC is not up within this is stopped. */
@@ -28,7 +31,7 @@ interface Entry {
 }
 
 export interface ResourcesOptions {
-  media: MediaService;
+  media: ResourceMedia;
   log: Logger;
   startTimeoutMs?: number;
   /** Also told every event of a resource (the API's monitor, which times PUBLISHING and PLAYING). */
@@ -37,7 +40,7 @@ export interface ResourcesOptions {
 
 export class Resources {
   readonly owner: Owner;
-  readonly #media: MediaService;
+  readonly #media: ResourceMedia;
   readonly #log: Logger;
   readonly #startTimeoutMs: number;
   readonly #onEvent: ((event: BridgeEvent) => void) | undefined;

@@ -102,7 +102,7 @@ export class Cascade {
     try {
       if (s.publisherId === undefined) throw MediaErrors.relayChanged(edge.id);
       const target = await this.relay.open(() => this.#current());
-      await this.forward.open(edge, target);
+      await this.forward.open(ctx.rtpHost(edge), target);
       if (!this.#current()) throw MediaErrors.relayChanged(edge.id);
       this.#state = 'ready';
       this.relay.ready();

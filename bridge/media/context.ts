@@ -45,9 +45,13 @@ export interface MediaNode {
 
 /** The node set (a NodeManager satisfies it). */
 export interface MediaNodes {
-  readonly origin: MediaNode;
+  /** The topology's origin, by id (driven here or not). */
+  readonly originId: string;
+  /** The nodes this process drives: every node, or an agent's one. */
+  readonly all: readonly MediaNode[];
+  /** The edges this process drives. */
   readonly edges: readonly MediaNode[];
-  /** Throws NOT_FOUND for an id that is not in the topology. */
+  /** Throws NOT_FOUND for an id that is not in the topology, or that another agent drives. */
   get(id: string): MediaNode;
   loadChanged(node: MediaNode): void;
   /** Resolves once every node has connected or failed its first try (what to take back is then known). */

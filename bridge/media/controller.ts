@@ -9,12 +9,13 @@
  * `trickle` reach a publish or play whose request still runs. Publishes and plays share one id
  * space (a trickle names either).
  */
-import { BRIDGE_OWNER_GRACE_MS, Errors, type Params, type Result } from '../../protocol/index.ts';
+import { BRIDGE_OWNER_GRACE_MS, Errors, type BridgeEvent, type Params, type Result } from '../../protocol/index.ts';
 import type { MediaService, Owner } from '../api/index.ts';
 import { Journal, JOURNAL_VERSION, type JournalState, type NodeRecord } from '../state/journal.ts';
 import { EVENT as HANDLE_EVENT } from '../janus/handle.ts';
 import type { JanusHandle } from '../janus/videoroom.ts';
 import { adopt, reconcile, records, watchAdopted, type Gone } from './adopt.ts';
+import { CrossNode } from './cross-node.ts';
 import { sdpError, toCdnError } from '../janus/errors.ts';
 import { canTrickle, trickle as trickleCandidates } from '../janus/trickle.ts';
 import { readOffer, planPlayback } from '../sdp/index.ts';
@@ -23,6 +24,7 @@ import { MediaErrors } from './errors.ts';
 import { newRoomId, sourceTracks, within } from './plan.ts';
 import type { PlaySource } from './mounts.ts';
 import { Player, type ClientOffer } from './player.ts';
+import { snapshot, type StreamSnapshot } from './snapshot.ts';
 import { Stream, type StreamHooks } from './stream.ts';
 import { sweep, type InUse } from './sweep.ts';
 
@@ -56,22 +58,6 @@ export interface ResourceHooks {
 /** How many ended ids `bind` can still report; the oldest are forgotten first (and after the grace). */
 const MAX_REMEMBERED_ENDINGS = 100_000;
 
-/** One stream as `streams()` shows it: ids and states only, nothing that can change Janus. */
-export interface StreamSnapshot {
-  readonly name: string;
-  readonly publishId: string;
-  readonly origin: string;
-  /** Epoch ms the publisher was configured; undefined while it is being set up. */
-  readonly configuredAt: number | undefined;
-  /** PUBLISHING was sent (WebRTC up and media flowing). */
-  readonly publishing: boolean;
-  /** The Janus handle id of the publisher on the origin, once attached. */
-  readonly publisherHandle: number | undefined;
-  readonly cascadeReadyMs: number | undefined;
-  readonly edges: ReadonlyArray<{ readonly node: string; readonly state: 'pending' | 'ready' | 'failed' }>;
-  readonly players: ReadonlyArray<{ readonly playId: string; readonly node: string; readonly handle: number | undefined; readonly playing: boolean }>;
-}
-
 export class MediaController implements Media {
   readonly #ctx: MediaContext;
   readonly #nodes: MediaNodes;
@@ -85,18 +71,20 @@ export class MediaController implements Media {
     closing: (s) => {
       if (this.#streams.get(s.name) === s) this.#streams.delete(s.name);
       if (this.#ids.get(s.publishId) === s) this.#ids.delete(s.publishId);
+      this.#cross.ended(s, s.ending?.info ?? 'unpublished');
     },
     closed: (s) => this.#records.delete(s),
     newRoomId: () => this.#newRoomId(),
   };
   readonly #inUse: InUse = {
-    room: (node, room) => [...this.#records].some((s) => s.usesRoom(node, room)),
-    mountpoints: (node) => new Set([...this.#records].flatMap((s) => s.mountpointsOn(node))),
+    room: (node, room) => [...this.#records].some((s) => s.usesRoom(node, room)) || this.#cross.usesRoom(node, room),
+    mountpoints: (node) => new Set([...[...this.#records].flatMap((s) => s.mountpointsOn(node)), ...this.#cross.mountpointsOn(node)]),
   };
   readonly #onUp = (node: MediaNode): void => this.#nodeUp(node);
   readonly #onDown = (node: MediaNode): void => this.#nodeDown(node);
   readonly #opts: MediaOptions;
   readonly #graceMs: number;
+  readonly #cross: CrossNode;
   /** How publishes and plays ended lately, by id, for a link that re-binds them (`bind`). */
   readonly #endings = new Map<string, { status: EndStatus; info: string; at: number }>();
   /** The publisher and player handles attached on each node and not yet detached (the journal's). */
@@ -120,6 +108,14 @@ export class MediaController implements Media {
       attached: (node, handle) => this.#attached(node, handle),
     });
     this.#nodes = opts.nodes;
+    this.#cross = new CrossNode({
+      ctx: this.#ctx,
+      nodes: this.#nodes,
+      stream: (id) => {
+        const s = this.#ids.get(id);
+        return s instanceof Stream ? s : undefined;
+      },
+    });
     this.#nodes.on('up', this.#onUp);
     this.#nodes.on('down', this.#onDown);
   }
@@ -129,17 +125,7 @@ export class MediaController implements Media {
   }
 
   streams(): StreamSnapshot[] {
-    return [...this.#streams.values()].map((s) => ({
-      name: s.name,
-      publishId: s.publishId,
-      origin: s.node.id,
-      configuredAt: s.configuredAt,
-      publishing: s.state === 'publishing',
-      publisherHandle: s.handle?.id,
-      cascadeReadyMs: s.cascadeReadyMs,
-      edges: [...s.cascades.values()].map((c) => ({ node: c.node.id, state: c.state === 'closed' ? 'failed' : c.state })),
-      players: s.allPlayers().map((p) => ({ playId: p.playId, node: p.node.id, handle: p.handle?.id, playing: p.state === 'playing' })),
-    }));
+    return [...this.#streams.values()].map(snapshot);
   }
 
   // ---------------------------------------------------------------- publish
@@ -148,7 +134,7 @@ export class MediaController implements Media {
     this.#checkOpen();
     this.#checkIdFree(params.publishId);
     const node = this.#nodes.get(params.node);
-    if (node.role !== 'origin') throw MediaErrors.publishOnEdge(this.#nodes.origin.id, node.id);
+    if (node.role !== 'origin') throw MediaErrors.publishOnEdge(this.#nodes.originId, node.id);
     if (this.#streams.has(params.stream)) throw Errors.streamNameInUse(params.stream);
     if (!node.up) throw node.unavailable();
 
@@ -163,6 +149,7 @@ export class MediaController implements Media {
       this.#ctx.log.info('publish refused', { stream: s.name, publishId: s.publishId, code: e.code, err: e.message });
       throw e;
     }
+    this.#cross.live(s);
     void s.cascadeAll();
     return { sdp: answer };
   }
@@ -180,12 +167,15 @@ export class MediaController implements Media {
     this.#checkOpen();
     this.#checkIdFree(params.playId);
     const node = this.#nodes.get(params.node);
-    const s = this.#streams.get(params.stream);
-    if (s === undefined || !s.live) throw Errors.streamNotFound(params.stream);
     if (!node.up) throw node.unavailable();
+    const found = this.#streams.get(params.stream);
+    if (found !== undefined && !found.live) throw Errors.streamNotFound(params.stream);
+    // The stream's origin is driven here (and, by a bridge that drives every node, its edges' copies
+    // too), or only this edge's copy is, made at a coordinator's request.
+    const s = found ?? (await this.#cross.relayFor(node, params.stream));
     // A client's offer is checked before anything is made, so a bad one leaves nothing behind.
-    const client = params.sdp === undefined ? undefined : clientOffer(params.sdp, s);
-    const source = s.sourceOn(node);
+    const client = params.sdp === undefined ? undefined : clientOffer(params.sdp, s.streams);
+    const source = s instanceof Stream ? s.sourceOn(node) : s;
 
     const player = this.#newPlayer(params.playId, owner, source);
     source.players.add(player);
@@ -194,7 +184,7 @@ export class MediaController implements Media {
     } catch (err) {
       const byOwner = player.endedByOwner;
       await player.close(undefined);
-      if (s.ended) throw MediaErrors.streamEndedWhileJoining(s.name);
+      if (s instanceof Stream ? s.ended : !s.live) throw MediaErrors.streamEndedWhileJoining(s.name);
       if (byOwner) throw MediaErrors.endedBeforeStart('play', player.playId);
       throw sdpError(toCdnError(err, `play "${s.name}" on ${node.id}`));
     }
@@ -290,7 +280,7 @@ export class MediaController implements Media {
     );
     for (const g of gone) this.#remember(g.id, g.status, g.info);
     this.#detachStrays(state, streams);
-    for (const node of [this.#nodes.origin, ...this.#nodes.edges]) this.#recount(node);
+    for (const node of this.#nodes.all) this.#recount(node);
     this.#journal?.mark();
     const players = streams.reduce((n, s) => n + s.allPlayers().length, 0);
     this.#ctx.log.info('took back what the earlier run left', { streams: streams.length, players, gone: gone.length, ms: Date.now() - started });
@@ -303,7 +293,7 @@ export class MediaController implements Media {
 
   #journalState(): JournalState {
     const nodes: Record<string, NodeRecord> = {};
-    for (const node of [this.#nodes.origin, ...this.#nodes.edges]) {
+    for (const node of this.#nodes.all) {
       const rec = node.record();
       if (rec !== undefined) nodes[node.id] = { ...rec, handles: [...(this.#handles.get(node) ?? [])] };
     }
@@ -389,6 +379,7 @@ export class MediaController implements Media {
       ...[...this.#records].map((s) => s.close({ status: 'UNPUBLISHED', info: 'the bridge is shutting down', notifyOwner: true })),
       ...players.map((p) => p.close({ status: 'STOPPED', info: 'the bridge is shutting down' })),
     ]);
+    await this.#cross.close({ status: 'STOPPED', info: 'the bridge is shutting down' });
     // Everything was taken down: the journal says so, and a later run has nothing to take back.
     this.#journal?.close({ version: JOURNAL_VERSION, at: Date.now(), nodes: {}, streams: [] });
   }
@@ -398,6 +389,31 @@ export class MediaController implements Media {
   #nodeDown(node: MediaNode): void {
     this.#handles.delete(node);
     for (const s of [...this.#records]) s.nodeDown(node);
+    this.#cross.nodeDown(node);
+  }
+
+  // ---------------------------------------------------------------- cross-node work (an agent's)
+
+  sources(listener: (e: BridgeEvent) => void): { result: Result<'sources'>; unwatch: () => void } {
+    return { result: this.#cross.sources(this.#streams.values()), unwatch: this.#cross.watch(listener) };
+  }
+
+  relay(params: Params<'relay'>): Promise<Result<'relay'>> {
+    this.#checkOpen();
+    return this.#cross.relay(params);
+  }
+
+  unrelay(params: Params<'unrelay'>): Promise<Result<'unrelay'>> {
+    return this.#cross.unrelay(params);
+  }
+
+  forward(params: Params<'forward'>): Promise<Result<'forward'>> {
+    this.#checkOpen();
+    return this.#cross.forward(params);
+  }
+
+  unforward(params: Params<'unforward'>): Promise<Result<'unforward'>> {
+    return this.#cross.unforward(params);
   }
 
   #nodeUp(node: MediaNode): void {
@@ -466,7 +482,7 @@ export class MediaController implements Media {
 }
 
 /** Reads a client's offer and plans its playback of `s`; throws INVALID_ARGUMENT when it cannot play. */
-function clientOffer(sdp: string, s: Stream): ClientOffer {
+function clientOffer(sdp: string, streams: Stream['streams']): ClientOffer {
   const offer = readOffer(sdp);
-  return { offer, plan: planPlayback(offer, sourceTracks(s.streams)) };
+  return { offer, plan: planPlayback(offer, sourceTracks(streams)) };
 }

@@ -243,6 +243,10 @@ export class World extends EventEmitter implements MediaNodes {
   readonly forwards: Array<{ node: string; mid: string; port: number; rtcpPort: number | undefined }> = [];
   readonly origin: FakeNode;
   readonly edges: FakeNode[];
+  readonly originId = 'origin';
+  get all(): FakeNode[] {
+    return [this.origin, ...this.edges];
+  }
   fail: (node: FakeNode, body: Body) => Error | undefined = () => undefined;
   /** Holds a request until the promise it returns resolves (a slow Janus), when it returns one. */
   hold: (node: FakeNode, body: Body) => Promise<void> | undefined = () => undefined;

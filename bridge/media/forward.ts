@@ -38,14 +38,14 @@ export class Forward {
     return f;
   }
 
-  /** Starts forwarding to `target` on the edge `edge` (its RTP host as the origin reaches it). */
-  async open(edge: MediaNode, target: RelayTarget): Promise<void> {
+  /** Starts forwarding to `target` on the edge whose RTP address (as the origin reaches it) is `host`. */
+  async open(host: string, target: Pick<RelayTarget, 'port' | 'rtcpPort'>): Promise<void> {
     const s = this.source;
     const ctx = this.ctx;
     if (s.publisherId === undefined) throw new Error(`the publisher of "${s.name}" has no id`);
     await vr.publishRemotely(
       s.node.control,
-      { room: s.room, publisherId: s.publisherId, remoteId: this.remoteId, adminKey: ctx.adminKey, host: ctx.rtpHost(edge), port: target.port, rtcpPort: target.rtcpPort },
+      { room: s.room, publisherId: s.publisherId, remoteId: this.remoteId, adminKey: ctx.adminKey, host, port: target.port, rtcpPort: target.rtcpPort },
       ctx.rq,
     );
     this.#made = true;

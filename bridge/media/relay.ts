@@ -39,6 +39,7 @@ export class Relay implements PlaySource, MountSetSource {
   #state: RelayState = 'pending';
   #made: 'nothing' | 'room' | 'remote-publisher' = 'nothing';
   #remotePublisherId: number | undefined;
+  #target: RelayTarget | undefined;
   #error: CdnError | undefined;
   #closing: Promise<void> | undefined;
 
@@ -74,6 +75,10 @@ export class Relay implements PlaySource, MountSetSource {
   get remotePublisherId(): number | undefined {
     return this.#state === 'ready' ? this.#remotePublisherId : undefined;
   }
+  /** Where the origin forwards to, once the remote publisher is made. */
+  get target(): RelayTarget | undefined {
+    return this.#target;
+  }
   /** Why it failed, when it did. */
   get error(): CdnError | undefined {
     return this.#error;
@@ -94,7 +99,8 @@ export class Relay implements PlaySource, MountSetSource {
     this.#remotePublisherId = remote.id;
     this.#made = 'remote-publisher';
     if (!current()) throw MediaErrors.relayChanged(edge.id);
-    return { remotePublisherId: remote.id, port: remote.port, rtcpPort: remote.rtcpPort };
+    this.#target = { remotePublisherId: remote.id, port: remote.port, rtcpPort: remote.rtcpPort };
+    return this.#target;
   }
 
   /** The origin forwards to it: players may join. */

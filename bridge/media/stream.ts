@@ -22,6 +22,7 @@ import { CandidateCollector, watchHandle, type MediaEvent } from '../janus/handl
 import * as vr from '../janus/videoroom.ts';
 import type { JanusHandle, PublisherStream } from '../janus/videoroom.ts';
 import { Cascade } from './cascade.ts';
+import type { Forward } from './forward.ts';
 import { reachable, type MediaContext, type MediaNode } from './context.ts';
 import { MediaErrors } from './errors.ts';
 import type { Mount } from './mount.ts';
@@ -53,6 +54,8 @@ export interface StreamHooks {
 export class Stream implements PlaySource, MountSetSource {
   readonly serial = new Serial();
   readonly cascades = new Map<string, Cascade>();
+  /** Forwards to edges' copies that a coordinator asked for (an agent's; ./cross-node.ts), by forwardId. */
+  readonly forwards = new Map<string, Forward>();
   /** The players on the origin (an edge's are its copy's: `allPlayers()`). */
   readonly players = new Set<Player>();
   /** The mountpoints on the origin (an edge's are its copy's: `allMounts()`). */
@@ -107,6 +110,10 @@ export class Stream implements PlaySource, MountSetSource {
   }
   get ended(): boolean {
     return this.#state === 'closing' || this.#state === 'closed';
+  }
+  /** How it is ending, once it is. */
+  get ending(): StreamEnding | undefined {
+    return this.#ending;
   }
   /** Closed by its owner's `unpublish`. */
   get endedByOwner(): boolean {
@@ -446,6 +453,9 @@ export class Stream implements PlaySource, MountSetSource {
     this.#unwatch();
     // Mountpoints first: their forwarders hang off the publishers the cascades and the origin remove.
     await this.mounts.closeAll();
+    const forwards = [...this.forwards.values()];
+    this.forwards.clear();
+    await Promise.all(forwards.map((f) => f.close()));
     const cascades = [...this.cascades.values()];
     this.cascades.clear();
     await Promise.all(cascades.map((c) => c.close({ status: 'STOPPED', info: `the stream ended: ${this.#ending?.info ?? 'unpublished'}` })));

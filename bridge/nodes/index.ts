@@ -31,6 +31,8 @@ export interface NodeManagerOptions {
    * connection claims its session instead of creating one, so what that run made stays.
    */
   reclaim?: Readonly<Record<string, NodeRecord>> | undefined;
+  /** Drive only this node (an agent, `bridge/main.ts --node <id>`); undefined: every node. */
+  only?: string | undefined;
   log: Logger;
 }
 
@@ -178,9 +180,11 @@ export class JanusNode {
 }
 
 export class NodeManager extends EventEmitter<NodeEvents> {
+  /** The nodes this process drives. */
   readonly nodes: ReadonlyMap<string, JanusNode>;
-  readonly origin: JanusNode;
-  readonly #opts: Required<Omit<NodeManagerOptions, 'apiSecret' | 'reclaim'>> & { apiSecret: string | undefined };
+  readonly originId: string;
+  readonly #topology: Topology;
+  readonly #opts: Required<Omit<NodeManagerOptions, 'apiSecret' | 'reclaim' | 'only'>> & { apiSecret: string | undefined };
   readonly #timers = new Set<NodeJS.Timeout>();
   /** Sessions still to claim, by node: used by each node's first connection only. */
   readonly #reclaim: Map<string, NodeRecord>;
@@ -192,11 +196,16 @@ export class NodeManager extends EventEmitter<NodeEvents> {
     super();
     this.#opts = { healthIntervalMs: 2000, minBackoffMs: 200, maxBackoffMs: 3000, ...opts };
     this.#reclaim = new Map(Object.entries(opts.reclaim ?? {}));
-    this.#firstTries = Promise.all(
-      opts.topology.nodes.map((n) => new Promise<void>((resolve) => this.#firstTried.set(n.id, resolve))),
-    ).then(() => undefined);
-    this.nodes = new Map(opts.topology.nodes.map((n) => [n.id, new JanusNode(n)]));
-    this.origin = this.nodes.get(opts.topology.origin.id)!;
+    this.#topology = opts.topology;
+    const driven = opts.only === undefined ? opts.topology.nodes : opts.topology.nodes.filter((n) => n.id === opts.only);
+    if (driven.length === 0) throw Errors.nodeUnknown(opts.only ?? '');
+    this.#firstTries = Promise.all(driven.map((n) => new Promise<void>((resolve) => this.#firstTried.set(n.id, resolve)))).then(() => undefined);
+    this.nodes = new Map(driven.map((n) => [n.id, new JanusNode(n)]));
+    this.originId = opts.topology.origin.id;
+  }
+
+  get all(): JanusNode[] {
+    return [...this.nodes.values()];
   }
 
   get edges(): JanusNode[] {
@@ -205,8 +214,9 @@ export class NodeManager extends EventEmitter<NodeEvents> {
 
   get(id: string): JanusNode {
     const node = this.nodes.get(id);
-    if (node === undefined) throw Errors.nodeUnknown(id);
-    return node;
+    if (node !== undefined) return node;
+    if (this.#topology.nodes.some((n) => n.id === id)) throw Errors.nodeElsewhere(id, [...this.nodes.keys()].join(', '));
+    throw Errors.nodeUnknown(id);
   }
 
   snapshot(): NodeInfo[] {

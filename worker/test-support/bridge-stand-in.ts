@@ -269,8 +269,8 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
           const e = event.output;
           if (e.event === 'node') s.nodes = [...s.nodes.filter((n) => n.id !== e.node.id), e.node];
           // Events go where they belong: node changes to the links that asked for the nodes, a
-          // stream's events to the link that owns it (none while it is orphaned).
-          const owner = e.event === 'node' ? undefined : ownerOf(s, e.event === 'publisher' ? e.publishId : e.event === 'player' ? e.playId : e.id);
+          // stream's events to the link that owns it (none while it is orphaned), `source` nowhere.
+          const owner = ownerOf(s, e.event === 'publisher' ? e.publishId : e.event === 'player' ? e.playId : e.event === 'slowlink' ? e.id : undefined);
           const to = e.event === 'node' ? [...s.nodeWatchers] : owner === undefined ? [] : [owner];
           for (const ws of to) ws.send(JSON.stringify(e));
           json(200, { sent: to.length });
@@ -477,9 +477,9 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
   };
 }
 
-/** The open link that owns `id`, if one does. */
-function ownerOf(s: Scenario, id: string): WebSocket | undefined {
-  for (const [ws, ids] of s.owned) if (ids.has(id)) return ws;
+/** The open link that owns `id`, if one does (none for no id). */
+function ownerOf(s: Scenario, id: string | undefined): WebSocket | undefined {
+  for (const [ws, ids] of s.owned) if (id !== undefined && ids.has(id)) return ws;
   return undefined;
 }
 

@@ -356,7 +356,7 @@ export class WcsSession {
   // ------------------------------------------------------------ bridge events
 
   #onBridgeEvent(event: BridgeEvent): void {
-    if (this.#closed || event.event === 'node' || event.event === 'slowlink') return;
+    if (this.#closed || (event.event !== 'publisher' && event.event !== 'player')) return;
     const entry = this.#byRef.get(event.event === 'publisher' ? event.publishId : event.playId);
     if (entry === undefined || (event.event === 'publisher') !== (entry.kind === 'publish')) return;
     const info = event.info === undefined ? {} : { info: event.info };
