@@ -2,7 +2,7 @@
  * The worker's routes (Hono). Which node a request is for comes from the Host header or a
  * `/node/<id>` path prefix (see ./nodes); the node list comes from the Balancer Durable Object.
  *
- *   GET /health                 any host: the bridge's view of every node (200 all up, else 503)
+ *   GET /health                 any host: the agents' view of every node (200 all up, else 503)
  *   GET /status.json            any host: /health plus live streams, viewers, bitrates, viewer history (the dashboard)
  *   GET /lb[?stream=NAME]       origin: the WCS load-balancer answer {server, ws, wss, url} (CORS);
  *                               with token keys configured it needs a play token (?token= or Bearer)
@@ -14,7 +14,7 @@
 import { Hono, type Context } from 'hono';
 import { CdnError, Errors, RETRY_AFTER_SECONDS, type NodeInfo } from '../protocol/index.ts';
 import { authFor, check, denialResponse, tokenOf } from './auth/index.ts';
-import { balancerFor, bridgeView, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
+import { balancerFor, bridgeView, downReason, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
 import { readConfig, type Config, type Env } from './env.ts';
 import { checkStreamParam, corsMiddleware, errorResponse } from './http.ts';
 import { clientAddress, sessionLimiter } from './limits/index.ts';
@@ -42,16 +42,19 @@ app.onError((err, c) => {
 app.get('/health', async (c) => {
   const config = readConfig(c.env);
   authFor(config.tokenKeys); // says loudly, once per isolate, when no token key is configured
-  const view = await bridgeView(c.env, config.bridgeUrl);
+  const view = await bridgeView(c.env, config.agents);
   if (view.bridge === 'up') {
-    const allUp = view.nodes.every((n) => n.up);
+    // Up while any agent answers; the nodes of an agent that does not are listed down, each with why.
+    const reason = downReason(view);
+    const unreachable = view.unreachable ?? {};
+    const nodes = view.nodes.map((n) => ({ ...healthNode(n), ...(unreachable[n.id] === undefined ? {} : { reason: unreachable[n.id] }) }));
     return c.json(
-      { status: allUp ? 'ok' : 'degraded', bridge: 'up', mode: view.mode, loadBalancing: view.loadBalancing, nodes: view.nodes.map(healthNode), ...(allUp ? {} : { reason: `down: ${view.nodes.filter((n) => !n.up).map((n) => n.id).join(', ')}` }) },
-      allUp ? 200 : 503,
+      { status: reason === undefined ? 'ok' : 'degraded', bridge: 'up', mode: view.mode, loadBalancing: view.loadBalancing, nodes, ...(reason === undefined ? {} : { reason }) },
+      reason === undefined ? 200 : 503,
       { 'Cache-Control': 'no-store' },
     );
   }
-  // The worker reaches Janus only through the bridge: with the bridge away, every node is down to it.
+  // The worker reaches Janus only through the agents: with none answering, every node is down to it.
   const last = view.lastKnown;
   return c.json(
     {
@@ -90,8 +93,8 @@ async function loadBalancer(c: AppContext, pathNode: string | undefined): Promis
   const config = readConfig(c.env);
   const verdict = await check(authFor(config.tokenKeys), tokenOf(c.req.raw), { action: 'play', stream });
   if (!verdict.ok) return denialResponse(verdict.denial);
-  const balancer = balancerFor(c.env, config.bridgeUrl);
-  const view = await bridgeView(c.env, config.bridgeUrl);
+  const balancer = balancerFor(c.env, config.agents);
+  const view = await bridgeView(c.env, config.agents);
   const nodes = nodesOf(view);
   if (nodes === undefined) throw Errors.bridgeUnavailable(view.bridge === 'down' ? view.reason : '');
   const host = requestHost(c);
@@ -103,7 +106,7 @@ async function loadBalancer(c: AppContext, pathNode: string | undefined): Promis
   }
   const pinned = verdict.pinnedNode;
   const choice: EdgeChoice | { ok: true; node: NodeInfo; policy: 'TOKEN' } =
-    pinned !== undefined && loadBalancingOf(view) ? tokenChoice(nodes, pinned) : await balancer.choose(config.bridgeUrl);
+    pinned !== undefined && loadBalancingOf(view) ? tokenChoice(nodes, pinned) : await balancer.choose(config.agents);
   if (!choice.ok && choice.code === 'PERMISSION_DENIED') return denialResponse({ code: 'PERMISSION_DENIED', reason: choice.reason });
   if (!choice.ok) throw new CdnError(choice.code === 'TIMEOUT' ? 'UNAVAILABLE' : choice.code, choice.reason);
   const node = choice.node;
@@ -136,7 +139,7 @@ async function signalling(c: AppContext, pathNode: string | undefined, pagesWith
   if (waitS !== undefined) {
     return errorResponse(new CdnError('RESOURCE_EXHAUSTED', `too many new sessions from this address: the limit is ${limit} per minute; retry in ${waitS} s`), { 'Retry-After': String(waitS) });
   }
-  const view = await bridgeView(c.env, config.bridgeUrl);
+  const view = await bridgeView(c.env, config.agents);
   const host = requestHost(c);
   const urlContext = { secure: isSecure(c), via: pathNode === undefined ? ('host' as const) : ('path' as const), requestHost: host };
   const nodes = nodesOf(view);

@@ -5,15 +5,24 @@
  * needs the bridge (health, routing, streams), so the operator sees it where they look.
  */
 import * as v from 'valibot';
-import { BRIDGE_OWNER_GRACE_MS, BRIDGE_RELINK_WINDOW_MS, BRIDGE_REQUEST_TIMEOUT_MS, CdnError, MAX_SDP_LENGTH } from '../protocol/index.ts';
+import { BRIDGE_OWNER_GRACE_MS, BRIDGE_RELINK_WINDOW_MS, BRIDGE_REQUEST_TIMEOUT_MS, CdnError, MAX_SDP_LENGTH, NodeId } from '../protocol/index.ts';
 import { MAX_KEYS, MIN_KEY_LENGTH } from './auth/token.ts';
 import type { Balancer } from './balancer/durable-object.ts';
 import { IceServersVar, type IceServer } from './whip/ice-servers.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits/index.ts';
 
 export interface Env {
-  /** The bridge's HTTP base (its API WebSocket is at BRIDGE_URL + "/api"). */
+  /**
+   * The bridge's HTTP base (its API WebSocket is at BRIDGE_URL + "/api"): the default agent, which
+   * serves every node AGENT_URLS does not list.
+   */
   BRIDGE_URL: string;
+  /**
+   * Each node's own agent (a control process with the bridge's API), comma-separated `node=url`
+   * pairs, e.g. `origin=http://127.0.0.1:8791,edge-1=http://127.0.0.1:8792`. Optional: a node not
+   * listed is served at BRIDGE_URL, so with it unset everything goes to the one bridge.
+   */
+  AGENT_URLS?: string;
   /** Shared secret for the bridge API (`.dev.vars` / `--env-file` locally, `wrangler secret` in production). */
   BRIDGE_SECRET?: string;
   /** Server ping period for WCS sessions (ms, default 10000). */
@@ -56,8 +65,34 @@ export const MISSED_PINGS_BEFORE_CLOSE = 3;
 /** Host names that always belong to the worker itself, never to a node. */
 export const BUILTIN_WORKER_HOSTS = ['localhost', '127.0.0.1', '[::1]'] as const;
 
+/**
+ * Where each node's agent is: `byNode` from AGENT_URLS, `defaultUrl` (BRIDGE_URL) for the rest.
+ * Plain data, so it can be handed to the Balancer Durable Object, which resolves it with
+ * agentUrlOf / agentUrlsOf (the one rule, here).
+ */
+export interface AgentMap {
+  readonly defaultUrl: string;
+  readonly byNode: Readonly<Record<string, string>>;
+}
+
+/** The agent that serves `nodeId`. */
+export function agentUrlOf(agents: AgentMap, nodeId: string): string {
+  return Object.hasOwn(agents.byNode, nodeId) ? (agents.byNode[nodeId] ?? agents.defaultUrl) : agents.defaultUrl;
+}
+
+/** Every distinct agent URL: the default (BRIDGE_URL) first, then AGENT_URLS' in their order. */
+export function agentUrlsOf(agents: AgentMap): string[] {
+  return [...new Set([agents.defaultUrl, ...Object.values(agents.byNode)])];
+}
+
 export interface Config {
+  /** The default agent (BRIDGE_URL): every node AGENT_URLS does not list, and sessions with no node. */
   bridgeUrl: string;
+  agents: AgentMap;
+  /** The agent of `nodeId` (agentUrlOf). */
+  agentUrl(nodeId: string): string;
+  /** Every distinct agent URL, BRIDGE_URL first (agentUrlsOf). */
+  agentUrls: readonly string[];
   /** Undefined when the secret is not set: bridge connections then fail with a clear message. */
   bridgeSecret: string | undefined;
   pingIntervalMs: number;
@@ -105,12 +140,59 @@ const TokenKeys = v.optional(
   ),
 );
 
-const ConfigVars = v.object({
-  BRIDGE_URL: v.pipe(
-    v.string('BRIDGE_URL is required: the bridge\'s HTTP base, e.g. "http://127.0.0.1:8790"'),
-    v.url('BRIDGE_URL must be a URL such as "http://127.0.0.1:8790"'),
-    v.regex(/^https?:\/\//, 'BRIDGE_URL must be an http:// or https:// URL (the worker upgrades it to a WebSocket)'),
+/** An agent's HTTP base (BRIDGE_URL, an AGENT_URLS url): the worker upgrades `<url>/api` to a WebSocket. */
+const HttpBase = (what: string) =>
+  v.pipe(
+    v.string(),
+    v.url(`${what} must be a URL such as "http://127.0.0.1:8790"`),
+    v.regex(/^https?:\/\//, `${what} must be an http:// or https:// URL (the worker upgrades it to a WebSocket)`),
+  );
+
+const withoutTrailingSlash = (url: string): string => url.replace(/\/+$/, '');
+
+/**
+ * AGENT_URLS: `node=url` pairs, comma-separated (empty entries ignored). Every problem names the
+ * pair and the rule it breaks; a node listed twice is refused rather than one of its urls guessed.
+ * Node ids follow the topology's rule (protocol/api.ts NodeId, the same pattern as
+ * bridge/topology's NODE_ID_PATTERN).
+ */
+const AgentUrlsVar = v.optional(
+  v.pipe(
+    v.string(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const byNode: Record<string, string> = {};
+      const pairs = dataset.value.split(',').map((p) => p.trim()).filter((p) => p !== '');
+      for (const pair of pairs) {
+        const problem = pairProblem(pair, byNode);
+        if (problem !== undefined) {
+          addIssue({ message: `AGENT_URLS: "${pair}": ${problem} (the form is node=url, comma-separated, e.g. "edge-1=http://127.0.0.1:8792")` });
+          return NEVER;
+        }
+        const at = pair.indexOf('=');
+        byNode[pair.slice(0, at).trim()] = withoutTrailingSlash(pair.slice(at + 1).trim());
+      }
+      return byNode;
+    }),
   ),
+);
+
+/** What is wrong with one AGENT_URLS pair (undefined: nothing), given the pairs read before it. */
+function pairProblem(pair: string, seen: Readonly<Record<string, string>>): string | undefined {
+  const at = pair.indexOf('=');
+  if (at < 0) return 'there is no "=" between the node id and the url';
+  const node = pair.slice(0, at).trim();
+  const url = pair.slice(at + 1).trim();
+  if (node === '') return 'there is no node id before "="';
+  if (!v.is(NodeId, node)) return `"${node}" is not a node id: lowercase letters, digits and dashes, starting with a letter, at most 32 characters (e.g. "edge-1")`;
+  if (Object.hasOwn(seen, node)) return `node ${node} is listed twice: a node has one agent`;
+  if (url === '') return `node ${node} has no url after "="`;
+  const checked = v.safeParse(HttpBase(`the url of node ${node}`), url);
+  return checked.success ? undefined : checked.issues[0].message;
+}
+
+const ConfigVars = v.object({
+  BRIDGE_URL: v.pipe(v.string('BRIDGE_URL is required: the bridge\'s HTTP base, e.g. "http://127.0.0.1:8790"'), HttpBase('BRIDGE_URL')),
+  AGENT_URLS: AgentUrlsVar,
   BRIDGE_SECRET: v.optional(v.string()),
   WCS_PING_INTERVAL_MS: Millis('WCS_PING_INTERVAL_MS', 50, 600_000),
   WCS_PING_TIMEOUT_MS: Millis('WCS_PING_TIMEOUT_MS', 100, 3_600_000),
@@ -147,8 +229,12 @@ export function readConfig(env: Env): Config {
   const vars = parsed.output;
   const pingIntervalMs = vars.WCS_PING_INTERVAL_MS ?? DEFAULT_PING_INTERVAL_MS;
   const secret = vars.BRIDGE_SECRET?.trim();
+  const agents: AgentMap = { defaultUrl: withoutTrailingSlash(vars.BRIDGE_URL), byNode: vars.AGENT_URLS ?? {} };
   const config: Config = {
-    bridgeUrl: vars.BRIDGE_URL.replace(/\/+$/, ''),
+    bridgeUrl: agents.defaultUrl,
+    agents,
+    agentUrl: (nodeId) => agentUrlOf(agents, nodeId),
+    agentUrls: agentUrlsOf(agents),
     bridgeSecret: secret === undefined || secret === '' ? undefined : secret,
     pingIntervalMs,
     pingTimeoutMs: vars.WCS_PING_TIMEOUT_MS ?? pingIntervalMs * MISSED_PINGS_BEFORE_CLOSE,

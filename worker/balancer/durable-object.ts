@@ -1,40 +1,31 @@
 /**
  * The Balancer Durable Object (SQLite-backed): the one place every isolate asks for the node list
- * and for the edge a player should use. It keeps a bridge link open and applies the bridge's `node`
- * events to its cached list (it is the only link that asks `nodes`, so the only one they reach),
- * persists the round-robin position (so it survives eviction and is shared by every isolate) and
- * the last node list it saw (so routing still works, degraded, while the bridge is away). One
- * object per bridge URL (`balancerFor`).
+ * and for the edge a player should use. It keeps one link per distinct agent URL (./agent-nodes.ts:
+ * each asks its agent `nodes` and applies its `node` events), merges their lists by node id
+ * (./merge.ts), persists the round-robin position (so it survives eviction and is shared by every
+ * isolate) and each agent's last list (so routing still works, degraded, while agents are away).
+ *
+ * One object for the whole CDN (`balancerFor`), named by its sorted agent URLs: with one bridge
+ * that is BRIDGE_URL itself, the name it always had, so an existing deployment keeps its object
+ * (and its round-robin position); configurations with other agents never share an object's state.
+ * Callers hand over the AgentMap with every call, as they handed over the bridge URL.
  */
 import { DurableObject } from 'cloudflare:workers';
 import * as v from 'valibot';
-import { CdnError, Errors, Results, type Result, type ErrorCode, type Logger, type NodeInfo, type StreamsResult, type WorkerReport } from '../../protocol/index.ts';
-import { connectBridge, type BridgeClient } from '../bridge-client/index.ts';
-import { readConfig, type Env } from '../env.ts';
+import { CdnError, Errors, Results, type ErrorCode, type Logger, type NodeInfo, type StreamsResult, type WorkerReport } from '../../protocol/index.ts';
+import { connectBridge } from '../bridge-client/index.ts';
+import { agentUrlsOf, readConfig, type AgentMap, type Env } from '../env.ts';
 import { createLogger } from '../log.ts';
+import { AgentNodes } from './agent-nodes.ts';
+import { mergeLastReports, mergeNodes, mergeStreams, type AgentOutcome, type NodesSnapshot } from './merge.ts';
 import { healthyEdges, noEdgeReason, pickEdge, type BalancingPolicy } from './policy.ts';
 
-/**
- * A cached node list older than this is re-read from the bridge even with the link open, and the
- * read may take NODES_TIMEOUT_MS: a bridge that hangs (its link open, nothing answered) is reported
- * down within their sum, inside the keep-alive bound, instead of every caller waiting on it.
- */
-export const SNAPSHOT_MAX_AGE_MS = 5_000;
-export const NODES_TIMEOUT_MS = 2_000;
-/** After a failed connection, callers get the same error for this long instead of a new attempt. */
-export const RETRY_AFTER_FAILURE_MS = 1_000;
+export { NODES_TIMEOUT_MS, RETRY_AFTER_FAILURE_MS, SNAPSHOT_MAX_AGE_MS } from './agent-nodes.ts';
+export type { NodesSnapshot } from './merge.ts';
 /** Dashboards polling at once share one `streams` answer this fresh. */
 export const STREAMS_MAX_AGE_MS = 1_000;
 
-export interface NodesSnapshot {
-  mode: BalancingPolicy;
-  loadBalancing: boolean;
-  nodes: NodeInfo[];
-  /** Epoch ms of the last `nodes` reply or `node` event. */
-  updatedAt: number;
-}
-
-/** The bridge's view of the CDN, or why it cannot be had. */
+/** The agents' view of the CDN: `down` only when no agent answers. */
 export type BridgeView =
   | ({ bridge: 'up' } & NodesSnapshot)
   | { bridge: 'down'; code: ErrorCode; reason: string; lastKnown: NodesSnapshot | undefined };
@@ -44,18 +35,18 @@ export type EdgeChoice =
   | { ok: true; node: NodeInfo; policy: BalancingPolicy | 'NONE' }
   | { ok: false; code: ErrorCode; reason: string };
 
-const StoredSnapshot = v.object({ ...Results.nodes.entries, updatedAt: v.number() });
+const StoredSnapshot = v.object({
+  ...Results.nodes.entries,
+  updatedAt: v.number(),
+});
 const CounterRow = v.object({ value: v.number() });
 const SnapshotRow = v.object({ json: v.string() });
 
 export class Balancer extends DurableObject<Env> {
   readonly #log: Logger = createLogger({ unit: 'balancer' });
-  #bridgeUrl: string | undefined;
-  #link: BridgeClient | undefined;
-  #snapshot: NodesSnapshot | undefined;
-  #refreshing: Promise<NodesSnapshot> | undefined;
-  #lastFailure: { at: number; error: CdnError } | undefined;
-  #streams: { at: number; pending: Promise<StreamsResult> } | undefined;
+  /** One per configured agent URL. */
+  readonly #agents = new Map<string, AgentNodes>();
+  #streams: { key: string; at: number; pending: Promise<StreamsResult> } | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -63,27 +54,25 @@ export class Balancer extends DurableObject<Env> {
     ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, json TEXT NOT NULL)');
   }
 
-  /** The bridge's view of the nodes (fresh, or the reason it is not available). */
-  async view(bridgeUrl: string): Promise<BridgeView> {
-    try {
-      return { bridge: 'up', ...(await this.#fresh(bridgeUrl)) };
-    } catch (err) {
-      const e = CdnError.from(err);
-      return { bridge: 'down', code: e.code, reason: e.message, lastKnown: this.#snapshot ?? this.#loadSnapshot() };
-    }
+  /** The agents' view of the nodes (fresh, or the reason it is not available). */
+  async view(agents: AgentMap): Promise<BridgeView> {
+    const outcomes = await this.#ask(agents);
+    const merged = mergeNodes(agents, outcomes);
+    if (merged !== undefined) return { bridge: 'up', ...merged };
+    const { code, reason } = noAnswer(outcomes);
+    return { bridge: 'down', code, reason, lastKnown: mergeLastReports(agents, outcomes) };
   }
 
   /**
    * The node a player should use: an edge by the topology's policy when load balancing is on,
    * the origin itself when it is off.
    */
-  async choose(bridgeUrl: string): Promise<EdgeChoice> {
-    let snap: NodesSnapshot;
-    try {
-      snap = await this.#fresh(bridgeUrl);
-    } catch (err) {
-      const e = CdnError.from(err);
-      return { ok: false, code: e.code, reason: Errors.bridgeUnavailable(e.message).message };
+  async choose(agents: AgentMap): Promise<EdgeChoice> {
+    const outcomes = await this.#ask(agents);
+    const snap = mergeNodes(agents, outcomes);
+    if (snap === undefined) {
+      const { code, reason } = noAnswer(outcomes);
+      return { ok: false, code, reason: Errors.bridgeUnavailable(reason).message };
     }
     if (!snap.loadBalancing) {
       const origin = snap.nodes.find((n) => n.role === 'origin');
@@ -98,31 +87,101 @@ export class Balancer extends DurableObject<Env> {
 
   /**
    * The live streams with their nodes, viewers and bitrates, and the viewer history (the
-   * dashboard), shared by every caller for STREAMS_MAX_AGE_MS.
-   * @throws CdnError when the bridge cannot be reached
+   * dashboard), from every agent that answers, merged (./merge.ts), shared by every caller for
+   * STREAMS_MAX_AGE_MS.
+   * @throws CdnError when no agent can be reached
    */
-  async streams(bridgeUrl: string): Promise<StreamsResult> {
+  async streams(agents: AgentMap): Promise<StreamsResult> {
+    const key = JSON.stringify(agents);
     const cached = this.#streams;
-    if (cached !== undefined && this.#bridgeUrl === bridgeUrl && Date.now() - cached.at < STREAMS_MAX_AGE_MS) return cached.pending;
-    const pending = this.#fresh(bridgeUrl).then(() => this.#liveLink().request('streams', {}));
-    this.#streams = { at: Date.now(), pending };
+    if (cached !== undefined && cached.key === key && Date.now() - cached.at < STREAMS_MAX_AGE_MS) return cached.pending;
+    const pending = this.#gatherStreams(agents);
+    this.#streams = { key, at: Date.now(), pending };
     pending.catch(() => {
       if (this.#streams?.pending === pending) this.#streams = undefined;
     });
     return pending;
   }
 
-  /** Passes a worker counters report on to the bridge (sessions that never had a link of their own). */
-  async report(bridgeUrl: string, report: WorkerReport): Promise<void> {
-    await this.#fresh(bridgeUrl);
-    await this.#liveLink().request('metrics', report);
+  /** Passes a worker counters report on to the agent at `url` (sessions that never had a link of their own). */
+  async report(agents: AgentMap, url: string, report: WorkerReport): Promise<void> {
+    const agent = this.#sync(agents).find((a) => a.url === url);
+    if (agent === undefined) throw new CdnError('INVALID_ARGUMENT', `${url} is not one of the configured agents`);
+    await agent.fresh();
+    await agent.liveLink().request('metrics', report);
   }
 
-  /** The open bridge link (`#fresh` has just made sure there is one). */
-  #liveLink(): BridgeClient {
-    const link = this.#link;
-    if (link === undefined || link.closed) throw Errors.closed('the bridge link');
-    return link;
+  async #gatherStreams(agents: AgentMap): Promise<StreamsResult> {
+    const outcomes = await this.#ask(agents);
+    if (!outcomes.some((o) => o.ok)) {
+      const { code, reason } = noAnswer(outcomes);
+      throw new CdnError(code, reason);
+    }
+    const asked = await Promise.all(
+      outcomes
+        .filter((o) => o.ok)
+        .map(async (o) => {
+          try {
+            const agent = this.#agents.get(o.url);
+            if (agent === undefined) throw Errors.closed(`the link to ${o.url}`);
+            const result = await agent.liveLink().request('streams', {});
+            return { url: o.url, result };
+          } catch (err) {
+            return { url: o.url, error: CdnError.from(err) };
+          }
+        }),
+    );
+    const answers = asked.flatMap((a) => ('result' in a ? [{ url: a.url, result: a.result }] : []));
+    const merged = mergeStreams(agents, answers);
+    if (merged !== undefined) return merged;
+    const first = asked.find((a) => 'error' in a);
+    throw first !== undefined && 'error' in first ? first.error : Errors.bridgeUnavailable('no agent answered "streams"');
+  }
+
+  /** Every configured agent's node list, or why it has none, in agentUrlsOf order. */
+  #ask(agents: AgentMap): Promise<AgentOutcome[]> {
+    const all = this.#sync(agents);
+    // With several agents, one that has failed must not hold up the view of the others (see
+    // AgentNodes.fresh); with one, its callers wait for its retry as they always did.
+    const waitForRetry = all.length === 1;
+    return Promise.all(
+      all.map((agent) =>
+        agent.fresh(waitForRetry).then(
+          (snapshot): AgentOutcome => ({ url: agent.url, ok: true, snapshot }),
+          (err: unknown): AgentOutcome => {
+            const e = CdnError.from(err);
+            const failure = agent.failure;
+            return { url: agent.url, ok: false, error: { code: e.code, message: e.message }, since: failure?.since ?? Date.now(), lastReported: agent.lastReported() };
+          },
+        ),
+      ),
+    );
+  }
+
+  /** The agents `agents` configures, in agentUrlsOf order; links to agents no longer configured are closed. */
+  #sync(agents: AgentMap): AgentNodes[] {
+    const urls = agentUrlsOf(agents);
+    for (const [url, agent] of this.#agents) {
+      if (urls.includes(url)) continue;
+      agent.close('agent no longer configured');
+      this.#agents.delete(url);
+    }
+    return urls.map((url) => {
+      let agent = this.#agents.get(url);
+      if (agent === undefined) {
+        agent = new AgentNodes(url, {
+          open: (to, handlers) => {
+            const config = readConfig(this.env);
+            return connectBridge({ url: to, secret: config.bridgeSecret, timeoutMs: config.bridgeRequestTimeoutMs, log: this.#log, ...handlers });
+          },
+          save: (to, snap) => this.#saveSnapshot(to, snap),
+          load: (to) => this.#loadSnapshot(to),
+          log: this.#log,
+        });
+        this.#agents.set(url, agent);
+      }
+      return agent;
+    });
   }
 
   /** The shared position: 0, 1, 2, ... across every caller and every restart. */
@@ -135,97 +194,47 @@ export class Balancer extends DurableObject<Env> {
     return v.parse(CounterRow, row).value - 1;
   }
 
-  async #fresh(bridgeUrl: string): Promise<NodesSnapshot> {
-    if (this.#bridgeUrl !== bridgeUrl) {
-      this.#link?.close('bridge URL changed');
-      this.#link = undefined;
-      this.#snapshot = undefined;
-      this.#lastFailure = undefined;
-      this.#bridgeUrl = bridgeUrl;
-    }
-    const snap = this.#snapshot;
-    if (snap !== undefined && this.#link !== undefined && !this.#link.closed && Date.now() - snap.updatedAt < SNAPSHOT_MAX_AGE_MS) {
-      return snap;
-    }
-    const failure = this.#lastFailure;
-    if (failure !== undefined && Date.now() - failure.at < RETRY_AFTER_FAILURE_MS) throw failure.error;
-    // The last try failed and a new one is under way (a hung bridge keeps it for the whole connect
-    // timeout): callers hear the failure now rather than wait on it.
-    if (failure !== undefined && this.#refreshing !== undefined) throw failure.error;
-    this.#refreshing ??= this.#refresh(bridgeUrl).finally(() => {
-      this.#refreshing = undefined;
-    });
-    return this.#refreshing;
-  }
-
-  async #refresh(bridgeUrl: string): Promise<NodesSnapshot> {
-    try {
-      const link = this.#link !== undefined && !this.#link.closed ? this.#link : await this.#connect(bridgeUrl);
-      let result: Result<'nodes'>;
-      try {
-        result = await link.request('nodes', {}, NODES_TIMEOUT_MS);
-      } catch (err) {
-        // A link that stopped answering is given up; the next caller after RETRY_AFTER_FAILURE_MS opens a new one.
-        if (CdnError.from(err).code === 'TIMEOUT') link.abandon(`no answer to "nodes" within ${NODES_TIMEOUT_MS} ms`);
-        throw err;
-      }
-      const snap: NodesSnapshot = { ...result, nodes: [...result.nodes], updatedAt: Date.now() };
-      this.#snapshot = snap;
-      this.#lastFailure = undefined;
-      this.#saveSnapshot(snap);
-      return snap;
-    } catch (err) {
-      const error = CdnError.from(err);
-      this.#lastFailure = { at: Date.now(), error };
-      this.#log.warn('cannot read the node list from the bridge', { err: error });
-      throw error;
-    }
-  }
-
-  async #connect(bridgeUrl: string): Promise<BridgeClient> {
-    const config = readConfig(this.env);
-    const link = await connectBridge({
-      url: bridgeUrl,
-      secret: config.bridgeSecret,
-      timeoutMs: config.bridgeRequestTimeoutMs,
-      log: this.#log,
-      onEvent: (event) => {
-        if (event.event !== 'node' || this.#link !== link || this.#snapshot === undefined) return;
-        const nodes = this.#snapshot.nodes.filter((n) => n.id !== event.node.id);
-        nodes.push(event.node);
-        this.#snapshot = { ...this.#snapshot, nodes, updatedAt: Date.now() };
-        this.#saveSnapshot(this.#snapshot);
-      },
-      onClose: (reason) => {
-        if (this.#link === link) this.#link = undefined;
-        this.#log.info('balancer bridge link closed', { err: reason });
-      },
-    });
-    this.#link = link;
-    return link;
-  }
-
-  #saveSnapshot(snap: NodesSnapshot): void {
+  #saveSnapshot(url: string, snap: NodesSnapshot): void {
     this.ctx.storage.sql.exec(
-      "INSERT INTO snapshots (name, json) VALUES ('nodes', ?) ON CONFLICT (name) DO UPDATE SET json = excluded.json",
+      'INSERT INTO snapshots (name, json) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET json = excluded.json',
+      snapshotName(url),
       JSON.stringify(snap),
     );
   }
 
-  #loadSnapshot(): NodesSnapshot | undefined {
-    const row = this.ctx.storage.sql.exec("SELECT json FROM snapshots WHERE name = 'nodes'").toArray()[0];
+  #loadSnapshot(url: string): NodesSnapshot | undefined {
+    const row = this.ctx.storage.sql.exec('SELECT json FROM snapshots WHERE name = ?', snapshotName(url)).toArray()[0];
     if (row === undefined) return undefined;
     try {
       const parsed = v.safeParse(StoredSnapshot, JSON.parse(v.parse(SnapshotRow, row).json));
       return parsed.success ? { ...parsed.output, nodes: [...parsed.output.nodes] } : undefined;
     } catch (err) {
-      this.#log.warn('ignoring an unreadable stored node list', { err });
+      this.#log.warn('ignoring an unreadable stored node list', { agent: url, err });
       return undefined;
     }
   }
 }
 
-/** The Balancer for `bridgeUrl` (one object per bridge). */
-export function balancerFor(env: Env, bridgeUrl: string): DurableObjectStub<Balancer> {
-  return env.BALANCER.get(env.BALANCER.idFromName(bridgeUrl));
+/** The row an agent's last node list is kept in. */
+function snapshotName(url: string): string {
+  return `nodes ${url}`;
+}
+
+/** Why no agent answered: with one agent, its own error; with several, each one's. */
+function noAnswer(outcomes: readonly AgentOutcome[]): { code: ErrorCode; reason: string } {
+  const failures = outcomes.flatMap((o) => (o.ok ? [] : [o.error]));
+  const first = failures[0];
+  if (first === undefined) return { code: 'UNAVAILABLE', reason: 'no agent is configured' };
+  if (failures.length === 1) return { code: first.code, reason: first.message };
+  return { code: first.code, reason: `no agent answers: ${[...new Set(failures.map((f) => f.message))].join('; ')}` };
+}
+
+/** The one Balancer of the CDN `agents` describes (its name: the sorted agent URLs). */
+export function balancerFor(env: Env, agents: AgentMap): DurableObjectStub<Balancer> {
+  return env.BALANCER.get(env.BALANCER.idFromName(balancerName(agents)));
+}
+
+/** The Balancer's name: with one agent, its URL (the name the one bridge's object always had). */
+export function balancerName(agents: AgentMap): string {
+  return agentUrlsOf(agents).sort().join(' ');
 }

@@ -1,12 +1,14 @@
-/** The origin's load balancer: pure policies and the Durable Object that shares their state. */
+/** The origin's load balancer: pure policies, the merge of every agent's view, and the Durable Object that shares their state. */
 export { BALANCING_POLICIES, healthyEdges, noEdgeReason, pickEdge, pinnedEdge, type BalancingPolicy, type PickInput, type PickResult, type PinResult } from './policy.ts';
 export {
   Balancer,
   RETRY_AFTER_FAILURE_MS,
   SNAPSHOT_MAX_AGE_MS,
   balancerFor,
+  balancerName,
   type BridgeView,
   type EdgeChoice,
   type NodesSnapshot,
 } from './durable-object.ts';
+export { downReason, mergeNodes, mergeStreams, type AgentOutcome } from './merge.ts';
 export { bridgeView, VIEW_WAIT_MS } from './view.ts';

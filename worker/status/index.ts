@@ -1,11 +1,12 @@
 /**
- * GET /status.json: the live dashboard's data (worker/public/status.html). The bridge's view of
+ * GET /status.json: the live dashboard's data (worker/public/status.html). The agents' view of
  * every node (health, load, player counts) and of every live stream (its edges, viewers per node,
  * bitrates from Janus's own statistics) with a short history of viewers, read through the
- * Balancer Durable Object, which shares one answer among dashboards polling at once.
+ * Balancer Durable Object, which merges every agent's answer and shares it among dashboards
+ * polling at once.
  */
 import { CdnError, Errors, type NodeInfo, type StreamInfo, type ViewerSample } from '../../protocol/index.ts';
-import { balancerFor, bridgeView } from '../balancer/index.ts';
+import { balancerFor, bridgeView, downReason } from '../balancer/index.ts';
 import type { Config, Env } from '../env.ts';
 
 export interface CdnStatus {
@@ -24,13 +25,13 @@ export interface CdnStatus {
 
 /** The dashboard's view; `httpStatus` is 200 when every node is up, else 503 (as /health). */
 export async function cdnStatus(env: Env, config: Config): Promise<{ body: CdnStatus; httpStatus: number }> {
-  const balancer = balancerFor(env, config.bridgeUrl);
-  const view = await bridgeView(env, config.bridgeUrl);
-  // With the bridge away there is nothing to ask; otherwise the same link answers at once.
+  const balancer = balancerFor(env, config.agents);
+  const view = await bridgeView(env, config.agents);
+  // With every agent away there is nothing to ask; otherwise the same links answer at once.
   const streams =
     view.bridge === 'down'
       ? new CdnError(view.code, view.reason)
-      : await balancer.streams(config.bridgeUrl).then(
+      : await balancer.streams(config.agents).then(
           (r) => r,
           (err: unknown) => CdnError.from(err),
         );
@@ -53,13 +54,13 @@ export async function cdnStatus(env: Env, config: Config): Promise<{ body: CdnSt
       },
     };
   }
-  const down = view.nodes.filter((n) => !n.up).map((n) => n.id);
+  const reason = downReason(view);
   return {
-    httpStatus: down.length === 0 ? 200 : 503,
+    httpStatus: reason === undefined ? 200 : 503,
     body: {
-      status: down.length === 0 ? 'ok' : 'degraded',
+      status: reason === undefined ? 'ok' : 'degraded',
       bridge: 'up',
-      ...(down.length === 0 ? {} : { reason: `down: ${down.join(', ')}` }),
+      ...(reason === undefined ? {} : { reason }),
       mode: view.mode,
       loadBalancing: view.loadBalancing,
       nodes: view.nodes,

@@ -1,6 +1,8 @@
 /**
- * The workerd side of a WCS session: a WebSocketPair, the ping timer, the session's own bridge
- * link, the Balancer for redirects, and the session's counters for the bridge's /metrics. Everything else lives in the runtime-free `WcsSession`.
+ * The workerd side of a WCS session: a WebSocketPair, the ping timer, the session's own link to
+ * its node's agent (config.agentUrl; BRIDGE_URL while the node is unknown), the Balancer for
+ * redirects, and the session's counters for that agent's /metrics. Everything else lives in the
+ * runtime-free `WcsSession`.
  * Handlers stay synchronous; async work starts inside the session.
  */
 import { Errors, type ErrorCode, type NodeInfo } from '../../protocol/index.ts';
@@ -35,10 +37,15 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
   server.accept();
   const sessionId = crypto.randomUUID();
   const log = createLogger({ unit: 'wcs', session: sessionId, node: opts.node?.id });
-  // Counters go over the session's bridge link; a session that never had one reports via the Balancer.
+  // A session is for one node: every request it makes (publish, play, bind) is that node's, so its
+  // one link goes to that node's agent. Without a node it never asks for media; its link (if any)
+  // and its counters go to the default agent.
+  const agentUrl = opts.node === undefined ? config.bridgeUrl : config.agentUrl(opts.node.id);
+  // Counters go over the session's link; a session that never had one reports via the Balancer's
+  // link to the same agent, so each agent's /metrics counts the sessions of its node.
   const reporter = new SessionReporter((report) => {
-    const sent = balancerFor(env, config.bridgeUrl)
-      .report(config.bridgeUrl, report)
+    const sent = balancerFor(env, config.agents)
+      .report(config.agents, agentUrl, report)
       .catch((err: unknown) => log.debug('counters report dropped', { err }));
     opts.waitUntil?.(sent);
   });
@@ -52,7 +59,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
       close: (code, reason) => server.close(code, reason),
       openBridge: (handlers) =>
         connectBridge({
-          url: config.bridgeUrl,
+          url: agentUrl,
           secret: config.bridgeSecret,
           timeoutMs: config.bridgeRequestTimeoutMs,
           onEvent: handlers.onEvent,
@@ -64,7 +71,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
         }),
       chooseEdge: async (_stream, pinned): Promise<EdgeRedirect> => {
         if (pinned !== undefined) return pinnedRedirect(env, config, pinned, opts.urlContext);
-        const choice = await balancerFor(env, config.bridgeUrl).choose(config.bridgeUrl);
+        const choice = await balancerFor(env, config.agents).choose(config.agents);
         if (!choice.ok) return { ok: false, code: choice.code, reason: choice.reason };
         const node: NodeInfo = { ...choice.node, load: { ...choice.node.load } };
         return { ok: true, node, url: signallingUrl(node, opts.urlContext), ...nodeAddress(node.host) };
@@ -115,7 +122,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
 
 /** The edge a token pins a player to (the pinned-edge rule, ../balancer/policy.ts). */
 async function pinnedRedirect(env: Env, config: Config, id: string, urlContext: UrlContext): Promise<EdgeRedirect> {
-  const view = await bridgeView(env, config.bridgeUrl);
+  const view = await bridgeView(env, config.agents);
   if (view.bridge !== 'up') return { ok: false, code: view.code, reason: Errors.bridgeUnavailable(view.reason).message };
   const pin = pinnedEdge(view.nodes, id);
   if (!pin.ok) return pin;

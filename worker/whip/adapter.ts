@@ -1,7 +1,8 @@
 /**
  * The workerd side of WHIP and WHEP: the Hono routes (with the one CORS configuration, which also
  * answers OPTIONS), the Balancer Durable Object for the node list and the edge choice, and one short
- * bridge link per bridge request (sessions are bridge resources, so closing it releases nothing).
+ * link per bridge request, to the agent of the node the request is for (config.agentUrl; sessions
+ * are resources, so closing it releases nothing).
  * The protocol itself is in ./handler.ts; its errors become answers in app.ts's onError.
  *
  * While the bridge cannot be reached (a refused or timed-out connection, a link lost under the
@@ -50,11 +51,11 @@ function serve(c: AppContext, route: Route): Promise<Response> {
   return handleWhipWhep(c.req.raw, route, depsFor(c.env));
 }
 
-/** One request on a short link of its own (closing it releases nothing: sessions are resources). */
-async function bridgeRequest<M extends Method>(config: Config, method: M, params: Params<M>): Promise<Result<M>> {
+/** One request to `url` (an agent) on a short link of its own (closing it releases nothing: sessions are resources). */
+async function bridgeRequest<M extends Method>(config: Config, url: string, method: M, params: Params<M>): Promise<Result<M>> {
   let link: BridgeClient;
   try {
-    link = await connectBridge({ url: config.bridgeUrl, secret: config.bridgeSecret, timeoutMs: config.bridgeRequestTimeoutMs, keepAliveMs: 0, log });
+    link = await connectBridge({ url, secret: config.bridgeSecret, timeoutMs: config.bridgeRequestTimeoutMs, keepAliveMs: 0, log });
   } catch (err) {
     const e = CdnError.from(err);
     // Not reachable (refused, or no handshake in time) is retryable: 503, not a 504 from the handshake.
@@ -73,16 +74,16 @@ async function bridgeRequest<M extends Method>(config: Config, method: M, params
 
 function depsFor(env: Env): WhipDeps {
   const config = readConfig(env);
-  const balancer = balancerFor(env, config.bridgeUrl);
+  const balancer = balancerFor(env, config.agents);
   return {
     nodes: async () => {
-      const view = await bridgeView(env, config.bridgeUrl);
+      const view = await bridgeView(env, config.agents);
       if (view.bridge === 'up') return { ok: true, nodes: view.nodes, loadBalancing: view.loadBalancing };
       return { ok: false, error: new CdnError(view.code, view.reason) };
     },
-    bridge: (method, params) => bridgeRequest(config, method, params),
+    bridge: (node, method, params) => bridgeRequest(config, config.agentUrl(node), method, params),
     chooseEdge: async () => {
-      const choice = await balancer.choose(config.bridgeUrl);
+      const choice = await balancer.choose(config.agents);
       return choice.ok ? { ok: true, node: choice.node } : { ok: false, code: choice.code, reason: choice.reason };
     },
     auth: authFor(config.tokenKeys),

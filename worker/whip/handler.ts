@@ -45,8 +45,12 @@ export type EdgePick = { ok: true; node: NodeInfo } | { ok: false; code: ErrorCo
 export interface WhipDeps {
   /** The bridge's node list (or why there is none). */
   nodes(): Promise<NodesView>;
-  /** One bridge request (on a link of its own: sessions are resources, they outlive it). */
-  bridge<M extends Method>(method: M, params: Params<M>): Promise<Result<M>>;
+  /**
+   * One request to the agent of node `node` (on a link of its own: sessions are resources, they
+   * outlive it). The node is the one the request is for: the origin a publish is on, the edge a
+   * play is on, the node in a session URL.
+   */
+  bridge<M extends Method>(node: string, method: M, params: Params<M>): Promise<Result<M>>;
   /** The edge a WHEP player on the origin goes to: the same policy and health as /lb. */
   chooseEdge(): Promise<EdgePick>;
   /** The token keys (the gate of ../auth). */
@@ -118,7 +122,7 @@ async function whipPost(request: Request, stream: string, node: NodeInfo, nodes:
   if (verdict instanceof Response) return verdict;
   const offer = await readOffer(request);
   const publishId = newMediaId('pub');
-  const result = await deps.bridge('publish', { publishId, node: node.id, stream, sdp: offer, resource: true });
+  const result = await deps.bridge(node.id, 'publish', { publishId, node: node.id, stream, sdp: offer, resource: true });
   const headers = new Headers(created(urls.session('whip', node, stream, publishId), publishId));
   for (const link of iceServerLinks(deps.iceServers)) headers.append('Link', link);
   return new Response(result.sdp, { status: 201, headers });
@@ -138,7 +142,7 @@ async function whepPost(request: Request, stream: string, node: NodeInfo, view: 
   const playId = newMediaId('play');
   let result: Result<'play'>;
   try {
-    result = await deps.bridge('play', { playId, node: node.id, stream, sdp: offer, resource: true });
+    result = await deps.bridge(node.id, 'play', { playId, node: node.id, stream, sdp: offer, resource: true });
   } catch (err) {
     const e = CdnError.from(err);
     // Nothing to play yet: WHEP's 409, and the client may try again.
@@ -146,7 +150,7 @@ async function whepPost(request: Request, stream: string, node: NodeInfo, view: 
     throw e;
   }
   if (result.type !== 'answer') {
-    await deps.bridge('stop', { playId, resource: true }).catch(() => undefined);
+    await deps.bridge(node.id, 'stop', { playId, resource: true }).catch(() => undefined);
     throw Errors.internal('the bridge answered a client offer with an offer');
   }
   return new Response(result.sdp, { status: 201, headers: created(urls.session('whep', node, stream, playId), playId) });
@@ -199,7 +203,7 @@ async function patch(request: Request, route: Route, id: string, node: NodeInfo,
   const match = ifMatch(request.headers.get('if-match'), etagOf(id));
   if (match === 'any') {
     // `If-Match: *` asks for an ICE restart. Say 404 for a session that does not exist, else 422.
-    await deps.bridge('trickle', { id, candidates: [], resource: true }).catch((err: unknown) => {
+    await deps.bridge(node.id, 'trickle', { id, candidates: [], resource: true }).catch((err: unknown) => {
       throw sessionGone(CdnError.from(err));
     });
     throw noRestart();
@@ -208,7 +212,7 @@ async function patch(request: Request, route: Route, id: string, node: NodeInfo,
     return errorResponse(Errors.preconditionFailed(`If-Match names another version of this session (its ETag is ${etagOf(id)})`), { ETag: etagOf(id) });
   }
   try {
-    await deps.bridge('trickle', { id, candidates: fragment.candidates, ended: fragment.ended, resource: true, ...(fragment.ufrag === undefined ? {} : { ufrag: fragment.ufrag }) });
+    await deps.bridge(node.id, 'trickle', { id, candidates: fragment.candidates, ended: fragment.ended, resource: true, ...(fragment.ufrag === undefined ? {} : { ufrag: fragment.ufrag }) });
   } catch (err) {
     const e = CdnError.from(err);
     // The bridge refuses a ufrag that is not the session's: the client is restarting ICE.
@@ -224,8 +228,8 @@ async function remove(request: Request, route: Route, id: string, node: NodeInfo
   const verdict = await admitted(request, deps, { action: route.protocol === 'whip' ? 'publish' : 'play', stream: route.stream, node: node.id });
   if (verdict instanceof Response) return verdict;
   try {
-    if (route.protocol === 'whip') await deps.bridge('unpublish', { publishId: id, resource: true });
-    else await deps.bridge('stop', { playId: id, resource: true });
+    if (route.protocol === 'whip') await deps.bridge(node.id, 'unpublish', { publishId: id, resource: true });
+    else await deps.bridge(node.id, 'stop', { playId: id, resource: true });
   } catch (err) {
     const e = CdnError.from(err);
     throw e.code === 'NOT_FOUND' ? Errors.sessionNotFound(route.protocol.toUpperCase(), id) : e;
