@@ -14,12 +14,14 @@
  */
 import type { Owner } from '../api/index.ts';
 import * as vr from '../janus/videoroom.ts';
-import type { StreamRecord } from '../state/journal.ts';
+import type { MountRecord, PlayerRecord, RelayRecord, StreamRecord } from '../state/journal.ts';
 import { Cascade } from './cascade.ts';
+import { Forward } from './forward.ts';
 import type { EndStatus, MediaContext, MediaNode, MediaNodes } from './context.ts';
 import { Mount, type MountSource } from './mount.ts';
 import type { PlaySource } from './mounts.ts';
 import type { Player } from './player.ts';
+import { Relay } from './relay.ts';
 import type { Stream } from './stream.ts';
 
 /** Who owns what a record names: a link's (waiting for its `bind`) or the bridge's own resources. */
@@ -27,20 +29,26 @@ export type OwnerKind = 'link' | 'resource';
 
 // ---------------------------------------------------------------- writing
 
+/** How records name owners and ufrags (the API's resource registry knows them). */
+export interface Recorder {
+  ownerKind(owner: Owner): OwnerKind;
+  ufragOf(id: string): string | undefined;
+}
+
 /**
- * The journal records of `streams`: each live stream with its ready cascades and mountpoints and
- * its players that have a handle. What is still being set up is left out (a restart fails it, as
- * the client's request did not complete).
+ * The journal records of `streams`: each live stream with its ready cascades, its forwards and
+ * mountpoints and its players that have a handle. What is still being set up is left out (a
+ * restart fails it, as the client's request did not complete).
  */
-export function records(streams: Iterable<Stream>, ownerKind: (owner: Owner) => OwnerKind, ufragOf: (id: string) => string | undefined): StreamRecord[] {
+export function records(streams: Iterable<Stream>, r: Recorder): StreamRecord[] {
   const out: StreamRecord[] = [];
   for (const s of streams) {
     if (!s.live || s.handle === undefined || s.publisherId === undefined || s.configuredAt === undefined) continue;
-    const ufrag = ufragOf(s.publishId);
+    const ufrag = r.ufragOf(s.publishId);
     out.push({
       publishId: s.publishId,
       name: s.name,
-      owner: ownerKind(s.owner),
+      owner: r.ownerKind(s.owner),
       ...(ufrag === undefined ? {} : { ufrag }),
       node: s.node.id,
       room: s.room,
@@ -53,22 +61,52 @@ export function records(streams: Iterable<Stream>, ownerKind: (owner: Owner) => 
         const remotePublisherId = c.remotePublisherId;
         return remotePublisherId === undefined ? [] : [{ node: c.node.id, remoteId: c.remoteId, remotePublisherId }];
       }),
-      mounts: s.allMounts().flatMap((m) =>
-        m.state === 'ready' && m.id !== undefined
-          ? [{ node: m.node.id, id: m.id, feed: m.feed, profile: m.profile.map((t) => ({ type: t.type, mid: t.mid, codec: t.codec, pt: t.pt, ...(t.fmtp === undefined ? {} : { fmtp: t.fmtp }) })), forwarders: [...m.forwarders] }]
-          : [],
-      ),
-      players: s.allPlayers().flatMap((p) => {
-        const state = p.state;
-        const handle = p.handle;
-        const mountId = p.mount?.id;
-        if (handle === undefined || mountId === undefined || (state !== 'offered' && state !== 'starting' && state !== 'started' && state !== 'playing')) return [];
-        const pufrag = ufragOf(p.playId);
-        return [{ playId: p.playId, owner: ownerKind(p.owner), ...(pufrag === undefined ? {} : { ufrag: pufrag }), node: p.node.id, handle: handle.id, mount: mountId, state }];
-      }),
+      forwards: [...s.forwards.values()].map((f) => ({ forwardId: f.remoteId, edge: f.edge })),
+      mounts: mountRecords(s.allMounts()),
+      players: playerRecords(s.allPlayers(), r),
     });
   }
   return out;
+}
+
+/** The journal records of an agent's copies on its edges that are ready, with their mountpoints and players. */
+export function relayRecords(relays: Iterable<Relay>, r: Recorder): RelayRecord[] {
+  const out: RelayRecord[] = [];
+  for (const x of relays) {
+    const t = x.target;
+    if (x.state !== 'ready' || t === undefined) continue;
+    out.push({
+      node: x.node.id,
+      stream: x.name,
+      room: x.room,
+      streams: [...x.streams],
+      remotePublisherId: t.remotePublisherId,
+      port: t.port,
+      rtcpPort: t.rtcpPort,
+      mounts: mountRecords(x.mounts),
+      players: playerRecords(x.players, r),
+    });
+  }
+  return out;
+}
+
+function mountRecords(mounts: Iterable<Mount>): MountRecord[] {
+  return [...mounts].flatMap((m) =>
+    m.state === 'ready' && m.id !== undefined
+      ? [{ node: m.node.id, id: m.id, feed: m.feed, profile: m.profile.map((t) => ({ type: t.type, mid: t.mid, codec: t.codec, pt: t.pt, ...(t.fmtp === undefined ? {} : { fmtp: t.fmtp }) })), forwarders: [...m.forwarders] }]
+      : [],
+  );
+}
+
+function playerRecords(players: Iterable<Player>, r: Recorder): PlayerRecord[] {
+  return [...players].flatMap((p) => {
+    const state = p.state;
+    const handle = p.handle;
+    const mountId = p.mount?.id;
+    if (handle === undefined || mountId === undefined || (state !== 'offered' && state !== 'starting' && state !== 'started' && state !== 'playing')) return [];
+    const ufrag = r.ufragOf(p.playId);
+    return [{ playId: p.playId, owner: r.ownerKind(p.owner), ...(ufrag === undefined ? {} : { ufrag }), node: p.node.id, handle: handle.id, mount: mountId, state }];
+  });
 }
 
 // ---------------------------------------------------------------- taking back
@@ -93,12 +131,13 @@ export interface Gone {
   code?: 'UNAVAILABLE';
 }
 
+const lost = (node: string): string => `node "${node}" lost its Janus state while the bridge was away`;
+
 /** Rebuilds what the records name on the nodes that reclaimed their sessions; returns what is gone. */
 export function adopt(deps: AdoptDeps, recs: readonly StreamRecord[]): { streams: Stream[]; gone: Gone[] } {
   const { ctx } = deps;
   const streams: Stream[] = [];
   const gone: Gone[] = [];
-  const lost = (node: string): string => `node "${node}" lost its Janus state while the bridge was away`;
   for (const rec of recs) {
     const origin = nodeOf(deps.nodes, rec.node);
     if (origin === undefined || !origin.reclaimed) {
@@ -130,35 +169,67 @@ export function adopt(deps: AdoptDeps, recs: readonly StreamRecord[]): { streams
         `unpublish_remotely ${c.remoteId}`,
       );
     }
+    // An agent's forwards: the coordinator stops the one to an edge that lost its copy.
+    for (const f of rec.forwards) s.forwards.set(f.forwardId, Forward.adopt(ctx, s, f.forwardId, f.edge));
     /** What players on `node` play from: the stream on its origin, an edge's copy elsewhere. */
     const sourceOn = (node: MediaNode): (PlaySource & MountSource) | undefined => (node === origin ? s : s.cascades.get(node.id)?.relay);
-    const mounts = new Map<string, { mount: Mount; source: PlaySource }>();
-    for (const m of rec.mounts) {
-      const node = nodeOf(deps.nodes, m.node);
-      const source = node?.reclaimed === true ? sourceOn(node) : undefined;
-      if (node === undefined || source === undefined) continue;
-      const mount = new Mount(ctx, source, node, m.profile.map((t) => ({ ...t, fmtp: t.fmtp })), m.feed);
-      mount.adopt(m.id, m.forwarders);
-      source.mounts.adopt(mount);
-      mounts.set(`${node.id}/${m.id}`, { mount, source });
-    }
-    for (const p of rec.players) {
-      const node = nodeOf(deps.nodes, p.node);
-      const at = node === undefined ? undefined : mounts.get(`${node.id}/${p.mount}`);
-      if (node === undefined || at === undefined) {
-        gone.push({ id: p.playId, status: 'FAILED', info: lost(p.node) });
-        continue;
-      }
-      const player = deps.newPlayer(p.playId, deps.ownerOf(p.owner), at.source);
-      player.adopt(node.adoptHandle('streaming', p.handle), at.mount, p.state);
-      at.source.players.add(player);
-      if (p.owner === 'resource') deps.resourceAdopted('play', p.playId, rec.name, p.ufrag);
-    }
+    adoptViewers(deps, rec.name, sourceOn, rec.mounts, rec.players, gone);
     // A mountpoint whose players did not come back (they were still joining, or their node lost its state) goes.
     s.dropIdleMounts();
     streams.push(s);
   }
   return { streams, gone };
+}
+
+/** Rebuilds an agent's copies on its edges from their records, as `adopt` does streams. */
+export function adoptRelays(deps: AdoptDeps, recs: readonly RelayRecord[]): { relays: Relay[]; gone: Gone[] } {
+  const relays: Relay[] = [];
+  const gone: Gone[] = [];
+  for (const rec of recs) {
+    const node = nodeOf(deps.nodes, rec.node);
+    if (node === undefined || !node.reclaimed) {
+      for (const p of rec.players) gone.push({ id: p.playId, status: 'FAILED', info: lost(rec.node) });
+      continue;
+    }
+    const r = Relay.adopt(deps.ctx, rec.stream, rec.room, rec.streams, node, rec.remotePublisherId, { port: rec.port, rtcpPort: rec.rtcpPort });
+    adoptViewers(deps, rec.stream, (n) => (n === node ? r : undefined), rec.mounts, rec.players, gone);
+    r.mounts.dropIdle();
+    relays.push(r);
+  }
+  return { relays, gone };
+}
+
+/** Takes back the mountpoints and players of one stream's sources; a player whose mountpoint is not there is gone. */
+function adoptViewers(
+  deps: AdoptDeps,
+  stream: string,
+  sourceOn: (node: MediaNode) => (PlaySource & MountSource) | undefined,
+  mountRecs: readonly MountRecord[],
+  playerRecs: readonly PlayerRecord[],
+  gone: Gone[],
+): void {
+  const mounts = new Map<string, { mount: Mount; source: PlaySource }>();
+  for (const m of mountRecs) {
+    const node = nodeOf(deps.nodes, m.node);
+    const source = node?.reclaimed === true ? sourceOn(node) : undefined;
+    if (node === undefined || source === undefined) continue;
+    const mount = new Mount(deps.ctx, source, node, m.profile.map((t) => ({ ...t, fmtp: t.fmtp })), m.feed);
+    mount.adopt(m.id, m.forwarders);
+    source.mounts.adopt(mount);
+    mounts.set(`${node.id}/${m.id}`, { mount, source });
+  }
+  for (const p of playerRecs) {
+    const node = nodeOf(deps.nodes, p.node);
+    const at = node === undefined ? undefined : mounts.get(`${node.id}/${p.mount}`);
+    if (node === undefined || at === undefined) {
+      gone.push({ id: p.playId, status: 'FAILED', info: lost(p.node) });
+      continue;
+    }
+    const player = deps.newPlayer(p.playId, deps.ownerOf(p.owner), at.source);
+    player.adopt(node.adoptHandle('streaming', p.handle), at.mount, p.state);
+    at.source.players.add(player);
+    if (p.owner === 'resource') deps.resourceAdopted('play', p.playId, stream, p.ufrag);
+  }
 }
 
 function nodeOf(nodes: MediaNodes, id: string): MediaNode | undefined {
@@ -188,11 +259,11 @@ const WATCH_PERIOD_MS = 250;
  *   `webrtcup` came while nobody listened).
  * Runs in the background for ADOPTED_WATCH_MS; without statistics it does nothing.
  */
-export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], since: number): void {
+export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], relayPlayers: readonly Player[], since: number): void {
   const stats = ctx.janusStats;
-  if (stats === undefined || streams.length === 0) return;
+  if (stats === undefined || (streams.length === 0 && relayPlayers.length === 0)) return;
   const publishers = new Set(streams);
-  const all = streams.flatMap((s) => s.allPlayers());
+  const all = [...streams.flatMap((s) => s.allPlayers()), ...relayPlayers];
   const players = new Set(all.filter((p) => p.state === 'playing'));
   /** Players whose answer Janus had taken: their `webrtcup` may have come while nobody listened. */
   const starting = new Set(all.filter((p) => p.state === 'starting' || p.state === 'started'));

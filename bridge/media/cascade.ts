@@ -57,7 +57,7 @@ export class Cascade {
     this.node = node;
     this.generation = node.generation;
     this.relay = parts?.relay ?? new Relay(ctx, source.name, source.room, source.streams, node);
-    this.forward = parts?.forward ?? new Forward(ctx, source, `fanout-${node.id}-${RUN}-${node.generation}`);
+    this.forward = parts?.forward ?? new Forward(ctx, source, `fanout-${node.id}-${RUN}-${node.generation}`, node.id);
   }
 
   /**
@@ -66,7 +66,7 @@ export class Cascade {
    */
   static adopt(ctx: MediaContext, source: CascadeSource, node: MediaNode, p: { remoteId: string; remotePublisherId: number }): Cascade {
     const relay = Relay.adopt(ctx, source.name, source.room, source.streams, node, p.remotePublisherId);
-    const c = new Cascade(ctx, source, node, { relay, forward: Forward.adopt(ctx, source, p.remoteId) });
+    const c = new Cascade(ctx, source, node, { relay, forward: Forward.adopt(ctx, source, p.remoteId, node.id) });
     c.#state = 'ready';
     c.done.resolve();
     return c;

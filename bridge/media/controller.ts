@@ -14,7 +14,7 @@ import type { MediaService, Owner } from '../api/index.ts';
 import { Journal, JOURNAL_VERSION, type JournalState, type NodeRecord } from '../state/journal.ts';
 import { EVENT as HANDLE_EVENT } from '../janus/handle.ts';
 import type { JanusHandle } from '../janus/videoroom.ts';
-import { adopt, reconcile, records, watchAdopted, type Gone } from './adopt.ts';
+import { adopt, adoptRelays, reconcile, records, relayRecords, watchAdopted, type AdoptDeps, type Gone, type Recorder } from './adopt.ts';
 import { CrossNode } from './cross-node.ts';
 import { sdpError, toCdnError } from '../janus/errors.ts';
 import { canTrickle, trickle as trickleCandidates } from '../janus/trickle.ts';
@@ -251,7 +251,7 @@ export class MediaController implements Media {
     this.#resources = resources;
     const dir = this.#opts.stateDir;
     if (dir !== undefined) this.#journal = new Journal(dir, () => this.#journalState(), this.#ctx.log);
-    if (state === undefined || state.streams.length === 0) return;
+    if (state === undefined || (state.streams.length === 0 && state.relays.length === 0)) return;
     this.#adopting = true;
     this.#adoption = this.#adopt(state, resources)
       .catch((err: unknown) => this.#ctx.log.error('taking back the earlier run\'s state failed', { err }))
@@ -267,28 +267,30 @@ export class MediaController implements Media {
   async #adopt(state: JournalState, resources: ResourceHooks): Promise<void> {
     const started = Date.now();
     await this.#nodes.firstTries();
-    const { streams, gone } = adopt(
-      {
-        ctx: this.#ctx,
-        nodes: this.#nodes,
-        ownerOf: (kind) => (kind === 'resource' ? resources.owner : this.#adoptedOwner),
-        newStream: (rec, owner, node) => this.#newStream(rec.name, rec.publishId, owner, node, rec.room),
-        newPlayer: (playId, owner, source) => this.#newPlayer(playId, owner, source),
-        resourceAdopted: (kind, id, stream, ufrag) => resources.adopt(kind, id, stream, ufrag),
-      },
-      state.streams,
-    );
+    const deps: AdoptDeps = {
+      ctx: this.#ctx,
+      nodes: this.#nodes,
+      ownerOf: (kind) => (kind === 'resource' ? resources.owner : this.#adoptedOwner),
+      newStream: (rec, owner, node) => this.#newStream(rec.name, rec.publishId, owner, node, rec.room),
+      newPlayer: (playId, owner, source) => this.#newPlayer(playId, owner, source),
+      resourceAdopted: (kind, id, stream, ufrag) => resources.adopt(kind, id, stream, ufrag),
+    };
+    const { streams, gone: streamsGone } = adopt(deps, state.streams);
+    const { relays, gone: relaysGone } = adoptRelays(deps, state.relays);
+    this.#cross.adopt(relays);
+    const gone = [...streamsGone, ...relaysGone];
+    const relayPlayers = relays.flatMap((r) => [...r.players]);
     for (const g of gone) this.#remember(g.id, g.status, g.info);
-    this.#detachStrays(state, streams);
+    this.#detachStrays(state, streams, relayPlayers);
     for (const node of this.#nodes.all) this.#recount(node);
     this.#journal?.mark();
-    const players = streams.reduce((n, s) => n + s.allPlayers().length, 0);
-    this.#ctx.log.info('took back what the earlier run left', { streams: streams.length, players, gone: gone.length, ms: Date.now() - started });
+    const players = streams.reduce((n, s) => n + s.allPlayers().length, relayPlayers.length);
+    this.#ctx.log.info('took back what the earlier run left', { streams: streams.length, relays: relays.length, players, gone: gone.length, ms: Date.now() - started });
     // What no link binds within the grace is released, as a lost link's is.
     this.#graceTimer = setTimeout(() => void this.release(this.#adoptedOwner), this.#graceMs);
     this.#graceTimer.unref();
     await reconcile(this.#ctx, streams);
-    watchAdopted(this.#ctx, streams, started);
+    watchAdopted(this.#ctx, streams, relayPlayers, started);
   }
 
   #journalState(): JournalState {
@@ -298,15 +300,13 @@ export class MediaController implements Media {
       if (rec !== undefined) nodes[node.id] = { ...rec, handles: [...(this.#handles.get(node) ?? [])] };
     }
     const resources = this.#resources;
+    const recorder: Recorder = { ownerKind: (owner) => (owner === resources?.owner ? 'resource' : 'link'), ufragOf: (id) => resources?.ufragOf(id) };
     return {
       version: JOURNAL_VERSION,
       at: Date.now(),
       nodes,
-      streams: records(
-        this.#streams.values(),
-        (owner) => (owner === resources?.owner ? 'resource' : 'link'),
-        (id) => resources?.ufragOf(id),
-      ),
+      streams: records(this.#streams.values(), recorder),
+      relays: relayRecords(this.#cross.relays(), recorder),
     };
   }
 
@@ -328,8 +328,8 @@ export class MediaController implements Media {
   }
 
   /** Detaches the handles an earlier run attached that nothing taken back uses (their setup never finished). */
-  #detachStrays(state: JournalState, streams: readonly Stream[]): void {
-    const used = new Set(streams.flatMap((s) => [s.handle?.id, ...s.allPlayers().map((p) => p.handle?.id)]));
+  #detachStrays(state: JournalState, streams: readonly Stream[], relayPlayers: readonly Player[]): void {
+    const used = new Set([...streams.flatMap((s) => [s.handle?.id, ...s.allPlayers().map((p) => p.handle?.id)]), ...relayPlayers.map((p) => p.handle?.id)]);
     for (const [id, rec] of Object.entries(state.nodes)) {
       let node: MediaNode;
       try {
@@ -381,7 +381,7 @@ export class MediaController implements Media {
     ]);
     await this.#cross.close({ status: 'STOPPED', info: 'the bridge is shutting down' });
     // Everything was taken down: the journal says so, and a later run has nothing to take back.
-    this.#journal?.close({ version: JOURNAL_VERSION, at: Date.now(), nodes: {}, streams: [] });
+    this.#journal?.close({ version: JOURNAL_VERSION, at: Date.now(), nodes: {}, streams: [], relays: [] });
   }
 
   // ---------------------------------------------------------------- node health

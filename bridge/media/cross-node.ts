@@ -76,7 +76,7 @@ export class CrossNode {
     const s = this.#deps.stream(p.publishId);
     if (s === undefined || !s.live) throw Errors.publishNotFound(p.publishId);
     if (s.forwards.has(p.forwardId)) return {};
-    const f = new Forward(this.#deps.ctx, s, p.forwardId);
+    const f = new Forward(this.#deps.ctx, s, p.forwardId, p.edge);
     s.forwards.set(p.forwardId, f);
     try {
       await s.serial.run(() => f.open(p.host, { port: p.port, rtcpPort: p.rtcpPort }));
@@ -163,6 +163,16 @@ export class CrossNode {
     const r = this.#relays.get(key);
     if (r?.live !== true) throw Errors.streamNotFound(stream);
     return r;
+  }
+
+  /** The copies held here (the journal's). */
+  relays(): Relay[] {
+    return [...this.#relays.values()];
+  }
+
+  /** Copies an earlier run made and Janus kept (../adopt.ts). */
+  adopt(relays: readonly Relay[]): void {
+    for (const r of relays) this.#relays.set(keyOf(r.node, r.name), r);
   }
 
   /** Whether a copy here uses `room` on `node` (the sweep keeps it). */

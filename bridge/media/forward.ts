@@ -29,11 +29,13 @@ export class Forward {
     readonly source: ForwardSource,
     /** The id the origin forwards under (unique per edge, node generation and bridge run). */
     readonly remoteId: string,
+    /** The edge it forwards to. */
+    readonly edge: string,
   ) {}
 
   /** A forward an earlier bridge run made and Janus kept (../adopt.ts). */
-  static adopt(ctx: MediaContext, source: ForwardSource, remoteId: string): Forward {
-    const f = new Forward(ctx, source, remoteId);
+  static adopt(ctx: MediaContext, source: ForwardSource, remoteId: string, edge: string): Forward {
+    const f = new Forward(ctx, source, remoteId, edge);
     f.#made = true;
     return f;
   }

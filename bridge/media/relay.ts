@@ -56,11 +56,12 @@ export class Relay implements PlaySource, MountSetSource {
   }
 
   /** A copy an earlier bridge run made and Janus kept (../adopt.ts): ready, fed by the origin. */
-  static adopt(ctx: MediaContext, name: string, room: number, streams: readonly PublisherStream[], node: MediaNode, remotePublisherId: number): Relay {
+  static adopt(ctx: MediaContext, name: string, room: number, streams: readonly PublisherStream[], node: MediaNode, remotePublisherId: number, ports?: Omit<RelayTarget, 'remotePublisherId'>): Relay {
     const r = new Relay(ctx, name, room, streams, node);
     r.#state = 'ready';
     r.#made = 'remote-publisher';
     r.#remotePublisherId = remotePublisherId;
+    if (ports !== undefined) r.#target = { remotePublisherId, ...ports };
     r.done.resolve();
     return r;
   }

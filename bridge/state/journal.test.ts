@@ -10,6 +10,7 @@ const state = (handles: number[]): JournalState => ({
   at: 1,
   nodes: { origin: { session: 11, control: 12, streamingControl: 13, handles } },
   streams: [],
+  relays: [],
 });
 
 const dir = (): string => mkdtempSync(join(tmpdir(), 'fanout-journal-'));

@@ -82,10 +82,26 @@ const StreamRecord = v.object({
   configuredAt: v.number(),
   publishing: v.boolean(),
   cascades: v.array(CascadeRecord),
+  /** An agent's forwards to edges' copies, made at a coordinator's request. */
+  forwards: v.optional(v.array(v.object({ forwardId: v.string(), edge: v.string() })), []),
   mounts: v.array(MountRecord),
   players: v.array(PlayerRecord),
 });
 export type StreamRecord = v.InferOutput<typeof StreamRecord>;
+
+/** An edge's copy of a stream an agent holds at a coordinator's request, with its mountpoints and players. */
+const RelayRecord = v.object({
+  node: v.string(),
+  stream: v.string(),
+  room: JanusId,
+  streams: v.array(PublisherStreamSchema),
+  remotePublisherId: JanusId,
+  port: v.number(),
+  rtcpPort: v.number(),
+  mounts: v.array(MountRecord),
+  players: v.array(PlayerRecord),
+});
+export type RelayRecord = v.InferOutput<typeof RelayRecord>;
 
 export const JOURNAL_VERSION = 1;
 
@@ -95,6 +111,7 @@ const JournalSchema = v.object({
   at: v.number(),
   nodes: v.record(v.string(), NodeRecord),
   streams: v.array(StreamRecord),
+  relays: v.optional(v.array(RelayRecord), []),
 });
 export type JournalState = v.InferOutput<typeof JournalSchema>;
 
