@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BRIDGE_RESTART_MS, bridgeEnv, bridgeStateDir } from './bridge-env.ts';
+import { agentEnv, agentStateDir, BRIDGE_RESTART_MS, bridgeEnv, bridgeStateDir } from './bridge-env.ts';
 
 const settings = { stateDir: '/tmp/fanout-x', topologyFile: '/repo/loadbalancing.xml', port: 8790, bridgeSecret: 'b', janusApiSecret: 'j', logLevel: 'info' };
 
@@ -27,5 +27,15 @@ describe('bridgeEnv', () => {
 describe('BRIDGE_RESTART_MS', () => {
   it('restarts a dead bridge within 250 ms, well inside the 1 s a viewer may notice and the 30 s Janus keeps its sessions', () => {
     expect(BRIDGE_RESTART_MS).toBe(250);
+  });
+});
+
+describe('agentEnv', () => {
+  it('gives a node\'s agent its own port and its own journal folder <FANOUT_STATE_DIR>/agents/<node>, over one inherited from the shell', () => {
+    const env = agentEnv({ PATH: '/bin', FANOUT_BRIDGE_STATE_DIR: '/elsewhere' }, settings, { node: 'edge-2', port: 8793 });
+    expect(env['FANOUT_BRIDGE_STATE_DIR']).toBe('/tmp/fanout-x/agents/edge-2');
+    expect(agentStateDir(settings.stateDir, 'edge-2')).toBe('/tmp/fanout-x/agents/edge-2');
+    expect(env['FANOUT_BRIDGE_PORT']).toBe('8793');
+    expect([env['BRIDGE_SECRET'], env['JANUS_API_SECRET'], env['FANOUT_TOPOLOGY'], env['PATH']]).toEqual(['b', 'j', '/repo/loadbalancing.xml', '/bin']);
   });
 });

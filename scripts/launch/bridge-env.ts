@@ -1,12 +1,12 @@
 /**
- * What the launcher gives the bridge: its environment (secrets, port, topology and the state folder
- * its journal lives in) and how soon it is started again after it dies. Apart from main.ts so the
- * unit tests can check them without starting anything.
+ * What the launcher gives the bridge, or each node's agent (`--agents`): its environment (secrets,
+ * port, topology and the state folder its journal lives in) and how soon it is started again after
+ * it dies. Apart from main.ts so the unit tests can check them without starting anything.
  */
 import { join } from 'node:path';
 
 /**
- * Delay before a dead bridge is started again (a service manager's Restart=always with a short
+ * Delay before a dead bridge (or agent) is started again (a service manager's Restart=always with a short
  * RestartSec): media does not depend on the bridge (Janus keeps its sessions for the new one to
  * claim), and the sooner it is back the sooner new requests are served again.
  */
@@ -44,5 +44,21 @@ export function bridgeEnv(inherited: NodeJS.ProcessEnv, s: BridgeEnvSettings): N
     JANUS_API_SECRET: s.janusApiSecret,
     FANOUT_LOG_LEVEL: s.logLevel,
     FANOUT_BRIDGE_STATE_DIR: bridgeStateDir(s.stateDir),
+  };
+}
+
+/**
+ * A node's agent's state folder: one per node, so that agents never share a journal (each takes
+ * back only what it made on its own node), and the same for every restart of that agent.
+ */
+export function agentStateDir(stateDir: string, node: string): string {
+  return join(stateDir, 'agents', node);
+}
+
+/** A node's agent's environment: the bridge's, with the agent's own port and journal folder. */
+export function agentEnv(inherited: NodeJS.ProcessEnv, s: BridgeEnvSettings, agent: { node: string; port: number }): NodeJS.ProcessEnv {
+  return {
+    ...bridgeEnv(inherited, { ...s, port: agent.port }),
+    FANOUT_BRIDGE_STATE_DIR: agentStateDir(s.stateDir, agent.node),
   };
 }

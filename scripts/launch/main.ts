@@ -1,8 +1,9 @@
 /**
  * `npm start`: runs the whole CDN locally: a Janus node per local node of the topology (origin and
- * edges), the bridge and `wrangler dev`. Waits for each health check, prints the URLs, and stops
- * everything it started on Ctrl-C / SIGTERM, or when a part fails to start. A Janus node or the
- * bridge that dies is restarted, as a service manager would (the bridge after 250 ms).
+ * edges), the bridge (or, with --agents, one agent per local node) and `wrangler dev`. Waits for each
+ * health check, prints the URLs, and stops everything it started on Ctrl-C / SIGTERM, or when a part
+ * fails to start. A Janus node, the bridge or an agent that dies is restarted, as a service manager
+ * would (the bridge and agents after 250 ms).
  *
  * Settings (environment):
  *   FANOUT_TOPOLOGY        topology file (default loadbalancing.xml): nodes, ports, balancing
@@ -13,8 +14,10 @@
  *                          rooms, forwarders, mountpoints), so that a restarted bridge claims and
  *                          re-adopts them instead of losing every stream. The same folder for every
  *                          restart of the bridge; a value in the launcher's own environment is ignored.
+ *                          With --agents: <FANOUT_STATE_DIR>/agents/<node> for each node's agent.
  *   FANOUT_WORKER_PORT     wrangler dev port (default 8787)
- *   FANOUT_BRIDGE_PORT     bridge port (default 8790)
+ *   FANOUT_BRIDGE_PORT     bridge port (default 8790); with --agents, each node's agent listens at
+ *                          this + 1 + the node's index in the topology (8791, 8792, ...)
  *   FANOUT_JANUS_IP        bind every Janus node's media and ICE to this address
  *   FANOUT_JANUS_RESTART_MS  restart a Janus node that dies after this delay (default 2000; 0: never)
  *   FANOUT_JANUS_ADMIN_PORT_OFFSET  turn on each local node's Janus admin API (loopback, the API
@@ -24,6 +27,14 @@
  *
  * Flags:
  *   --no-worker            run the Janus nodes and the bridge only (the worker runs elsewhere)
+ *   --agents               one agent per local Janus node (`bridge/main.ts --node <id>`) instead of
+ *                          the one bridge; each node's Janus posts its events to its own agent.
+ *                          Needs --no-worker for now: the worker has no cross-node coordinator yet,
+ *                          so whoever runs it relays streams to the edges (relay/forward requests).
+ *
+ * stack.json (in FANOUT_STATE_DIR) says where everything is: the worker, `bridgeUrl` (the bridge; with
+ * --agents the origin's agent), `agentUrls` (each local node's controller: its agent, or the bridge)
+ * and the pid of every child by name ("janus edge-1", "bridge", "agent edge-1", ...).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,7 +43,8 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { loadTopology, TopologyError, type Topology, type TopologyNode } from '../../bridge/topology/index.ts';
-import { BRIDGE_RESTART_MS, bridgeEnv, bridgeStateDir } from './bridge-env.ts';
+import { BRIDGE_RESTART_MS } from './bridge-env.ts';
+import { agentUrls, ControlError, controlPlan, eventsUrlFor, parseFlags, primaryUrl, type ControlMode, type ControlProcess } from './control.ts';
 import { ensureJanus } from './janus-install.ts';
 import { parseEnvFile, writeJanusConfig } from './janus-config.ts';
 import { Child } from './processes.ts';
@@ -55,6 +67,7 @@ interface Settings {
   janusAdminPortOffset: number | undefined;
   logLevel: string;
   worker: boolean;
+  control: ControlMode;
 }
 
 function intEnv(name: string, fallback: number, min = 0, max = 65535): number {
@@ -66,6 +79,14 @@ function intEnv(name: string, fallback: number, min = 0, max = 65535): number {
 }
 
 function readSettings(): Settings {
+  // Flags first: a wrong one fails at once, before the topology or anything else is looked at.
+  let flags: ReturnType<typeof parseFlags>;
+  try {
+    flags = parseFlags(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ControlError) throw new StartError(err.message);
+    throw err;
+  }
   const file = resolve(process.env['FANOUT_TOPOLOGY'] || join(ROOT, 'loadbalancing.xml'));
   let topology: Topology;
   try {
@@ -83,7 +104,7 @@ function readSettings(): Settings {
     janusRestartMs: intEnv('FANOUT_JANUS_RESTART_MS', 2000, 0, 600_000),
     janusAdminPortOffset: process.env['FANOUT_JANUS_ADMIN_PORT_OFFSET'] ? intEnv('FANOUT_JANUS_ADMIN_PORT_OFFSET', 0, 1, 60000) : undefined,
     logLevel: process.env['FANOUT_LOG_LEVEL'] || 'info',
-    worker: !process.argv.includes('--no-worker'),
+    ...flags,
   };
 }
 
@@ -260,14 +281,30 @@ async function main(): Promise<void> {
     mkdirSync(logDir, { recursive: true });
     const { bridgeSecret, janusApiSecret } = loadSecrets(s.stateDir);
 
-    // Every port must be free before anything starts.
     const localNodes = s.topology.nodes.filter((n) => janusEndpoint(n).local);
+    // The bridge, or one agent per local node: planned before Janus starts, since each node's Janus
+    // posts its events to the process that drives it.
+    let control: ControlProcess[];
+    try {
+      control = controlPlan({
+        mode: s.control,
+        nodes: s.topology.nodes,
+        local: new Set(localNodes.map((n) => n.id)),
+        settings: { stateDir: s.stateDir, topologyFile: s.topology.file, port: s.bridgePort, bridgeSecret, janusApiSecret, logLevel: s.logLevel },
+        inherited: process.env,
+      });
+    } catch (err) {
+      if (err instanceof ControlError) throw new StartError(err.message);
+      throw err;
+    }
+
+    // Every port must be free before anything starts.
     const wanted: Array<[string, string, number]> = [
       ...localNodes.map((n): [string, string, number] => [`Janus API of node ${n.id}`, janusEndpoint(n).host, janusEndpoint(n).port]),
       ...localNodes.flatMap((n): Array<[string, string, number]> =>
         s.janusAdminPortOffset === undefined ? [] : [[`Janus admin API of node ${n.id}`, janusEndpoint(n).host, janusEndpoint(n).port + s.janusAdminPortOffset]],
       ),
-      ['the bridge', '127.0.0.1', s.bridgePort],
+      ...control.map((c): [string, string, number] => [`the ${c.name}`, '127.0.0.1', c.port]),
       ...(s.worker ? [['the worker (wrangler dev)', '127.0.0.1', s.workerPort] as [string, string, number]] : []),
     ];
     for (const [what, host, port] of wanted) {
@@ -289,7 +326,7 @@ async function main(): Promise<void> {
           rtpPortRange: node.rtpPortRange ?? defaultRtpRange(index),
           logFile: join(logDir, `janus-${node.id}.log`),
           apiSecret: janusApiSecret,
-          eventsUrl: `http://127.0.0.1:${s.bridgePort}/janus/events`,
+          eventsUrl: eventsUrlFor(control, node.id),
           adminWsPort: s.janusAdminPortOffset === undefined ? undefined : ep.port + s.janusAdminPortOffset,
         },
         dir,
@@ -311,29 +348,24 @@ async function main(): Promise<void> {
       localNodes.map((node, i) => waitFor(janusNodes[i]!, () => janusInfo(`ws://${janusEndpoint(node).host}:${janusEndpoint(node).port}`, janusApiSecret), 15_000)),
     );
 
-    // The bridge. Its state folder outlives each bridge process: the next one re-adopts from it.
-    mkdirSync(bridgeStateDir(s.stateDir), { recursive: true, mode: 0o700 });
-    const env = bridgeEnv(process.env, {
-      stateDir: s.stateDir,
-      topologyFile: s.topology.file,
-      port: s.bridgePort,
-      bridgeSecret,
-      janusApiSecret,
-      logLevel: s.logLevel,
-    });
-    const startBridge = (): Child =>
+    // The bridge or the agents. Each one's state folder outlives its processes: the next one
+    // re-adopts from it.
+    const startControl = (c: ControlProcess): Child =>
       new Child({
-        name: 'bridge',
+        name: c.name,
         command: process.execPath,
-        args: ['--import', 'tsx', join(ROOT, 'bridge/main.ts')],
+        args: ['--import', 'tsx', join(ROOT, 'bridge/main.ts'), ...c.args],
         cwd: ROOT,
-        env,
-        logFile: join(logDir, 'bridge.log'),
+        env: c.env,
+        logFile: join(logDir, c.logName),
         killAfterMs: 5000,
       });
-    let bridge = launch(startBridge);
-    const bridgeUrl = `http://127.0.0.1:${s.bridgePort}`;
-    await waitFor(bridge, () => httpOk(`${bridgeUrl}/health`), 20_000);
+    const controllers = control.map((c) => {
+      mkdirSync(c.stateDir, { recursive: true, mode: 0o700 });
+      return launch(() => startControl(c));
+    });
+    await Promise.all(control.map((c, i) => waitFor(controllers[i]!, () => httpOk(`${c.url}/health`), 20_000)));
+    const bridgeUrl = primaryUrl(control, s.topology.origin.id);
 
     const workerUrl = `http://127.0.0.1:${s.workerPort}`;
     let worker: Child | undefined;
@@ -348,7 +380,7 @@ async function main(): Promise<void> {
       'Fanout is up.',
       '',
       ...(worker === undefined
-        ? ['  No worker (--no-worker): the Janus nodes and the bridge only.', '']
+        ? [`  No worker (--no-worker): the Janus nodes and ${s.control === 'agents' ? 'their agents' : 'the bridge'} only.`, '']
         : [
             '  Signalling (WCS WebSocket API):',
             ...s.topology.nodes.map((n) => `    ${n.id.padEnd(8)} ${n.role.padEnd(6)} ws://${n.host}/   (or ws://127.0.0.1:${s.workerPort}/node/${n.id}/ws)`),
@@ -364,8 +396,10 @@ async function main(): Promise<void> {
             '',
           ]),
       '  Health:',
-      ...(worker === undefined ? [] : [`    worker  ${workerUrl}/health`]),
-      `    bridge  ${bridgeUrl}/health`,
+      ...[...(worker === undefined ? [] : [{ name: 'worker', url: workerUrl }]), ...control].map((c, _, all) => `    ${c.name.padEnd(Math.max(...all.map((x) => x.name.length)))}  ${c.url}/health`),
+      ...s.topology.nodes
+        .filter((n) => s.control === 'agents' && !localNodes.includes(n))
+        .map((n) => `    (node ${n.id} is not local: its agent runs beside its Janus, not here)`),
       '',
       `  Logs: ${logDir}`,
       '  Ctrl-C stops everything.',
@@ -374,13 +408,24 @@ async function main(): Promise<void> {
     const writeStackJson = (): void =>
       writeFileSync(
         join(s.stateDir, 'stack.json'),
-        JSON.stringify({ launcher: process.pid, workerUrl, bridgeUrl, children: children.map((c) => ({ name: c.spec.name, pid: c.pid })) }, null, 2),
+        JSON.stringify(
+          {
+            launcher: process.pid,
+            workerUrl,
+            control: s.control,
+            bridgeUrl,
+            agentUrls: agentUrls(control, localNodes.map((n) => n.id)),
+            children: children.map((c) => ({ name: c.spec.name, pid: c.pid })),
+          },
+          null,
+          2,
+        ),
       );
     writeStackJson();
     // stack.json first: whoever waits for "Fanout is up." may read it at once.
     process.stdout.write(`${lines.join('\n')}\n`);
 
-    // Supervise: a Janus node or the bridge that dies is restarted (as a service manager would);
+    // Supervise: a Janus node, the bridge or an agent that dies is restarted (as a service manager would);
     // the worker dying ends the run.
     const supervise = (child: Child, restart: () => Child, delayMs: number): void => {
       void child.exited.then(async () => {
@@ -399,7 +444,7 @@ async function main(): Promise<void> {
       });
     };
     localNodes.forEach((node, i) => supervise(janusNodes[i]!, () => startJanus(node, i), s.janusRestartMs));
-    supervise(bridge, () => (bridge = startBridge()), BRIDGE_RESTART_MS);
+    control.forEach((c, i) => supervise(controllers[i]!, () => startControl(c), BRIDGE_RESTART_MS));
     void worker?.exited.then(() => {
       if (stopping !== undefined) return;
       process.stderr.write(`${worker.spec.name} ${worker.describeExit()}: stopping Fanout\n${indent(worker.tail())}\n`);

@@ -16,6 +16,11 @@ export interface StackOptions {
   topology?: string;
   worker?: boolean;
   /**
+   * One agent per Janus node (`--agents`) instead of the one bridge. The launcher requires
+   * `worker: false` with it for now (the worker has no cross-node coordinator yet).
+   */
+  agents?: boolean;
+  /**
    * Start it as a user does, with `npm start`, in a process group of its own (as a terminal runs a
    * command), so that `signal(..., 'group')` reaches npm and the launcher at once like a Ctrl-C.
    * Default: `node scripts/start.mjs` directly.
@@ -29,7 +34,12 @@ export interface StackOptions {
 const StackInfo = v.object({
   launcher: v.number(),
   workerUrl: v.string(),
+  /** Who drives the Janus nodes: the one bridge, or one agent per node. */
+  control: v.picklist(['bridge', 'agents']),
+  /** The bridge; with agents, the origin's agent (see scripts/launch/control.ts, primaryUrl). */
   bridgeUrl: v.string(),
+  /** Each local node's controller: its agent, or (one bridge) the bridge. */
+  agentUrls: v.record(v.string(), v.string()),
   children: v.array(v.object({ name: v.string(), pid: v.number() })),
 });
 export type StackInfo = v.InferOutput<typeof StackInfo>;
@@ -53,7 +63,7 @@ export class Stack {
   static spawn(opts: StackOptions = {}): Stack {
     requireNamespace();
     const stateDir = mkdtempSync(join(tmpdir(), 'fanout-stack-'));
-    const flags = opts.worker === false ? ['--no-worker'] : [];
+    const flags = [...(opts.worker === false ? ['--no-worker'] : []), ...(opts.agents === true ? ['--agents'] : [])];
     const [command, args] = opts.viaNpm === true ? ['npm', ['start', '--silent', '--', ...flags]] : [process.execPath, [join(ROOT, 'scripts/start.mjs'), ...flags]];
     const child = spawn(command, args, {
       cwd: ROOT,
@@ -114,10 +124,24 @@ export class Stack {
     return { bridgeSecret: get('BRIDGE_SECRET'), janusApiSecret: get('JANUS_API_SECRET') };
   }
 
+  /** The pid of a child by its name in stack.json: "janus edge-1", "bridge", "agent edge-1", "worker (wrangler dev)". */
   pidOf(name: string): number {
     const c = this.info().children.find((x) => x.name === name);
     if (c === undefined) throw new Error(`no child named ${name}`);
     return c.pid;
+  }
+
+  /** The URL of the process that drives `node`: its agent (with `agents: true`), or the bridge. */
+  agentUrl(node: string): string {
+    const urls = this.info().agentUrls;
+    const url = urls[node];
+    if (url === undefined) throw new Error(`no agent for node "${node}" (agents: ${JSON.stringify(urls)})`);
+    return url;
+  }
+
+  /** The pid of a node's agent (the launcher names it "agent <node>"; a restart writes the new pid). */
+  agentPid(node: string): number {
+    return this.pidOf(`agent ${node}`);
   }
 
   /** Sends `signal` to the process the stack was started as (the launcher, or npm), or to its whole process group. */

@@ -1,0 +1,150 @@
+/**
+ * The launcher's flags, and the control processes it runs beside the Janus nodes: the one bridge
+ * that drives every node, or (`--agents`) one agent per local Janus node, `bridge/main.ts --node
+ * <id>`, each with its own port, journal folder and log file, and each receiving the events of its
+ * own Janus node only. Pure (nothing is started here), so the unit tests check the plan itself.
+ */
+import { agentEnv, agentStateDir, bridgeEnv, bridgeStateDir, type BridgeEnvSettings } from './bridge-env.ts';
+
+/** Who drives the Janus nodes: one bridge for all of them, or one agent each. */
+export type ControlMode = 'bridge' | 'agents';
+
+export interface LaunchFlags {
+  worker: boolean;
+  control: ControlMode;
+}
+
+export class ControlError extends Error {
+  override readonly name = 'ControlError';
+}
+
+const FLAGS = ['--no-worker', '--agents'] as const;
+
+/**
+ * The launcher's command-line flags. An unknown flag is an error rather than ignored: a mistyped
+ * `--agent` would otherwise start the one bridge and leave the user believing they run agents.
+ */
+export function parseFlags(argv: readonly string[]): LaunchFlags {
+  for (const a of argv) {
+    if (!(FLAGS as readonly string[]).includes(a)) throw new ControlError(`unknown flag "${a}" (the launcher takes ${FLAGS.join(', ')}; everything else is set in the environment)`);
+  }
+  const worker = !argv.includes('--no-worker');
+  const control: ControlMode = argv.includes('--agents') ? 'agents' : 'bridge';
+  if (control === 'agents' && worker) {
+    // The worker links every node to one bridge; with one agent per node nothing would relay a
+    // published stream from the origin to the edges until the worker has a cascade coordinator.
+    throw new ControlError(
+      '--agents needs --no-worker for now: the worker has no coordinator of cross-node work yet, so with one agent per node nothing would relay a stream from the origin to an edge (run `npm start -- --agents --no-worker` and coordinate the agents yourself)',
+    );
+  }
+  return { worker, control };
+}
+
+/** One control process the launcher starts and restarts. */
+export interface ControlProcess {
+  /** Its name in messages and in stack.json: "bridge", or "agent <node>". */
+  name: string;
+  /** The node an agent drives; undefined for the bridge, which drives every node. */
+  node: string | undefined;
+  port: number;
+  url: string;
+  /** Arguments after `bridge/main.ts`. */
+  args: string[];
+  /** Its journal folder (FANOUT_BRIDGE_STATE_DIR): the same for every restart of it. */
+  stateDir: string;
+  /** Its log file's name, in the launcher's log folder. */
+  logName: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * An agent's port: FANOUT_BRIDGE_PORT + 1 + the node's index in the topology. Indexed by topology
+ * order (not by which nodes are local) so a node's agent keeps its port whatever else is local.
+ */
+export function agentPort(bridgePort: number, topologyIndex: number): number {
+  const port = bridgePort + 1 + topologyIndex;
+  if (port > 65535) throw new ControlError(`FANOUT_BRIDGE_PORT ${bridgePort} leaves no port for the agent of topology node #${topologyIndex + 1} (${port} > 65535)`);
+  return port;
+}
+
+export interface ControlPlanInput {
+  mode: ControlMode;
+  /** Every node of the topology, in its order. */
+  nodes: ReadonlyArray<{ id: string }>;
+  /** The nodes whose Janus the launcher runs here: only those get an agent. */
+  local: ReadonlySet<string>;
+  /** The bridge's settings; an agent's port and journal folder replace the bridge's own. */
+  settings: BridgeEnvSettings;
+  inherited: NodeJS.ProcessEnv;
+}
+
+/**
+ * The control processes to start. One agent per LOCAL node: a remote node's agent runs beside its
+ * own Janus (docker-compose.yml), as the issue asks of `npm start` ("one agent per node it starts").
+ */
+export function controlPlan(p: ControlPlanInput): ControlProcess[] {
+  if (p.mode === 'bridge') {
+    return [
+      {
+        name: 'bridge',
+        node: undefined,
+        port: p.settings.port,
+        url: `http://127.0.0.1:${p.settings.port}`,
+        args: [],
+        stateDir: bridgeStateDir(p.settings.stateDir),
+        logName: 'bridge.log',
+        env: bridgeEnv(p.inherited, p.settings),
+      },
+    ];
+  }
+  const plan = p.nodes.flatMap((node, index): ControlProcess[] => {
+    if (!p.local.has(node.id)) return [];
+    const port = agentPort(p.settings.port, index);
+    return [
+      {
+        name: `agent ${node.id}`,
+        node: node.id,
+        port,
+        url: `http://127.0.0.1:${port}`,
+        args: ['--node', node.id],
+        stateDir: agentStateDir(p.settings.stateDir, node.id),
+        logName: `agent-${node.id}.log`,
+        env: agentEnv(p.inherited, p.settings, { node: node.id, port }),
+      },
+    ];
+  });
+  if (plan.length === 0) throw new ControlError('--agents: no node of the topology is local, so there is no agent to start here');
+  return plan;
+}
+
+/** The control process that drives `node`: the bridge, or that node's agent. */
+export function controllerOf(plan: readonly ControlProcess[], node: string): ControlProcess {
+  const found = plan.find((c) => c.node === undefined || c.node === node);
+  if (found === undefined) throw new Error(`no control process drives node "${node}"`);
+  return found;
+}
+
+/** Where a node's Janus posts its events (the sample event handler): the process that drives it. */
+export function eventsUrlFor(plan: readonly ControlProcess[], node: string): string {
+  return `${controllerOf(plan, node).url}/janus/events`;
+}
+
+/**
+ * stack.json's `agentUrls`: each local node's controller, as the worker will find it ("the agent of
+ * a node"). With one bridge every node maps to it, as the worker maps every node to BRIDGE_URL.
+ */
+export function agentUrls(plan: readonly ControlProcess[], nodes: Iterable<string>): Record<string, string> {
+  return Object.fromEntries([...nodes].map((n) => [n, controllerOf(plan, n).url]));
+}
+
+/**
+ * stack.json's `bridgeUrl`, kept for every reader that links to one bridge (the suites, the bench,
+ * the worker's test setup). With agents it is the origin's agent: a single-link reader can still
+ * publish and play on the origin there, and a request for another node fails loudly with NOT_FOUND
+ * naming the agent instead of silently reaching nobody.
+ */
+export function primaryUrl(plan: readonly ControlProcess[], originId: string): string {
+  const first = plan.find((c) => c.node === undefined || c.node === originId) ?? plan[0];
+  if (first === undefined) throw new Error('no control process');
+  return first.url;
+}
