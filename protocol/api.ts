@@ -108,18 +108,18 @@ export type IceCandidate = v.InferOutput<typeof IceCandidate>;
  * agent needs it to make the stream's copy (the remote publisher mirrors these mindexes).
  */
 export const SourceStream = v.strictObject({
-  type: v.picklist(['audio', 'video', 'data']),
-  mindex: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255)),
-  mid: v.pipe(v.string(), v.maxLength(32)),
-  codec: v.optional(v.pipe(v.string(), v.maxLength(32))),
-  disabled: v.optional(v.boolean()),
-  h264_profile: v.optional(v.pipe(v.string(), v.maxLength(16))),
+  type: v.picklist(['audio', 'video', 'data'], 'a stream\'s type must be audio, video or data'),
+  mindex: v.pipe(v.number('a stream\'s mindex must be a number'), v.integer('a stream\'s mindex must be an integer'), v.minValue(0, 'a stream\'s mindex must be 0-255'), v.maxValue(255, 'a stream\'s mindex must be 0-255')),
+  mid: v.pipe(v.string('a stream\'s mid must be a string'), v.maxLength(32, 'a stream\'s mid must be at most 32 characters')),
+  codec: v.optional(v.pipe(v.string('a stream\'s codec must be a string'), v.maxLength(32, 'a stream\'s codec must be at most 32 characters'))),
+  disabled: v.optional(v.boolean('a stream\'s disabled must be true or false')),
+  h264_profile: v.optional(v.pipe(v.string('a stream\'s h264_profile must be a string'), v.maxLength(16, 'a stream\'s h264_profile must be at most 16 characters'))),
 });
 export type SourceStream = v.InferOutput<typeof SourceStream>;
 
 /** A VideoRoom room id (the stream's, the same on every node that carries it). */
 const RoomId = v.pipe(v.number('room must be a number'), v.integer('room must be an integer'), v.minValue(1, 'room must be positive'), v.maxValue(Number.MAX_SAFE_INTEGER));
-const PortNumber = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+const PortNumber = v.pipe(v.number('a port must be a number'), v.integer('a port must be an integer'), v.minValue(1, 'a port must be 1-65535'), v.maxValue(65535, 'a port must be 1-65535'));
 
 /**
  * The name the coordinator gives a forward from the origin to an edge (`publish_remotely`'s remote
@@ -177,11 +177,23 @@ export const RequestParams = {
    * the origin publisher's `streams`); players on the edge play from it. Answers where the origin
    * forwards to. A copy of that stream already there (ready) is answered again, not made twice.
    */
-  relay: v.strictObject({ node: NodeId, stream: StreamName, room: RoomId, streams: v.pipe(v.array(SourceStream), v.minLength(1), v.maxLength(16)) }),
+  relay: v.strictObject({
+    node: NodeId,
+    stream: StreamName,
+    room: RoomId,
+    streams: v.pipe(v.array(SourceStream, 'streams must be a list'), v.minLength(1, 'streams must list 1-16 streams'), v.maxLength(16, 'streams must list 1-16 streams')),
+  }),
   /** On an edge's agent: remove the edge's copy of `stream`; its players are told STOPPED with `info`. */
   unrelay: v.strictObject({ node: NodeId, stream: StreamName, info: v.optional(v.pipe(v.string(), v.maxLength(256))) }),
   /** On the origin's agent: forward publish `publishId` to an edge's copy (`relay`'s answer). */
-  forward: v.strictObject({ publishId: Id, forwardId: ForwardId, edge: NodeId, host: v.pipe(v.string(), v.minLength(1), v.maxLength(253)), port: PortNumber, rtcpPort: PortNumber }),
+  forward: v.strictObject({
+    publishId: Id,
+    forwardId: ForwardId,
+    edge: NodeId,
+    host: v.pipe(v.string('host must be a string'), v.minLength(1, 'host must be a host name or address'), v.maxLength(253, 'host must be at most 253 characters')),
+    port: PortNumber,
+    rtcpPort: PortNumber,
+  }),
   /** On the origin's agent: stop a forward. */
   unforward: v.strictObject({ publishId: Id, forwardId: ForwardId }),
 } as const;
@@ -228,7 +240,15 @@ export type NodeInfo = v.InferOutput<typeof NodeInfo>;
 export const BalancingMode = v.picklist(['ROUNDROBIN', 'FEWESTCALLS', 'RANDOM', 'LESS_LOADED_NODE']);
 
 /** A live stream on an origin, as the coordinator needs it to relay it (`sources`, `source` events). */
-export const SourceInfo = v.object({ stream: v.string(), publishId: v.string(), node: v.string(), room: v.number(), streams: v.array(SourceStream) });
+export const SourceInfo = v.object({
+  stream: v.string(),
+  publishId: v.string(),
+  node: v.string(),
+  room: v.number(),
+  streams: v.array(SourceStream),
+  /** The forwards the origin makes for it (in `sources`; a stream that just went live has none). */
+  forwards: v.optional(v.array(v.object({ forwardId: v.string(), edge: v.string() }))),
+});
 export type SourceInfo = v.InferOutput<typeof SourceInfo>;
 
 export const Results = {

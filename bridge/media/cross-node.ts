@@ -66,7 +66,9 @@ export class CrossNode {
 
   sources(streams: Iterable<Stream>): Result<'sources'> {
     return {
-      streams: [...streams].filter((s) => s.live && s.publisherId !== undefined).map(sourceInfo),
+      streams: [...streams]
+        .filter((s) => s.live && s.publisherId !== undefined)
+        .map((s) => ({ ...sourceInfo(s), forwards: [...s.forwards.values()].map((f) => ({ forwardId: f.remoteId, edge: f.edge })) })),
       relays: [...this.#relays.values()].filter((r) => r.live).map((r) => ({ node: r.node.id, stream: r.name, room: r.room })),
     };
   }

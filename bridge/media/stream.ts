@@ -297,6 +297,8 @@ export class Stream implements PlaySource, MountSetSource {
       const c = this.#beginCascade(edge);
       return c === undefined ? [] : [c];
     });
+    // No edge to relay to (an agent drives only its origin; or every edge is down): nothing to time.
+    if (targets.length === 0) return;
     await this.serial.run(() => Promise.all(targets.map((c) => c.run((x, err) => this.#cascadeFailed(x, err)))));
     if (!this.live) return;
     const failed = targets.filter((c) => c.state !== 'ready').map((c) => c.node.id);
