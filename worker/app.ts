@@ -15,6 +15,7 @@ import { Hono, type Context } from 'hono';
 import { CdnError, Errors, RETRY_AFTER_SECONDS, type NodeInfo } from '../protocol/index.ts';
 import { authFor, check, denialResponse, tokenOf } from './auth/index.ts';
 import { balancerFor, bridgeView, downReason, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
+import { kickCoordinator } from './coordinator/index.ts';
 import { readConfig, type Config, type Env } from './env.ts';
 import { checkStreamParam, corsMiddleware, errorResponse } from './http.ts';
 import { clientAddress, sessionLimiter } from './limits/index.ts';
@@ -42,6 +43,8 @@ app.onError((err, c) => {
 app.get('/health', async (c) => {
   const config = readConfig(c.env);
   authFor(config.tokenKeys); // says loudly, once per isolate, when no token key is configured
+  // With agents, the coordinator is started by the launcher's and operators' health checks too.
+  kickCoordinator(c.env, log, (p) => c.executionCtx.waitUntil(p));
   const view = await bridgeView(c.env, config.agents);
   if (view.bridge === 'up') {
     // Up while any agent answers; the nodes of an agent that does not are listed down, each with why.

@@ -8,6 +8,7 @@ import * as v from 'valibot';
 import { BRIDGE_OWNER_GRACE_MS, BRIDGE_RELINK_WINDOW_MS, BRIDGE_REQUEST_TIMEOUT_MS, CdnError, MAX_SDP_LENGTH, NodeId } from '../protocol/index.ts';
 import { MAX_KEYS, MIN_KEY_LENGTH } from './auth/token.ts';
 import type { Balancer } from './balancer/durable-object.ts';
+import type { Coordinator } from './coordinator/durable-object.ts';
 import { IceServersVar, type IceServer } from './whip/ice-servers.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits/index.ts';
 
@@ -56,6 +57,8 @@ export interface Env {
   WCS_MAX_MESSAGES_PER_SECOND?: string;
   WCS_MAX_SESSIONS_PER_MINUTE?: string;
   BALANCER: DurableObjectNamespace<Balancer>;
+  /** Cross-node work when nodes have agents of their own (AGENT_URLS). */
+  COORDINATOR: DurableObjectNamespace<Coordinator>;
   ASSETS: Fetcher;
 }
 

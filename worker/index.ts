@@ -6,6 +6,7 @@ import { app } from './app.ts';
 import type { Env } from './env.ts';
 
 export { Balancer } from './balancer/index.ts';
+export { Coordinator } from './coordinator/index.ts';
 
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { agentPort, agentUrls, ControlError, controlPlan, eventsUrlFor, parseFlags, primaryUrl, type ControlPlanInput } from './control.ts';
+import { agentPort, agentUrls, agentUrlsVar, controlPlan, eventsUrlFor, parseFlags, primaryUrl, type ControlPlanInput } from './control.ts';
 
 const settings = { stateDir: '/tmp/fanout-x', topologyFile: '/repo/loadbalancing.xml', port: 8790, bridgeSecret: 'b', janusApiSecret: 'j', logLevel: 'info' };
 const nodes = [{ id: 'origin' }, { id: 'edge-1' }, { id: 'edge-2' }];
@@ -22,9 +22,10 @@ describe('parseFlags', () => {
     expect(parseFlags(['--agents', '--no-worker'])).toEqual({ worker: false, control: 'agents' });
   });
 
-  it('--agents without --no-worker fails at once, saying the worker has no coordinator yet', () => {
-    expect(() => parseFlags(['--agents'])).toThrow(ControlError);
-    expect(() => parseFlags(['--agents'])).toThrow(/^--agents needs --no-worker for now: the worker has no coordinator of cross-node work yet/);
+  it('--agents with the worker: one agent per node, and the worker gets each node agent (AGENT_URLS); the one bridge gives it none', () => {
+    expect(parseFlags(['--agents'])).toEqual({ worker: true, control: 'agents' });
+    expect(agentUrlsVar(controlPlan(input()))).toBe('origin=http://127.0.0.1:8791,edge-1=http://127.0.0.1:8792,edge-2=http://127.0.0.1:8793');
+    expect(agentUrlsVar(controlPlan(input({ mode: 'bridge' })))).toBe('');
   });
 
   it('an unknown flag fails naming it and the flags there are', () => {

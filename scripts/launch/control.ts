@@ -30,13 +30,6 @@ export function parseFlags(argv: readonly string[]): LaunchFlags {
   }
   const worker = !argv.includes('--no-worker');
   const control: ControlMode = argv.includes('--agents') ? 'agents' : 'bridge';
-  if (control === 'agents' && worker) {
-    // The worker links every node to one bridge; with one agent per node nothing would relay a
-    // published stream from the origin to the edges until the worker has a cascade coordinator.
-    throw new ControlError(
-      '--agents needs --no-worker for now: the worker has no coordinator of cross-node work yet, so with one agent per node nothing would relay a stream from the origin to an edge (run `npm start -- --agents --no-worker` and coordinate the agents yourself)',
-    );
-  }
   return { worker, control };
 }
 
@@ -143,6 +136,14 @@ export function agentUrls(plan: readonly ControlProcess[], nodes: Iterable<strin
  * publish and play on the origin there, and a request for another node fails loudly with NOT_FOUND
  * naming the agent instead of silently reaching nobody.
  */
+/**
+ * The worker's AGENT_URLS (`node=url,...`) for a plan of agents: every local node's agent. Empty
+ * with the one bridge (every node is at BRIDGE_URL, and the bridge cascades by itself).
+ */
+export function agentUrlsVar(plan: readonly ControlProcess[]): string {
+  return plan.flatMap((c) => (c.node === undefined ? [] : [`${c.node}=${c.url}`])).join(',');
+}
+
 export function primaryUrl(plan: readonly ControlProcess[], originId: string): string {
   const first = plan.find((c) => c.node === undefined || c.node === originId) ?? plan[0];
   if (first === undefined) throw new Error('no control process');

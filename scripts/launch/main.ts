@@ -28,9 +28,9 @@
  * Flags:
  *   --no-worker            run the Janus nodes and the bridge only (the worker runs elsewhere)
  *   --agents               one agent per local Janus node (`bridge/main.ts --node <id>`) instead of
- *                          the one bridge; each node's Janus posts its events to its own agent.
- *                          Needs --no-worker for now: the worker has no cross-node coordinator yet,
- *                          so whoever runs it relays streams to the edges (relay/forward requests).
+ *                          the one bridge; each node's Janus posts its events to its own agent,
+ *                          and the worker gets AGENT_URLS (its coordinator relays every stream
+ *                          from the origin's agent to the edges' agents).
  *
  * stack.json (in FANOUT_STATE_DIR) says where everything is: the worker, `bridgeUrl` (the bridge; with
  * --agents the origin's agent), `agentUrls` (each local node's controller: its agent, or the bridge)
@@ -44,7 +44,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { loadTopology, TopologyError, type Topology, type TopologyNode } from '../../bridge/topology/index.ts';
 import { BRIDGE_RESTART_MS } from './bridge-env.ts';
-import { agentUrls, ControlError, controlPlan, eventsUrlFor, parseFlags, primaryUrl, type ControlMode, type ControlProcess } from './control.ts';
+import { agentUrls, agentUrlsVar, ControlError, controlPlan, eventsUrlFor, parseFlags, primaryUrl, type ControlMode, type ControlProcess } from './control.ts';
 import { ensureJanus } from './janus-install.ts';
 import { parseEnvFile, writeJanusConfig } from './janus-config.ts';
 import { Child } from './processes.ts';
@@ -205,7 +205,7 @@ async function httpOk(url: string): Promise<boolean> {
 }
 
 /** `wrangler dev`, kept offline (see workers.md): no metrics, no update check, no cf fetch. */
-function workerProcess(s: Settings, bridgeUrl: string, logDir: string): Child {
+function workerProcess(s: Settings, bridgeUrl: string, agentUrls: string, logDir: string): Child {
   const tmp = join(s.stateDir, 'tmp');
   mkdirSync(join(tmp, 'update-check'), { recursive: true });
   writeFileSync(join(tmp, 'update-check', 'wrangler-latest.json'), JSON.stringify({ latest: WRANGLER_VERSION, lastUpdate: 32503680000000 }));
@@ -217,6 +217,7 @@ function workerProcess(s: Settings, bridgeUrl: string, logDir: string): Child {
       '--ip', '127.0.0.1', '--port', String(s.workerPort),
       '--env-file', join(s.stateDir, 'worker.env'),
       '--var', `BRIDGE_URL:${bridgeUrl}`,
+      ...(agentUrls === '' ? [] : ['--var', `AGENT_URLS:${agentUrls}`]),
       '--persist-to', join(s.stateDir, 'wrangler'),
       '--show-interactive-dev-session=false',
       '--inspector-port', '0',
@@ -370,7 +371,7 @@ async function main(): Promise<void> {
     const workerUrl = `http://127.0.0.1:${s.workerPort}`;
     let worker: Child | undefined;
     if (s.worker) {
-      worker = launch(() => workerProcess(s, bridgeUrl, logDir));
+      worker = launch(() => workerProcess(s, bridgeUrl, agentUrlsVar(control), logDir));
       await waitFor(worker, () => httpOk(`${workerUrl}/health`), 60_000);
     }
 

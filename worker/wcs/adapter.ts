@@ -9,6 +9,7 @@ import { Errors, type ErrorCode, type NodeInfo } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
 import { balancerFor, bridgeView, pinnedEdge } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
+import { kickCoordinator } from '../coordinator/index.ts';
 import type { Config, Env } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { SessionReporter } from '../metrics/index.ts';
@@ -67,6 +68,8 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
           log,
         }).then((link) => {
           reporter.linkOpened(link);
+          // A link to an origin's agent is a publish on its way: the coordinator (with agents) relays it.
+          if (opts.node?.role === 'origin') kickCoordinator(env, log, opts.waitUntil);
           return link;
         }),
       chooseEdge: async (_stream, pinned): Promise<EdgeRedirect> => {

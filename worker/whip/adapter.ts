@@ -15,6 +15,7 @@ import { CdnError, Errors, type Method, type Params, type Result } from '../../p
 import { authFor } from '../auth/index.ts';
 import { balancerFor, bridgeView } from '../balancer/index.ts';
 import { connectBridge, type BridgeClient } from '../bridge-client/index.ts';
+import { kickCoordinator } from '../coordinator/index.ts';
 import { readConfig, type Config, type Env } from '../env.ts';
 import { corsMiddleware } from '../http.ts';
 import { createLogger } from '../log.ts';
@@ -81,7 +82,11 @@ function depsFor(env: Env): WhipDeps {
       if (view.bridge === 'up') return { ok: true, nodes: view.nodes, loadBalancing: view.loadBalancing };
       return { ok: false, error: new CdnError(view.code, view.reason) };
     },
-    bridge: (node, method, params) => bridgeRequest(config, config.agentUrl(node), method, params),
+    bridge: (node, method, params) => {
+      // A WHIP publish: the coordinator (with agents) relays it.
+      if (method === 'publish') kickCoordinator(env, log);
+      return bridgeRequest(config, config.agentUrl(node), method, params);
+    },
     chooseEdge: async () => {
       const choice = await balancer.choose(config.agents);
       return choice.ok ? { ok: true, node: choice.node } : { ok: false, code: choice.code, reason: choice.reason };
