@@ -37,8 +37,6 @@ export class CrossNode {
   /** Plays waiting for a copy to appear, by `node/stream`. */
   readonly #waiting = new Map<string, Set<() => void>>();
   readonly #listeners = new Set<(e: BridgeEvent) => void>();
-  /** Streams announced live (only those are announced ended). */
-  readonly #announced = new Set<string>();
 
   constructor(deps: CrossNodeDeps) {
     this.#deps = deps;
@@ -54,13 +52,15 @@ export class CrossNode {
 
   /** A stream on this agent's origin is live (configured): the coordinator may relay it. */
   live(s: Stream): void {
-    this.#announced.add(s.publishId);
     this.#emit({ event: 'source', source: sourceInfo(s) });
   }
 
-  /** A stream on this agent's origin ended: the coordinator removes its copies. */
+  /**
+   * A stream on this agent's origin ended: the coordinator removes its copies. Only one that went
+   * live (was configured) can have copies; one taken back after a restart went live in the run before.
+   */
   ended(s: Stream, info: string): void {
-    if (!this.#announced.delete(s.publishId)) return;
+    if (s.configuredAt === undefined) return;
     this.#emit({ event: 'source-ended', stream: s.name, publishId: s.publishId, node: s.node.id, info });
   }
 
