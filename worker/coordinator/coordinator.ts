@@ -136,7 +136,13 @@ export class Coordinator {
     const reported = new Set(held.streams.map((s) => s.stream));
     for (const src of held.streams) {
       this.#live.set(src.stream, src);
-      for (const f of src.forwards ?? []) this.#copiesOf(f.edge).set(src.stream, { state: 'fed', publishId: src.publishId, forwardId: f.forwardId, at: this.#seq });
+      for (const f of src.forwards ?? []) {
+        // Known from before this read (`at` kept), or learnt now: then as old as any read, so the
+        // edge's own report (read before or after) is checked against it.
+        const known = this.#copiesOf(f.edge).get(src.stream);
+        const at = known?.state === 'fed' && known.forwardId === f.forwardId ? known.at : 0;
+        this.#copiesOf(f.edge).set(src.stream, { state: 'fed', publishId: src.publishId, forwardId: f.forwardId, at });
+      }
     }
     // What ended while nobody listened to its origin.
     for (const [name, src] of [...this.#live]) {
@@ -186,7 +192,12 @@ export class Coordinator {
         a.nodes.set(e.node.id, e.node);
         if (e.node.role !== 'edge') return;
         if (!e.node.up) this.#edgeDown(e.node.id);
-        else if (was?.up !== true) for (const src of this.#live.values()) void this.#relayTo(e.node, src);
+        else if (was?.up !== true) {
+          // Back up with its Janus state gone: what it was fed before (a forward learnt while it
+          // was down, or one whose stop could not be sent) is stopped, and it is relayed afresh.
+          this.#edgeDown(e.node.id);
+          for (const src of this.#live.values()) void this.#relayTo(e.node, src);
+        }
         return;
       }
       default:
@@ -209,14 +220,18 @@ export class Coordinator {
       if (this.#live.get(src.stream)?.publishId !== src.publishId) throw new CdnError('UNAVAILABLE', 'the stream ended while it was being relayed');
       const forwardId = this.#deps.newForwardId();
       await originLink.request('forward', { publishId: src.publishId, forwardId, edge: edge.id, ...target });
+      const fed: Copy = { state: 'fed', publishId: src.publishId, forwardId, at: ++this.#seq };
+      // The edge went down meanwhile (its copies were forgotten): the forward just made is stopped.
+      if (this.#copies.get(edge.id) !== copies) return this.#unforward(src.stream, fed);
       if (copies.get(src.stream)?.publishId !== src.publishId) return;
-      copies.set(src.stream, { state: 'fed', publishId: src.publishId, forwardId, at: ++this.#seq });
+      copies.set(src.stream, fed);
       this.#deps.log.info('coordinator: relayed', { stream: src.stream, from: src.node, to: edge.id });
     } catch (err) {
       // Forgotten, so the next tick tries again (an edge that is down is not tried until it is up).
+      // (A copy of a stream that ended meanwhile was unrelayed by its end; unrelaying here too could
+      // remove the copy of a newer publish of the same name.)
       if (copies.get(src.stream)?.publishId === src.publishId) copies.delete(src.stream);
       this.#deps.log.warn('coordinator: relay failed; tried again shortly', { stream: src.stream, edge: edge.id, err: CdnError.from(err) });
-      if (this.#live.get(src.stream)?.publishId !== src.publishId) void this.#unrelay(edge.id, src.stream, 'the stream ended');
     }
   }
 
