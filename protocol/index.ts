@@ -11,6 +11,7 @@
  *   log.ts      the one logger interface, and the redaction every logger applies
  */
 export * from './api.ts';
+export * from './credentials.ts';
 export * from './errors.ts';
 export * from './log.ts';
 export * from './sdp.ts';

@@ -22,7 +22,19 @@ import { loadTopology } from '../../bridge/topology/index.ts';
 import { JANUS_LIB_DIR, writeJanusConfig, type JanusNodeSettings } from '../../scripts/launch/janus-config.ts';
 import { ROOT, requireNamespace } from '../harness/stack.ts';
 
-const SECRETS = { BRIDGE_SECRET: 'bridge-secret-0123456789abcdef', JANUS_API_SECRET: 'janus-secret-0123456789', PUBLIC_IP: '203.0.113.10' };
+const SECRETS = {
+  JANUS_API_SECRET: 'janus-secret-0123456789',
+  PUBLIC_IP: '203.0.113.10',
+  AGENT_SECRET_ORIGIN: 'agent-secret-origin-0123456789',
+  AGENT_SECRET_EDGE_1: 'agent-secret-edge-1-0123456789',
+  AGENT_SECRET_EDGE_2: 'agent-secret-edge-2-0123456789',
+};
+const NODE_IDS = ['origin', 'edge-1', 'edge-2'] as const;
+/** Each node's agent service and the variable of its credential. */
+const agentOf = (id: (typeof NODE_IDS)[number]): { service: `agent-${typeof id}`; secret: keyof typeof SECRETS } => ({
+  service: `agent-${id}`,
+  secret: `AGENT_SECRET_${id.toUpperCase().replace('-', '_')}` as keyof typeof SECRETS,
+});
 const temps: string[] = [];
 const children: ChildProcess[] = [];
 
@@ -54,17 +66,21 @@ function run(cmd: string, args: string[], env: Record<string, string> = baseEnv(
 }
 
 const Env = v.record(v.string(), v.string());
+const Agent = v.object({
+  network_mode: v.literal('host'),
+  environment: Env,
+  command: v.array(v.string()),
+  build: v.object({ context: v.string(), dockerfile: v.string() }),
+  volumes: v.array(v.string()),
+});
 const Compose = v.object({
   services: v.object({
     origin: v.object({ network_mode: v.literal('host'), environment: Env, build: v.object({ context: v.string() }) }),
     'edge-1': v.object({ network_mode: v.literal('host'), environment: Env }),
     'edge-2': v.object({ network_mode: v.literal('host'), environment: Env }),
-    bridge: v.object({
-      network_mode: v.literal('host'),
-      environment: Env,
-      build: v.object({ context: v.string(), dockerfile: v.string() }),
-      volumes: v.array(v.string()),
-    }),
+    'agent-origin': Agent,
+    'agent-edge-1': Agent,
+    'agent-edge-2': Agent,
   }),
   volumes: v.optional(v.record(v.string(), v.nullable(v.record(v.string(), v.unknown())))),
 });
@@ -113,31 +129,48 @@ function launcherSettings(env: Record<string, string>): JanusNodeSettings {
 }
 
 describe('docker-compose.yml', () => {
-  it('is valid for docker-compose config, with host networking, and refuses to start without its secrets', () => {
+  it('is valid for docker-compose config, with host networking: one agent beside each Janus node, each with its own credential; it refuses to start without its secrets', () => {
     const c = composeConfig();
-    expect(Object.keys(c.services).sort()).toEqual(['bridge', 'edge-1', 'edge-2', 'origin']);
-    expect(c.services.bridge.build.dockerfile).toBe('bridge/Dockerfile');
-    expect(c.services.bridge.environment).toMatchObject({ BRIDGE_SECRET: SECRETS.BRIDGE_SECRET, JANUS_API_SECRET: SECRETS.JANUS_API_SECRET, FANOUT_BRIDGE_HOST: '127.0.0.1' });
-    const missing = run('docker-compose', ['-f', 'docker-compose.yml', 'config'], { ...baseEnv(), BRIDGE_SECRET: SECRETS.BRIDGE_SECRET });
+    expect(Object.keys(c.services).sort()).toEqual(['agent-edge-1', 'agent-edge-2', 'agent-origin', 'edge-1', 'edge-2', 'origin']);
+    for (const [i, id] of NODE_IDS.entries()) {
+      const { service, secret } = agentOf(id);
+      const agent = c.services[service];
+      expect(agent.build.dockerfile).toBe('bridge/Dockerfile');
+      expect(agent.command).toEqual(['--node', id]);
+      expect(agent.environment).toMatchObject({ BRIDGE_SECRET: SECRETS[secret], JANUS_API_SECRET: SECRETS.JANUS_API_SECRET, FANOUT_BRIDGE_HOST: '127.0.0.1', FANOUT_BRIDGE_PORT: String(8791 + i) });
+    }
+    const { JANUS_API_SECRET: _j, ...withoutJanus } = SECRETS;
+    const missing = run('docker-compose', ['-f', 'docker-compose.yml', 'config'], { ...baseEnv(), ...withoutJanus });
     expect(missing.status).not.toBe(0);
     expect(missing.stderr).toContain('set JANUS_API_SECRET');
+    const { AGENT_SECRET_EDGE_2: _e, ...withoutEdge2 } = SECRETS;
+    const noCredential = run('docker-compose', ['-f', 'docker-compose.yml', 'config'], { ...baseEnv(), ...withoutEdge2 });
+    expect(noCredential.status).not.toBe(0);
+    expect(noCredential.stderr).toContain('set AGENT_SECRET_EDGE_2 (npm run agent-secret -- edge-2)');
   });
 
-  it('the bridge keeps its journal on a named volume, at FANOUT_BRIDGE_STATE_DIR, so a restarted container re-adopts its streams', () => {
+  it('each agent keeps its journal on a named volume of its own, at FANOUT_BRIDGE_STATE_DIR, so a restarted container re-adopts its streams', () => {
     const c = composeConfig();
-    const dir = c.services.bridge.environment['FANOUT_BRIDGE_STATE_DIR'];
-    expect(dir).toBe('/var/lib/fanout/bridge');
-    const mount = c.services.bridge.volumes.find((x) => x.split(':')[1] === dir);
-    // A named volume (not a host path): docker-compose config writes it as "<name>:<dir>:rw".
-    expect(mount).toMatch(/^[a-z][a-z0-9_-]*:\/var\/lib\/fanout\/bridge(:rw)?$/);
-    expect(Object.keys(c.volumes ?? {})).toContain(mount?.split(':')[0]);
+    const names = new Set<string>();
+    for (const id of NODE_IDS) {
+      const agent = c.services[agentOf(id).service];
+      const dir = agent.environment['FANOUT_BRIDGE_STATE_DIR'];
+      expect(dir).toBe('/var/lib/fanout/bridge');
+      const mount = agent.volumes.find((x) => x.split(':')[1] === dir);
+      // A named volume (not a host path): docker-compose config writes it as "<name>:<dir>:rw".
+      expect(mount).toMatch(/^[a-z][a-z0-9_-]*:\/var\/lib\/fanout\/bridge(:rw)?$/);
+      const name = mount?.split(':')[0] ?? '';
+      expect(Object.keys(c.volumes ?? {})).toContain(name);
+      names.add(name);
+    }
+    expect(names.size).toBe(NODE_IDS.length);
   });
 
   it('each Janus service renders exactly the launcher\'s configuration, on the topology\'s ports and ranges, with the public IP and the events URL', () => {
     const c = composeConfig();
-    const volume = c.services.bridge.volumes.find((x) => x.endsWith(':/etc/fanout/loadbalancing.xml:ro'));
+    const volume = c.services['agent-origin'].volumes.find((x) => x.endsWith(':/etc/fanout/loadbalancing.xml:ro'));
     const topology = loadTopology(volume?.split(':')[0] ?? '');
-    for (const id of ['origin', 'edge-1', 'edge-2'] as const) {
+    for (const id of NODE_IDS) {
       const env = c.services[id].environment;
       const out = join(temp(), 'janus');
       const container = renderLikeContainer(env, out);
@@ -155,9 +188,11 @@ describe('docker-compose.yml', () => {
       expect(core).toContain(`\tnat_1_1_mapping = "${SECRETS.PUBLIC_IP}"\n`);
       expect(core).toContain(`\tapi_secret = "${SECRETS.JANUS_API_SECRET}"\n`);
       expect(core).toContain('\tbroadcast = true\n');
-      // Janus keeps a session whose bridge went away for the restarted bridge to claim.
+      // Janus keeps a session whose agent went away for the restarted agent to claim.
       expect(core).toContain('\treclaim_session_timeout = 30\n');
-      expect(container.get('janus.eventhandler.sampleevh.jcfg')).toContain('\tbackend = "http://127.0.0.1:8790/janus/events"\n');
+      // Each node posts its statistics to its own agent.
+      const port = c.services[agentOf(id).service].environment['FANOUT_BRIDGE_PORT'];
+      expect(container.get('janus.eventhandler.sampleevh.jcfg')).toContain(`\tbackend = "http://127.0.0.1:${port}/janus/events"\n`);
     }
   });
 
@@ -250,7 +285,9 @@ describe('the Dockerfiles and scripts', () => {
     // The bridge imports the contracts in protocol/, and the fakes the walk skipped stay out.
     expect(dockerfile).toContain('COPY protocol/ ./protocol/');
     expect(readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n')).toContain('**/fake-*.ts');
-    expect(dockerfile).toContain('CMD ["node", "--import", "tsx", "bridge/main.ts"]');
+    // Arguments (`--node <id>`) go to the bridge, so one image runs every agent and the one bridge.
+    expect(dockerfile).toContain('ENTRYPOINT ["node", "--import", "tsx", "bridge/main.ts"]');
+    expect(dockerfile).toContain('CMD []');
   });
 });
 
