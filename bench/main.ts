@@ -21,6 +21,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 // The bench reads the nodes' Janus ports as the bridge does (config, not a contract: protocol/ has none of it).
 import { loadTopology } from '../bridge/topology/index.ts';
+import { BridgeClient } from '../test/harness/bridge-client.ts';
 import { JanusInspector } from '../test/harness/janus-inspect.ts';
 import { requireNamespace, ROOT, Stack } from '../test/harness/stack.ts';
 import { BenchBrowser } from './browser.ts';
@@ -197,7 +198,9 @@ async function main(): Promise<number> {
 
     async function runMainStack(): Promise<void> {
       const t0 = Date.now();
-      const stack = await Stack.start({ env: { FANOUT_LOG_LEVEL: 'info', ...UNLIMITED_SESSIONS } });
+      // The one bridge (`--bridge`), as in the landed baseline: publish-to-playable reads its cascade
+      // log and the memory phase its process; the agents' path is measured by the suites for now.
+      const stack = await Stack.start({ bridge: true, env: { FANOUT_LOG_LEVEL: 'info', ...UNLIMITED_SESSIONS } });
       stateDirs.push(stack.stateDir);
       results.stackStartMs = Date.now() - t0;
       const stopStack = cleanup.add('main stack', () => stack.stop());
@@ -240,7 +243,13 @@ async function main(): Promise<number> {
       }
       if (wants('hop')) {
         results.hop = await phase('hop latency (origin vs edge werift subscribers)', () =>
-          measureHopLatency({ bridgeUrl: info.bridgeUrl, bridgeSecret, edge: EDGE_FOR_HOP_AND_FANOUT, stream: `hop-${runTag}`, durationMs: plan.hopMs, cleanup }),
+          measureHopLatency({
+            connect: async (node) => BridgeClient.connect(stack.agentUrl(node), await stack.agentSecret(node)),
+            edge: EDGE_FOR_HOP_AND_FANOUT,
+            stream: `hop-${runTag}`,
+            durationMs: plan.hopMs,
+            cleanup,
+          }),
         );
       }
       if (wants('signalling') || wants('memory')) {

@@ -146,7 +146,9 @@ async function measureConfig(
   o: FanoutContext,
 ): Promise<FanoutConfigResult> {
   const result: FanoutConfigResult = { name: cfg.name, eventLoops: null, levels: [], idle: { edgeCpuPct: Number.NaN, edgeThreads: 0 } };
-  const stack = await Stack.start({ worker: false, env: { FANOUT_JANUS_OVERRIDE_EVENT_LOOPS: cfg.eventLoops, FANOUT_LOG_LEVEL: 'warn' } });
+  // The one bridge: with no worker there is no coordinator to relay the stream to the edge, and the
+  // phase measures Janus, not its controller.
+  const stack = await Stack.start({ bridge: true, worker: false, env: { FANOUT_JANUS_OVERRIDE_EVENT_LOOPS: cfg.eventLoops, FANOUT_LOG_LEVEL: 'warn' } });
   o.stateDirs.push(stack.stateDir);
   const stopStack = o.cleanup.add(`fan-out stack (${cfg.name})`, () => stack.stop());
   const procs: SubscriberProcess[] = [];

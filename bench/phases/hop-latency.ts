@@ -71,15 +71,24 @@ function seqOffset(origin: Arrival[], edge: Arrival[]): number {
 }
 
 export async function measureHopLatency(
-  opts: { bridgeUrl: string; bridgeSecret: string; edge: string; stream: string; durationMs: number; cleanup: Cleanup },
+  opts: {
+    /** A link to the process that drives `node` (its agent, or the one bridge). */
+    connect: (node: string) => Promise<BridgeClient>;
+    edge: string;
+    stream: string;
+    durationMs: number;
+    cleanup: Cleanup;
+  },
 ): Promise<HopResult> {
-  const bc = await BridgeClient.connect(opts.bridgeUrl, opts.bridgeSecret);
+  const bc = await opts.connect('origin');
+  const edgeBc = await opts.connect(opts.edge);
   const pub = new WeriftPublisher({ audio: true, video: 'vp8' });
   const subs: WeriftSubscriber[] = [];
   const done = opts.cleanup.add('hop-latency peers', async () => {
     for (const s of subs) await s.close();
     await pub.close();
     await bc.close();
+    await edgeBc.close();
   });
   try {
     // The requester names what it creates (protocol/api.ts): the publish's and plays' ids are ours.
@@ -94,8 +103,9 @@ export async function measureHopLatency(
       subs.push(sub);
       recordVideo(sub, arrivals[which]);
       const playId = newMediaId('play');
-      const play = await bc.request('play', { playId, node, stream: opts.stream });
-      await bc.request('answer', { playId, sdp: await sub.answer(play.sdp) });
+      const link = which === 'origin' ? bc : edgeBc;
+      const play = await link.request('play', { playId, node, stream: opts.stream });
+      await link.request('answer', { playId, sdp: await sub.answer(play.sdp) });
       await sub.media({ video: true, keyframe: true, timeoutMs: 15_000 });
     }
     // Measure from a common start, once both receive.
