@@ -120,7 +120,9 @@ export class CrossNode {
     const r = new Relay(ctx, p.stream, p.room, p.streams, node);
     this.#relays.set(key, r);
     try {
-      const target = await r.open(() => this.#relays.get(key) === r && reachable(node, r.generation));
+      // On the copy's serial queue, so a close() meanwhile (an unrelay) undoes what open() made
+      // after it settles, instead of before the room exists.
+      const target = await r.serial.run(() => r.open(() => this.#relays.get(key) === r && reachable(node, r.generation)));
       r.ready();
       ctx.changed();
       for (const wake of this.#waiting.get(key) ?? []) wake();
