@@ -214,9 +214,11 @@ export class Coordinator {
     copies.set(src.stream, { state: 'relaying', publishId: src.publishId, at: ++this.#seq });
     const edgeLink = this.#linkOf(edge.id);
     const originLink = this.#linkOf(src.node);
+    let made = false;
     try {
       if (edgeLink === undefined || originLink === undefined) throw new CdnError('UNAVAILABLE', `the agent of ${edgeLink === undefined ? edge.id : src.node} is not linked`);
       const target = await edgeLink.request('relay', { node: edge.id, stream: src.stream, room: src.room, streams: src.streams });
+      made = true;
       if (this.#live.get(src.stream)?.publishId !== src.publishId) throw new CdnError('UNAVAILABLE', 'the stream ended while it was being relayed');
       const forwardId = this.#deps.newForwardId();
       await originLink.request('forward', { publishId: src.publishId, forwardId, edge: edge.id, ...target });
@@ -231,6 +233,9 @@ export class Coordinator {
       // (A copy of a stream that ended meanwhile was unrelayed by its end; unrelaying here too could
       // remove the copy of a newer publish of the same name.)
       if (copies.get(src.stream)?.publishId === src.publishId) copies.delete(src.stream);
+      // A copy made for a stream that is no longer live (its end may have been handled before the
+      // copy existed on the edge) is removed; nothing newer of that name is live to be hurt.
+      if (made && !this.#live.has(src.stream)) void this.#unrelay(edge.id, src.stream, 'the stream ended');
       this.#deps.log.warn('coordinator: relay failed; tried again shortly', { stream: src.stream, edge: edge.id, err: CdnError.from(err) });
     }
   }
@@ -238,11 +243,12 @@ export class Coordinator {
   /** A stream ended: every edge's copy goes, its players told how the stream ended. */
   #ended(src: SourceInfo, info: string): void {
     this.#live.delete(src.stream);
-    for (const [edge, copies] of this.#copies) {
-      const c = copies.get(src.stream);
-      if (c === undefined || c.publishId !== src.publishId) continue;
-      copies.delete(src.stream);
-      void this.#unrelay(edge, src.stream, `the stream ended: ${info}`);
+    // Every edge, not only those with a copy on record: a relay whose forward failed was forgotten
+    // here but may still be held there. Nothing else of that name is live, so none is hurt.
+    for (const edge of this.#edgesUp()) {
+      const copies = this.#copiesOf(edge.id);
+      if (copies.get(src.stream)?.publishId === src.publishId) copies.delete(src.stream);
+      void this.#unrelay(edge.id, src.stream, `the stream ended: ${info}`);
     }
     this.#deps.log.info('coordinator: stream ended; its copies go', { stream: src.stream, info });
   }
