@@ -21,6 +21,15 @@ export const INFO = {
   RESTRICTED_ACCESS: 'Restricted access',
 } as const;
 
+/**
+ * The info of a FAILED the client may retry (its node's agent away, lost or slow) names the node,
+ * so a client (or its operator) knows which node to wait for or avoid.
+ */
+export function namingNode(info: string, code: ErrorCode, node: string | undefined): string {
+  if ((code !== 'UNAVAILABLE' && code !== 'TIMEOUT') || node === undefined || info.includes(`"${node}"`)) return info;
+  return `${info} (node "${node}")`;
+}
+
 /** WebSocket close codes the worker uses (4000-4999 are the application's). */
 export const CLOSE_CODES = {
   NORMAL: 1000,

@@ -97,7 +97,8 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
     const pending = refOf(h.link().call('publish'));
     h.link().lose();
     await h.flush();
-    expect(h.statuses()).toEqual([{ mediaSessionId: 'pending', name: 'cam2', published: true, status: 'FAILED', info: LOST_INFO, code: 'UNAVAILABLE' }]);
+    // A retryable failure names the session's node.
+    expect(h.statuses()).toEqual([{ mediaSessionId: 'pending', name: 'cam2', published: true, status: 'FAILED', info: `${LOST_INFO} (node "origin")`, code: 'UNAVAILABLE' }]);
     const bind = h.link().call('bind');
     expect(bind.params).toEqual({ ids: [live, pending] });
     bind.resolve(BIND_RESULT([live, pending]));
@@ -125,8 +126,8 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
     expect(h.statuses()).toEqual([
       { mediaSessionId: 'a', name: 'cam1', published: true, status: 'UNPUBLISHED', info: 'Unpublished while the link was away' },
       { mediaSessionId: 'b', name: 'cam2', published: true, status: 'FAILED', info: 'Failed by ICE timeout' },
-      { mediaSessionId: 'c', name: 'cam3', published: true, status: 'FAILED', info: `${LOST_INFO}: the bridge did not re-bind it`, code: 'UNAVAILABLE' },
-      { mediaSessionId: 'd', name: 'cam4', published: true, status: 'FAILED', info: 'the bridge has no publish or play with this id', code: 'UNAVAILABLE' },
+      { mediaSessionId: 'c', name: 'cam3', published: true, status: 'FAILED', info: `${LOST_INFO}: the bridge did not re-bind it (node "origin")`, code: 'UNAVAILABLE' },
+      { mediaSessionId: 'd', name: 'cam4', published: true, status: 'FAILED', info: 'the bridge has no publish or play with this id (node "origin")', code: 'UNAVAILABLE' },
     ]);
     expect(c).toMatch(/^pub_/);
     expect(h.session.streamIds).toEqual([]);
@@ -151,7 +152,7 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
         name: 'cam1',
         published: true,
         status: 'FAILED',
-        info: `${LOST_INFO} (not re-established within 5 s: the bridge at http://127.0.0.1:1/api is unreachable: connection refused)`,
+        info: `${LOST_INFO} (not re-established within 5 s: the bridge at http://127.0.0.1:1/api is unreachable: connection refused) (node "origin")`,
         code: 'UNAVAILABLE',
       },
     ]);
@@ -179,7 +180,7 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
         name: 'cam2',
         published: true,
         status: 'FAILED',
-        info: 'Failed by error: the bridge is unavailable: the bridge at http://127.0.0.1:1/api is unreachable: connection refused; the link is being re-established',
+        info: 'Failed by error: the bridge is unavailable: the bridge at http://127.0.0.1:1/api is unreachable: connection refused; the link is being re-established (node "origin")',
         code: 'UNAVAILABLE',
       },
     ]);
@@ -268,7 +269,7 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
     await h.flush();
     h.link().call('bind').reject(new CdnError('INVALID_ARGUMENT', 'unknown method "bind"'));
     await h.flush();
-    expect(h.statuses()).toEqual([expect.objectContaining({ mediaSessionId: 'm1', status: 'FAILED', info: `${LOST_INFO} (unknown method "bind")` })]);
+    expect(h.statuses()).toEqual([expect.objectContaining({ mediaSessionId: 'm1', status: 'FAILED', info: `${LOST_INFO} (unknown method "bind") (node "origin")` })]);
   });
 
   it('a re-opened link lost again before its bind answered is retried, and the bind goes on the next one', async () => {

@@ -30,7 +30,7 @@ import { BRIDGE_RELINK_WINDOW_MS, CdnError, Errors, frames, newMediaId, silentLo
 import type * as v from 'valibot';
 import type { TokenRequest } from '../auth/token.ts';
 import { DEFAULT_LIMITS, MessageRate, type Limits } from '../limits/index.ts';
-import { CLOSE_CODES, INFO, infoFor, type BridgeLink, type EdgeRedirect, type SessionDeps, type SessionOptions } from './contract.ts';
+import { CLOSE_CODES, INFO, infoFor, namingNode, type BridgeLink, type EdgeRedirect, type SessionDeps, type SessionOptions } from './contract.ts';
 import { binaryFrameInfo, checkFrame, streamOf, type FrameProblem } from './frame-check.ts';
 import { stateOf, type StreamEntry } from './entry.ts';
 import { Rebinder } from './relink.ts';
@@ -80,7 +80,7 @@ export class WcsSession {
       log: this.#log,
       end: (entry, status, info, code) => {
         this.#end(entry);
-        this.#sendStatus(entry, status, code === undefined ? { info } : { info, code });
+        this.#sendStatus(entry, status, code === undefined ? { info } : { info: namingNode(info, code, this.#node?.id), code });
       },
       release: (link, entry) => this.#release(link, entry),
       answer: (link, entry, sdp) => this.#sendAnswer(link, entry, sdp),
@@ -291,7 +291,7 @@ export class WcsSession {
     } catch (err) {
       if (stateOf(entry) === 'ended') return;
       const e = CdnError.from(err);
-      return this.#fail(entry, e.code, infoFor(e, entry.kind));
+      return this.#failOnNode(entry, e.code, infoFor(e, entry.kind));
     }
     // Ended meanwhile (a stop, a FAILED event, the link lost): the bridge has ended it too.
     const now = stateOf(entry);
@@ -313,7 +313,7 @@ export class WcsSession {
     entry.state = 'running';
     if (this.#rebind.active) return this.#rebind.holdAnswer(entry.ref, sdp);
     const link = this.#link.current;
-    if (link === undefined) return this.#fail(entry, 'UNAVAILABLE', INFO.BRIDGE_LOST);
+    if (link === undefined) return this.#failOnNode(entry, 'UNAVAILABLE', INFO.BRIDGE_LOST);
     this.#sendAnswer(link, entry, sdp);
   }
 
@@ -323,7 +323,7 @@ export class WcsSession {
       // Lost with its link: it goes again on the re-bound one.
       if (this.#rebind.active && link.closed) return this.#rebind.holdAnswer(entry.ref, sdp);
       const e = CdnError.from(err);
-      this.#fail(entry, e.code, infoFor(e, 'play'));
+      this.#failOnNode(entry, e.code, infoFor(e, 'play'));
       this.#release(link, entry);
     });
   }
@@ -387,7 +387,7 @@ export class WcsSession {
     this.#log.warn('bridge link lost', { session: this.#opts.sessionId, streams: asked.length, err: reason });
     // A request whose reply went with the link cannot go on (its SDP never came): it fails now, and
     // the bridge releases it once re-bound, or after its grace.
-    for (const entry of asked) if (entry.state === 'requested' || entry.state === 'up-early') this.#fail(entry, 'UNAVAILABLE', INFO.BRIDGE_LOST);
+    for (const entry of asked) if (entry.state === 'requested' || entry.state === 'up-early') this.#failOnNode(entry, 'UNAVAILABLE', INFO.BRIDGE_LOST);
     // Nothing live on the link: the next request opens a new one, as the first did.
     if (asked.some((e) => e.state !== 'ended')) this.#rebind.start(asked, reason);
   }
@@ -438,6 +438,11 @@ export class WcsSession {
   #fail(entry: StreamEntry, code: ErrorCode, info: string): void {
     this.#end(entry);
     this.#sendStatus(entry, 'FAILED', { info, code });
+  }
+
+  /** A FAILED from this node's agent (or the link to it): a retryable one names the node. */
+  #failOnNode(entry: StreamEntry, code: ErrorCode, info: string): void {
+    this.#fail(entry, code, namingNode(info, code, this.#node?.id));
   }
 
   /**

@@ -96,7 +96,7 @@ describe('a WCS session whose bridge link is lost abnormally', () => {
     const status = await c.nextData('notifyStreamStatusEvent');
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(status).toMatchObject({ mediaSessionId: 'm2', status: 'FAILED', code: 'UNAVAILABLE' });
-    expect(status['info']).toMatch(/^Failed by error: the bridge is unavailable: .*; the link is being re-established$/);
+    expect(status['info']).toMatch(/^Failed by error: the bridge is unavailable: .*; the link is being re-established \(node "origin"\)$/);
     await eventually(async () => (await s.requests('bind')).length === 1 && (await s.log()).open.includes(ref), 5_000, 're-bound');
     expect(notices(c).filter((n) => n.includes('"m1"') && !n.includes('PUBLISHING'))).toEqual([]);
     publish(c, 'm3', 'cam3');

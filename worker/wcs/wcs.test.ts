@@ -120,7 +120,7 @@ describe('publishStream', () => {
     const c = await open(s, ORIGIN, s.env({ BRIDGE_REQUEST_TIMEOUT_MS: '200' }));
     await c.connect();
     publish(c, 'm1', 'hang-cam');
-    expect(await c.nextData('notifyStreamStatusEvent')).toMatchObject({ status: 'FAILED', code: 'TIMEOUT', info: 'Failed by error: the bridge did not answer "publish" within 200 ms' });
+    expect(await c.nextData('notifyStreamStatusEvent')).toMatchObject({ status: 'FAILED', code: 'TIMEOUT', info: 'Failed by error: the bridge did not answer "publish" within 200 ms (node "origin")' });
   });
 
   it('whose bridge result breaks the schema fails with INTERNAL', async () => {
