@@ -24,7 +24,7 @@ import { MediaErrors } from './errors.ts';
 import { newRoomId, sourceTracks, within } from './plan.ts';
 import type { PlaySource } from './mounts.ts';
 import { Player, type ClientOffer } from './player.ts';
-import { snapshot, type StreamSnapshot } from './snapshot.ts';
+import { relaySnapshot, snapshot, type RelaySnapshot, type StreamSnapshot } from './snapshot.ts';
 import { Stream, type StreamHooks } from './stream.ts';
 import { sweep, type InUse } from './sweep.ts';
 
@@ -34,6 +34,8 @@ export interface Media extends MediaService {
   cascadeReadyMs(stream: string): number | undefined;
   /** A read-only view of every live or starting stream (metrics and the dashboard). */
   streams(): StreamSnapshot[];
+  /** A read-only view of the copies of streams this agent holds on its edges (metrics and the dashboard). */
+  relays(): RelaySnapshot[];
   /**
    * Takes back what an earlier run left (its journal's `state`, undefined: nothing) once the nodes
    * have made their first connections, and keeps the journal from now on (with `stateDir`). Call
@@ -126,6 +128,10 @@ export class MediaController implements Media {
 
   streams(): StreamSnapshot[] {
     return [...this.#streams.values()].map(snapshot);
+  }
+
+  relays(): RelaySnapshot[] {
+    return this.#cross.relays().map(relaySnapshot);
   }
 
   // ---------------------------------------------------------------- publish

@@ -17,7 +17,7 @@ import type { MediaOptions } from './context.ts';
 export { DEFAULT_NO_MEDIA_TIMEOUT_MS } from './context.ts';
 export type { MediaNode, MediaNodes, MediaOptions } from './context.ts';
 export type { Media } from './controller.ts';
-export type { StreamSnapshot } from './snapshot.ts';
+export type { RelaySnapshot, StreamSnapshot } from './snapshot.ts';
 
 /** Creates the media service; it follows the nodes' up/down events from now on. */
 export function createMedia(opts: MediaOptions): Media {

@@ -3,22 +3,30 @@
  * dashboard reads through the worker (`streams`), the worker's counters (`metrics` reports), and
  * Janus's own statistics (POST /janus/events from each node's sample event handler).
  *
- * Gauges are read from the nodes and the media layer when scraped, so they cannot drift; counters
- * and histograms are fed by the API (`ApiMonitor`) and the media layer's cascade-ready hook.
- * See README "Operations" for every metric.
+ * Gauges are read from the nodes and the media layer when scraped, so they cannot drift
+ * (./gauges.ts); counters and histograms are fed by the API (`ApiMonitor`) and the media layer's
+ * cascade-ready hook. See README "Operations" for every metric.
+ *
+ * Each process reports what it drives: the one bridge (`--bridge`) every node; an agent
+ * (`--node <id>`) its own node, so a scrape of every agent shows the whole CDN. An origin's agent
+ * makes no cascade (the worker's coordinator relays each stream, then asks the origin's agent for
+ * a forward): it reports its forwards (fanout_origin_forwards, fanout_forward_ready_seconds), and
+ * each edge's agent its copies and their players (fanout_edge_cascades, fanout_stream_viewers).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ApiMonitor } from '../api/index.ts';
 import type { Logger } from '../log.ts';
-import type { StreamSnapshot } from '../media/index.ts';
 import { errorBody, httpStatus, secretsEqual } from '../../protocol/index.ts';
-import type { BridgeEvent, BridgeRequest, CdnError, ErrorCode, NodeInfo, StreamInfo, StreamNodeInfo, StreamsResult, WorkerReport } from '../../protocol/index.ts';
-import { JanusStats, sumBitrates } from './janus-stats.ts';
+import type { BridgeEvent, BridgeRequest, CdnError, ErrorCode, StreamsResult, WorkerReport } from '../../protocol/index.ts';
+import { registerGauges } from './gauges.ts';
+import { JanusStats } from './janus-stats.ts';
 import { ViewerHistory } from './history.ts';
+import { sampleOf, sharesOf, streamInfos, type MediaView, type NodesView, type Share, type StreamView } from './view.ts';
 
 export { JanusStats, sumBitrates, JANUS_EVENT_TYPE_MEDIA, type HandleBitrate } from './janus-stats.ts';
 export { ViewerHistory } from './history.ts';
+export type { CopyView, MediaView, NodesView, StreamView } from './view.ts';
 
 /** Where Janus posts its events (janus-config's sample event handler `backend`). */
 export const JANUS_EVENTS_PATH = '/janus/events';
@@ -27,8 +35,8 @@ export const METRICS_PATH = '/metrics';
 export const MAX_JANUS_EVENTS_BODY = 1024 * 1024;
 
 export interface MetricsSources {
-  nodes: { snapshot(): NodeInfo[] };
-  media: { streams(): StreamSnapshot[] };
+  nodes: NodesView;
+  media: MediaView;
 }
 
 export interface BridgeMetricsOptions extends MetricsSources {
@@ -48,6 +56,8 @@ const LATENCY_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 const SETUP_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30];
 /** Starts of plays and publishes waiting for PLAYING / PUBLISHING: a bound so a lost event cannot grow it. */
 const MAX_PENDING = 10_000;
+/** Forwards already timed (publishId and edge): a bound, the oldest forgotten first. */
+const MAX_FORWARDS_TIMED = 10_000;
 
 export class BridgeMetrics implements ApiMonitor {
   readonly registry = new Registry();
@@ -60,6 +70,12 @@ export class BridgeMetrics implements ApiMonitor {
   readonly #pendingPublishes = new Map<string, { owner: string; startedAt: number }>();
   /** Worker connections that are WCS sessions (they reported one opened and not yet closed). */
   readonly #sessionOwners = new Set<string>();
+  /**
+   * ms from the publisher configured to the first forward of each publish to each edge, by
+   * `publishId edge` (undefined: the stream was gone): observed once, since a coordinator asking
+   * again, or later, is not a setup.
+   */
+  readonly #forwardsTimed = new Map<string, number | undefined>();
   readonly #timer: NodeJS.Timeout;
   #closed = false;
 
@@ -67,6 +83,7 @@ export class BridgeMetrics implements ApiMonitor {
   readonly requestErrors: Counter<'method' | 'code'>;
   readonly eventsSent: Counter<'event'>;
   readonly cascadeReadySeconds: Histogram;
+  readonly forwardReadySeconds: Histogram<'edge'>;
   readonly timeToPlaying: Histogram<'node'>;
   readonly timeToPublishing: Histogram;
   readonly workerSessionsOpened: Counter;
@@ -87,130 +104,13 @@ export class BridgeMetrics implements ApiMonitor {
     collectDefaultMetrics({ register: this.registry });
 
     // ------------------------------------------------------------ read when scraped
-    const nodes = (): NodeInfo[] => opts.nodes.snapshot();
-    const streams = (): StreamSnapshot[] => opts.media.streams();
-    const stats = this.janusStats;
-    new Gauge({
-      name: 'fanout_node_up',
-      help: 'Whether the bridge has a live Janus connection to the node (1) or not (0).',
-      labelNames: ['node', 'role'],
-      registers,
-      collect() {
-        this.reset();
-        for (const n of nodes()) this.set({ node: n.id, role: n.role }, n.up ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'fanout_node_publishers',
-      help: 'Publisher handles the bridge holds on the node.',
-      labelNames: ['node', 'role'],
-      registers,
-      collect() {
-        this.reset();
-        for (const n of nodes()) this.set({ node: n.id, role: n.role }, n.load.publishers);
-      },
-    });
-    new Gauge({
-      name: 'fanout_node_subscribers',
-      help: 'Subscriber (player) handles the bridge holds on the node.',
-      labelNames: ['node', 'role'],
-      registers,
-      collect() {
-        this.reset();
-        for (const n of nodes()) this.set({ node: n.id, role: n.role }, n.load.subscribers);
-      },
-    });
-    new Gauge({
-      name: 'fanout_streams_live',
-      help: 'Published streams whose publisher is configured on the origin.',
-      registers,
-      collect() {
-        this.set(streams().filter((s) => s.configuredAt !== undefined).length);
-      },
-    });
-    new Gauge({
-      name: 'fanout_edge_cascades',
-      help: 'Streams relayed to each edge, by relay state (pending, ready).',
-      labelNames: ['edge', 'state'],
-      registers,
-      collect() {
-        this.reset();
-        const counts = new Map<string, { pending: number; ready: number }>();
-        for (const n of nodes()) if (n.role === 'edge') counts.set(n.id, { pending: 0, ready: 0 });
-        for (const s of streams()) {
-          for (const e of s.edges) {
-            const c = counts.get(e.node) ?? { pending: 0, ready: 0 };
-            if (e.state === 'pending' || e.state === 'ready') c[e.state]++;
-            counts.set(e.node, c);
-          }
-        }
-        for (const [edge, c] of counts) {
-          this.set({ edge, state: 'ready' }, c.ready);
-          this.set({ edge, state: 'pending' }, c.pending);
-        }
-      },
-    });
-    new Gauge({
-      name: 'fanout_stream_viewers',
-      help: 'Players of each live stream, by the node they play from.',
-      labelNames: ['stream', 'node'],
-      registers,
-      collect() {
-        this.reset();
-        for (const s of streams()) {
-          for (const n of [s.origin, ...s.edges.map((e) => e.node)]) {
-            this.set({ stream: s.name, node: n }, s.players.filter((p) => p.node === n && p.handle !== undefined).length);
-          }
-        }
-      },
-    });
-    new Gauge({
-      name: 'fanout_stream_bitrate_in_bps',
-      help: 'Bits per second the origin receives from each stream\'s publisher (Janus stats), by kind.',
-      labelNames: ['stream', 'kind'],
-      registers,
-      collect() {
-        this.reset();
-        for (const s of streams()) {
-          const b = stats.bitrate(s.publisherHandle);
-          if (b === undefined) continue;
-          this.set({ stream: s.name, kind: 'audio' }, b.in.audio);
-          this.set({ stream: s.name, kind: 'video' }, b.in.video);
-        }
-      },
-    });
-    new Gauge({
-      name: 'fanout_node_bitrate_out_bps',
-      help: 'Bits per second each node sends to its players (Janus stats of their subscriber handles), by kind.',
-      labelNames: ['node', 'kind'],
-      registers,
-      collect() {
-        this.reset();
-        const out = new Map<string, { audio: number; video: number }>();
-        for (const n of nodes()) out.set(n.id, { audio: 0, video: 0 });
-        for (const s of streams()) {
-          for (const p of s.players) {
-            const b = stats.bitrate(p.handle);
-            const o = out.get(p.node);
-            if (b === undefined || o === undefined) continue;
-            o.audio += b.out.audio;
-            o.video += b.out.video;
-          }
-        }
-        for (const [node, b] of out) {
-          this.set({ node, kind: 'audio' }, b.audio);
-          this.set({ node, kind: 'video' }, b.video);
-        }
-      },
-    });
     const sessionOwners = this.#sessionOwners;
-    new Gauge({
-      name: 'fanout_worker_sessions',
-      help: 'WCS sessions open on the worker, as reported over their bridge links.',
-      registers,
-      collect() {
-        this.set(sessionOwners.size);
-      },
+    registerGauges(this.registry, {
+      nodes: () => opts.nodes.snapshot(),
+      streams: () => opts.media.streams(),
+      shares: () => this.#shares(),
+      stats: this.janusStats,
+      workerSessions: () => sessionOwners.size,
     });
 
     // ------------------------------------------------------------ fed by events
@@ -236,6 +136,14 @@ export class BridgeMetrics implements ApiMonitor {
     this.cascadeReadySeconds = new Histogram({
       name: 'fanout_cascade_ready_seconds',
       help: 'Time from a publisher configured on the origin to its stream relayed to every healthy edge.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.forwardReadySeconds = new Histogram({
+      name: 'fanout_forward_ready_seconds',
+      help:
+        'Time from a publisher configured on the origin to its first forward to each edge (an origin agent\'s: the coordinator relays the stream, then asks the forward; the one bridge reports fanout_cascade_ready_seconds instead).',
+      labelNames: ['edge'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
@@ -298,6 +206,8 @@ export class BridgeMetrics implements ApiMonitor {
       this.#remember(this.#pendingPlays, req.params.playId, { owner: done.owner, node: req.params.node, startedAt: done.startedAt });
     } else if (req?.method === 'publish') {
       this.#remember(this.#pendingPublishes, req.params.publishId, { owner: done.owner, startedAt: done.startedAt });
+    } else if (req?.method === 'forward') {
+      this.#forwardMade(req.params.publishId, req.params.edge);
     }
   }
 
@@ -341,7 +251,8 @@ export class BridgeMetrics implements ApiMonitor {
   }
 
   streams(): StreamsResult {
-    const list: StreamInfo[] = this.#opts.media.streams().map((s) => this.#streamInfo(s));
+    const streams = this.#opts.media.streams();
+    const list = streamInfos(streams, this.#shares(streams), this.#opts.nodes.originId, (h) => this.janusStats.bitrate(h), (s) => this.#forwardedMs(s));
     return { at: this.#now(), streams: list, history: this.history.samples(), historyPeriodMs: this.history.periodMs };
   }
 
@@ -375,41 +286,54 @@ export class BridgeMetrics implements ApiMonitor {
 
   // ------------------------------------------------------------ internals
 
-  #streamInfo(s: StreamSnapshot): StreamInfo {
-    const stats = this.janusStats;
-    const share = (node: string, role: 'origin' | 'edge', state: StreamNodeInfo['state']): StreamNodeInfo => {
-      const players = s.players.filter((p) => p.node === node && p.handle !== undefined);
-      const info: StreamNodeInfo = { node, role, state, viewers: players.length };
-      const out = sumBitrates(players.map((p) => stats.bitrate(p.handle)?.out));
-      if (out !== undefined) info.bitrateOut = out;
-      return info;
-    };
-    const nodes = [share(s.origin, 'origin', 'ready'), ...s.edges.map((e) => share(e.node, 'edge', e.state))];
-    const bitrateIn = stats.bitrate(s.publisherHandle)?.in;
-    return {
-      name: s.name,
-      origin: s.origin,
-      since: s.configuredAt ?? 0,
-      publishing: s.publishing,
-      ...(bitrateIn === undefined ? {} : { bitrateIn }),
-      ...(s.cascadeReadyMs === undefined ? {} : { cascadeReadyMs: s.cascadeReadyMs }),
-      viewers: nodes.reduce((sum, n) => sum + n.viewers, 0),
-      nodes,
-    };
+  /** Every stream and copy this process holds, one share per node (./view.ts). */
+  #shares(streams = this.#opts.media.streams()): Share[] {
+    return sharesOf(streams, this.#opts.media.relays?.() ?? []);
   }
 
   #sample(): void {
     try {
       const streams = this.#opts.media.streams();
-      const viewers = streams.reduce((sum, s) => sum + s.players.filter((p) => p.handle !== undefined).length, 0);
-      this.history.add({ t: this.#now(), viewers, streams: streams.filter((s) => s.configuredAt !== undefined).length });
+      this.history.add({ t: this.#now(), ...sampleOf(streams, this.#shares(streams)) });
     } catch (err) {
       this.#log.warn('cannot sample viewers', { err });
     }
   }
 
-  #remember<T>(map: Map<string, T>, id: string, value: T): void {
-    if (map.size >= MAX_PENDING) {
+  /**
+   * A forward the coordinator asked of this origin succeeded: the first one of a publish to an edge
+   * is timed from the publisher's configuration. A later one (the edge restarted, the coordinator
+   * asked again) is not a setup time, and a stream gone meanwhile has nothing to time from.
+   */
+  #forwardMade(publishId: string, edge: string): void {
+    const key = `${publishId} ${edge}`;
+    if (this.#forwardsTimed.has(key)) return;
+    const configuredAt = this.#opts.media.streams().find((s) => s.publishId === publishId)?.configuredAt;
+    const ms = configuredAt === undefined ? undefined : Math.max(0, this.#now() - configuredAt);
+    this.#remember(this.#forwardsTimed, key, ms, MAX_FORWARDS_TIMED);
+    if (ms !== undefined) this.forwardReadySeconds.observe({ edge }, ms / 1000);
+  }
+
+  /**
+   * An origin agent's stand-in for the bridge's cascade-ready time (the dashboard's "Cascade"): ms
+   * from the publisher configured to forwarded to every edge it is forwarded to now, once each of
+   * those forwards was timed here. The bridge's "every healthy edge" is the coordinator's to know;
+   * it forwards to every edge that is up.
+   */
+  #forwardedMs(s: StreamView): number | undefined {
+    const forwards = s.forwards ?? [];
+    if (forwards.length === 0) return undefined;
+    let max = 0;
+    for (const f of forwards) {
+      const ms = this.#forwardsTimed.get(`${s.publishId} ${f.edge}`);
+      if (ms === undefined) return undefined;
+      max = Math.max(max, ms);
+    }
+    return max;
+  }
+
+  #remember<T>(map: Map<string, T>, id: string, value: T, bound = MAX_PENDING): void {
+    if (map.size >= bound) {
       const oldest = map.keys().next().value;
       if (oldest !== undefined) map.delete(oldest);
     }

@@ -2,9 +2,8 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log.ts';
-import type { StreamSnapshot } from '../media/index.ts';
 import { CdnError, type NodeInfo } from '../../protocol/index.ts';
-import { BridgeMetrics, JANUS_EVENTS_PATH } from './index.ts';
+import { BridgeMetrics, JANUS_EVENTS_PATH, type CopyView, type StreamView } from './index.ts';
 
 const node = (id: string, role: 'origin' | 'edge', up: boolean, publishers: number, subscribers: number): NodeInfo => ({
   id,
@@ -15,7 +14,7 @@ const node = (id: string, role: 'origin' | 'edge', up: boolean, publishers: numb
   load: { publishers, subscribers },
 });
 
-const stream = (over: Partial<StreamSnapshot> = {}): StreamSnapshot => ({
+const stream = (over: Partial<StreamView> = {}): StreamView => ({
   name: 'cam',
   publishId: 'pub_1',
   origin: 'origin',
@@ -32,6 +31,7 @@ const stream = (over: Partial<StreamSnapshot> = {}): StreamSnapshot => ({
     { playId: 'p2', node: 'edge-1', handle: 202, playing: false },
     { playId: 'p3', node: 'edge-2', handle: undefined, playing: false },
   ],
+  forwards: [],
   ...over,
 });
 
@@ -42,10 +42,10 @@ afterEach(() => {
   server?.close();
 });
 
-function make(streams: StreamSnapshot[] = [stream()], opts: { janusEventsSecret?: string; metricsToken?: string } = {}): BridgeMetrics {
+function make(streams: StreamView[] = [stream()], opts: { janusEventsSecret?: string; metricsToken?: string } = {}): BridgeMetrics {
   let now = 10_000;
   metrics = new BridgeMetrics({
-    nodes: { snapshot: () => [node('origin', 'origin', true, 1, 0), node('edge-1', 'edge', true, 0, 2), node('edge-2', 'edge', false, 0, 0)] },
+    nodes: { originId: 'origin', snapshot: () => [node('origin', 'origin', true, 1, 0), node('edge-1', 'edge', true, 0, 2), node('edge-2', 'edge', false, 0, 0)] },
     media: { streams: () => streams },
     log: createLogger('silent'),
     now: () => (now += 10),
@@ -174,6 +174,108 @@ describe('BridgeMetrics streams view', () => {
     const r = make().streams();
     expect(r.history).toEqual([{ t: expect.any(Number), viewers: 2, streams: 1 }]);
     expect(r.historyPeriodMs).toBe(2000);
+  });
+});
+
+describe('BridgeMetrics of one agent (one node)', () => {
+  /** An agent's metrics: it drives `only`; `streams` are its origin's, `copies` its edge's. */
+  function agent(only: NodeInfo, media: { streams?: StreamView[]; copies?: CopyView[] }): { m: BridgeMetrics; tick: (ms: number) => void } {
+    let now = 10_000;
+    metrics = new BridgeMetrics({
+      nodes: { originId: 'origin', snapshot: () => [only] },
+      media: { streams: () => media.streams ?? [], relays: () => media.copies ?? [] },
+      log: createLogger('silent'),
+      now: () => now,
+    });
+    return { m: metrics, tick: (ms) => (now += ms) };
+  }
+  const copy = (over: Partial<CopyView> = {}): CopyView => ({
+    name: 'cam',
+    node: 'edge-1',
+    state: 'ready',
+    players: [
+      { playId: 'p1', node: 'edge-1', handle: 201, playing: true },
+      { playId: 'p2', node: 'edge-1', handle: 202, playing: true },
+      { playId: 'p3', node: 'edge-1', handle: undefined, playing: false },
+    ],
+    ...over,
+  });
+
+  it('an edge agent reports its copies as its cascades, their attached players as viewers and what Janus sends them, and no live stream', async () => {
+    const { m } = agent(node('edge-1', 'edge', true, 0, 2), { copies: [copy(), copy({ name: 'lobby', state: 'pending', players: [] })] });
+    m.janusStats.ingest([
+      { type: 32, handle_id: 201, event: { media: 'video', mid: '0', 'bytes-received-lastsec': 0, 'bytes-sent-lastsec': 40_000 } },
+      { type: 32, handle_id: 202, event: { media: 'video', mid: '0', 'bytes-received-lastsec': 0, 'bytes-sent-lastsec': 45_000 } },
+    ]);
+    const text = await m.render();
+    expect(sample(text, 'fanout_node_up{node="edge-1",role="edge"}')).toBe(1);
+    expect(sample(text, 'fanout_node_up{node="origin",role="origin"}')).toBeUndefined();
+    expect(sample(text, 'fanout_streams_live')).toBe(0);
+    expect(sample(text, 'fanout_edge_cascades{edge="edge-1",state="ready"}')).toBe(1);
+    expect(sample(text, 'fanout_edge_cascades{edge="edge-1",state="pending"}')).toBe(1);
+    expect(sample(text, 'fanout_stream_viewers{stream="cam",node="edge-1"}')).toBe(2);
+    expect(sample(text, 'fanout_stream_viewers{stream="lobby",node="edge-1"}')).toBe(0);
+    expect(sample(text, 'fanout_node_bitrate_out_bps{node="edge-1",kind="video"}')).toBe(680_000);
+    expect(text).not.toMatch(/^fanout_origin_forwards\{/m);
+  });
+
+  it('an edge agent answers `streams` with its share of each copy, naming the topology\'s origin, and samples its viewers and copies', () => {
+    const { m } = agent(node('edge-1', 'edge', true, 0, 2), { copies: [copy(), copy({ name: 'lobby', state: 'pending', players: [] })] });
+    const r = m.streams();
+    expect(r.streams).toEqual([
+      { name: 'cam', origin: 'origin', since: 0, publishing: false, viewers: 2, nodes: [{ node: 'edge-1', role: 'edge', state: 'ready', viewers: 2 }] },
+      { name: 'lobby', origin: 'origin', since: 0, publishing: false, viewers: 0, nodes: [{ node: 'edge-1', role: 'edge', state: 'pending', viewers: 0 }] },
+    ]);
+    // Only a ready copy is a live stream here: a pending one is not fed yet.
+    expect(r.history).toEqual([{ t: 10_000, viewers: 2, streams: 1 }]);
+  });
+
+  it('an origin agent reports its forwards per edge, and times the first forward of each publish to each edge from its configuration', async () => {
+    const live = stream({ edges: [], players: [], cascadeReadyMs: undefined, configuredAt: 10_000 });
+    const streams: StreamView[] = [{ ...live, forwards: [{ edge: 'edge-1' }, { edge: 'edge-2' }] }];
+    const { m, tick } = agent(node('origin', 'origin', true, 1, 0), { streams });
+    const forward = (edge: string, publishId = 'pub_1', error?: CdnError): void =>
+      m.requestDone({
+        owner: 'coordinator',
+        request: { id: 1, method: 'forward', params: { publishId, forwardId: `fwd_${edge}`, edge, host: '127.0.0.1', port: 5000, rtcpPort: 5001 } },
+        startedAt: 10_000,
+        ...(error === undefined ? { result: {} } : { error }),
+      });
+    tick(300);
+    forward('edge-1');
+    tick(200);
+    forward('edge-2');
+    // Asked again (a coordinator that restarted), for a stream gone, or refused: not a setup time.
+    tick(5000);
+    forward('edge-1');
+    forward('edge-1', 'pub_gone');
+    forward('edge-2', 'pub_1', new CdnError('UNAVAILABLE', 'origin down'));
+    const text = await m.render();
+    expect(sample(text, 'fanout_streams_live')).toBe(1);
+    expect(sample(text, 'fanout_origin_forwards{edge="edge-1"}')).toBe(1);
+    expect(sample(text, 'fanout_origin_forwards{edge="edge-2"}')).toBe(1);
+    expect(sample(text, 'fanout_forward_ready_seconds_count{edge="edge-1"}')).toBe(1);
+    expect(sample(text, 'fanout_forward_ready_seconds_sum{edge="edge-1"}')).toBeCloseTo(0.3);
+    expect(sample(text, 'fanout_forward_ready_seconds_count{edge="edge-2"}')).toBe(1);
+    expect(sample(text, 'fanout_forward_ready_seconds_sum{edge="edge-2"}')).toBeCloseTo(0.5);
+    expect(sample(text, 'fanout_cascade_ready_seconds_count')).toBe(0);
+    expect(sample(text, 'fanout_edge_cascades{edge="edge-1",state="ready"}')).toBeUndefined();
+    // The dashboard's "Cascade": forwarded to every edge it is forwarded to, the later at 500 ms.
+    const [info] = m.streams().streams;
+    expect(info?.nodes.map((n) => n.node)).toEqual(['origin']);
+    expect(info?.cascadeReadyMs).toBe(500);
+  });
+
+  it('an origin agent reports no cascade time for a stream while one of its forwards is not yet timed', () => {
+    const live = stream({ edges: [], players: [], cascadeReadyMs: undefined, configuredAt: 10_000 });
+    const { m } = agent(node('origin', 'origin', true, 1, 0), { streams: [{ ...live, forwards: [{ edge: 'edge-1' }, { edge: 'edge-2' }] }] });
+    m.requestDone({
+      owner: 'coordinator',
+      request: { id: 1, method: 'forward', params: { publishId: 'pub_1', forwardId: 'fwd_1', edge: 'edge-1', host: '127.0.0.1', port: 5000, rtcpPort: 5001 } },
+      startedAt: 10_000,
+      result: {},
+    });
+    expect(m.streams().streams[0]?.cascadeReadyMs).toBeUndefined();
   });
 });
 
