@@ -13,23 +13,25 @@ const input = (over: Partial<ControlPlanInput> = {}): ControlPlanInput => ({
 });
 
 describe('parseFlags', () => {
-  it('no flags: the worker and the one bridge', () => {
-    expect(parseFlags([])).toEqual({ worker: true, control: 'bridge' });
-    expect(parseFlags(['--no-worker'])).toEqual({ worker: false, control: 'bridge' });
-  });
-
-  it('--agents with --no-worker: one agent per node, no worker', () => {
-    expect(parseFlags(['--agents', '--no-worker'])).toEqual({ worker: false, control: 'agents' });
-  });
-
-  it('--agents with the worker: one agent per node, and the worker gets each node agent (AGENT_URLS); the one bridge gives it none', () => {
+  it('no flags: the worker and one agent per node', () => {
+    expect(parseFlags([])).toEqual({ worker: true, control: 'agents' });
+    expect(parseFlags(['--no-worker'])).toEqual({ worker: false, control: 'agents' });
     expect(parseFlags(['--agents'])).toEqual({ worker: true, control: 'agents' });
+  });
+
+  it('--bridge: one bridge for every node, with or without the worker', () => {
+    expect(parseFlags(['--bridge'])).toEqual({ worker: true, control: 'bridge' });
+    expect(parseFlags(['--bridge', '--no-worker'])).toEqual({ worker: false, control: 'bridge' });
+    expect(() => parseFlags(['--bridge', '--agents'])).toThrow('--agents and --bridge exclude each other: one agent per node (the default), or one bridge for every node');
+  });
+
+  it('the worker gets each node agent (AGENT_URLS); the one bridge gives it none', () => {
     expect(agentUrlsVar(controlPlan(input()))).toBe('origin=http://127.0.0.1:8791,edge-1=http://127.0.0.1:8792,edge-2=http://127.0.0.1:8793');
     expect(agentUrlsVar(controlPlan(input({ mode: 'bridge' })))).toBe('');
   });
 
   it('an unknown flag fails naming it and the flags there are', () => {
-    expect(() => parseFlags(['--no-worker', '--agent'])).toThrow('unknown flag "--agent" (the launcher takes --no-worker, --agents; everything else is set in the environment)');
+    expect(() => parseFlags(['--no-worker', '--bridg'])).toThrow('unknown flag "--bridg" (the launcher takes --no-worker, --agents, --bridge; everything else is set in the environment)');
   });
 });
 

@@ -18,18 +18,19 @@ export class ControlError extends Error {
   override readonly name = 'ControlError';
 }
 
-const FLAGS = ['--no-worker', '--agents'] as const;
+const FLAGS = ['--no-worker', '--agents', '--bridge'] as const;
 
 /**
  * The launcher's command-line flags. An unknown flag is an error rather than ignored: a mistyped
- * `--agent` would otherwise start the one bridge and leave the user believing they run agents.
+ * `--bridg` would otherwise start agents and leave the user believing they run the one bridge.
  */
 export function parseFlags(argv: readonly string[]): LaunchFlags {
   for (const a of argv) {
     if (!(FLAGS as readonly string[]).includes(a)) throw new ControlError(`unknown flag "${a}" (the launcher takes ${FLAGS.join(', ')}; everything else is set in the environment)`);
   }
   const worker = !argv.includes('--no-worker');
-  const control: ControlMode = argv.includes('--agents') ? 'agents' : 'bridge';
+  if (argv.includes('--agents') && argv.includes('--bridge')) throw new ControlError('--agents and --bridge exclude each other: one agent per node (the default), or one bridge for every node');
+  const control: ControlMode = argv.includes('--bridge') ? 'bridge' : 'agents';
   return { worker, control };
 }
 

@@ -23,9 +23,18 @@ const BridgeHealth = v.object({
 
 export type NodeLoads = Record<string, { publishers: number; subscribers: number }>;
 
-/** Publishers and subscribers per node, as the bridge counts them (its /health). */
+/**
+ * Publishers and subscribers per node, as the nodes' controllers count them (each agent's /health
+ * reports its own node; the one bridge's reports every node).
+ */
 export async function bridgeLoads(stack: Stack | undefined): Promise<NodeLoads> {
   if (stack === undefined) throw new Error('no stack');
-  const res = await fetch(`${stack.info().bridgeUrl}/health`, { signal: AbortSignal.timeout(2000) });
-  return Object.fromEntries(v.parse(BridgeHealth, await res.json()).nodes.map((n) => [n.id, n.load]));
+  const urls = [...new Set(Object.values(stack.info().agentUrls))];
+  const healths = await Promise.all(
+    urls.map(async (url) => {
+      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+      return v.parse(BridgeHealth, await res.json()).nodes;
+    }),
+  );
+  return Object.fromEntries(healths.flat().map((n) => [n.id, n.load]));
 }

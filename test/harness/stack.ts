@@ -16,10 +16,10 @@ export interface StackOptions {
   topology?: string;
   worker?: boolean;
   /**
-   * One agent per Janus node (`--agents`) instead of the one bridge. The launcher requires
-   * `worker: false` with it for now (the worker has no cross-node coordinator yet).
+   * One bridge for every Janus node (`--bridge`) instead of one agent per node (the default): the
+   * suites of the bridge itself (its API, its restart) use it.
    */
-  agents?: boolean;
+  bridge?: boolean;
   /**
    * Start it as a user does, with `npm start`, in a process group of its own (as a terminal runs a
    * command), so that `signal(..., 'group')` reaches npm and the launcher at once like a Ctrl-C.
@@ -63,7 +63,7 @@ export class Stack {
   static spawn(opts: StackOptions = {}): Stack {
     requireNamespace();
     const stateDir = mkdtempSync(join(tmpdir(), 'fanout-stack-'));
-    const flags = [...(opts.worker === false ? ['--no-worker'] : []), ...(opts.agents === true ? ['--agents'] : [])];
+    const flags = [...(opts.worker === false ? ['--no-worker'] : []), ...(opts.bridge === true ? ['--bridge'] : [])];
     const [command, args] = opts.viaNpm === true ? ['npm', ['start', '--silent', '--', ...flags]] : [process.execPath, [join(ROOT, 'scripts/start.mjs'), ...flags]];
     const child = spawn(command, args, {
       cwd: ROOT,

@@ -67,7 +67,7 @@ async function liveStream(name: string): Promise<{ origin: WcsClient; edges: Wcs
 }
 
 beforeAll(async () => {
-  stack = await Stack.start({ agents: true, env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: '1000' } });
+  stack = await Stack.start({ env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: '1000' } });
   const { janusApiSecret } = stack.secrets();
   for (const n of NODE_IDS) inspectors.set(n, await JanusInspector.connect(JANUS[n], janusApiSecret));
 }, 120_000);

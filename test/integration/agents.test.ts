@@ -60,7 +60,6 @@ function inspector(node: NodeId): JanusInspector {
 beforeAll(async () => {
   stack = await Stack.start({
     worker: false,
-    agents: true,
     env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET) },
   });
   secrets = stack.secrets();

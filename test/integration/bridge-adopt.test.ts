@@ -34,6 +34,7 @@ let browser: Browser | undefined;
 
 beforeAll(async () => {
   stack = await Stack.start({
+    bridge: true,
     worker: false,
     env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET), FANOUT_BRIDGE_OWNER_GRACE_MS: String(GRACE_MS) },
   });

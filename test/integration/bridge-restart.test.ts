@@ -283,7 +283,7 @@ beforeAll(async () => {
   const built = spawnSync(process.execPath, [join(ROOT, 'scripts/build-sdk.mjs'), '--browser'], { cwd: ROOT, encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`the SDK bundle did not build:\n${built.stdout}${built.stderr}`);
   const [s, b, eyevinn, webSdk] = await Promise.all([
-    Stack.start({ env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET), WCS_MAX_SESSIONS_PER_MINUTE: '0' } }),
+    Stack.start({ bridge: true, env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET), WCS_MAX_SESSIONS_PER_MINUTE: '0' } }),
     Browser.launch(),
     eyevinnBundle(),
     bundleWebSdk(),

@@ -50,6 +50,7 @@ async function connectInspector(node: NodeId): Promise<void> {
 
 beforeAll(async () => {
   stack = await Stack.start({
+    bridge: true,
     worker: false,
     env: {
       FANOUT_JANUS_RESTART_MS: '3000',

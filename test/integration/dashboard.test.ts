@@ -1,9 +1,11 @@
 /**
  * The live dashboard (worker/public/status.html) in headless Chromium during real streams: the
- * local stack in the test's network namespace, werift publishers and players through the bridge
- * API, and the page reading /status.json through the worker. It checks the nodes' health and
- * player counts, each stream's edges and viewers, Janus's bitrates and the chart, sees the page
- * follow a new player without a reload, and saves .fanout/screenshots/dashboard.png.
+ * local stack in the test's network namespace with one agent per Janus node, werift publishers
+ * and players through each node's agent API (the coordinator relays the streams to the edges),
+ * and the page reading /status.json through the worker, which merges every agent's view (issue
+ * 15, point 6: the dashboard aggregates every node). It checks the nodes' health and player
+ * counts, each stream's edges and viewers, Janus's bitrates and the chart, sees the page follow a
+ * new player without a reload, and saves .fanout/screenshots/dashboard.png.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,41 +20,53 @@ import { WeriftPublisher, WeriftSubscriber } from '../harness/werift-peer.ts';
 const SCREENSHOT = join(ROOT, '.fanout/screenshots/dashboard.png');
 const WAIT_MS = 20_000;
 
+const NODES = ['origin', 'edge-1', 'edge-2'] as const;
+type NodeId = (typeof NODES)[number];
+
 let stack: Stack;
-let client: BridgeClient;
+/** A client of each node's agent API: a node's publishes and plays are its agent's. */
+const clients = new Map<NodeId, BridgeClient>();
 let browser: Browser;
 let page: Page;
 const peers: Array<WeriftPublisher | WeriftSubscriber> = [];
 
 beforeAll(async () => {
   stack = await Stack.start();
-  client = await BridgeClient.connect(stack.info().bridgeUrl, stack.secrets().bridgeSecret);
+  // One agent per node: the page must show what three processes know, merged.
+  expect(new Set(NODES.map((n) => stack.agentUrl(n))).size).toBe(NODES.length);
+  for (const n of NODES) clients.set(n, await BridgeClient.connect(stack.agentUrl(n), stack.secrets().bridgeSecret));
   browser = await Browser.launch({ viewport: { width: 1280, height: 1000 } });
 });
 
 afterAll(async () => {
   await browser?.close();
   await Promise.all(peers.splice(0).map((p) => p.close()));
-  await client?.close();
+  await Promise.all([...clients.values()].map((c) => c.close()));
   await stack?.stop();
 });
+
+function client(node: NodeId): BridgeClient {
+  const c = clients.get(node);
+  if (c === undefined) throw new Error(`no client of ${node}'s agent`);
+  return c;
+}
 
 async function publish(name: string): Promise<void> {
   const pub = new WeriftPublisher({ keyframeIntervalMs: 2000 });
   peers.push(pub);
   const publishId = newMediaId('pub');
-  const r = await client.request('publish', { publishId, node: 'origin', stream: name, sdp: await pub.offer() });
+  const r = await client('origin').request('publish', { publishId, node: 'origin', stream: name, sdp: await pub.offer() });
   await pub.accept(r.sdp);
-  await client.waitForEvent('PUBLISHING', isPublisherEvent(publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
+  await client('origin').waitForEvent('PUBLISHING', isPublisherEvent(publishId, 'PUBLISHING'), { timeoutMs: 15_000 });
 }
 
-async function play(node: string, name: string): Promise<void> {
+async function play(node: NodeId, name: string): Promise<void> {
   const playId = newMediaId('play');
-  const r = await client.request('play', { playId, node, stream: name });
+  const r = await client(node).request('play', { playId, node, stream: name });
   const sub = new WeriftSubscriber();
   peers.push(sub);
-  await client.request('answer', { playId, sdp: await sub.answer(r.sdp) });
-  await client.waitForEvent('PLAYING', isPlayerEvent(playId, 'PLAYING'), { timeoutMs: 10_000 });
+  await client(node).request('answer', { playId, sdp: await sub.answer(r.sdp) });
+  await client(node).waitForEvent('PLAYING', isPlayerEvent(playId, 'PLAYING'), { timeoutMs: 10_000 });
 }
 
 const text = async (selector: string): Promise<string> => (await page.textContent(selector))?.trim() ?? '';
@@ -95,7 +109,9 @@ describe('the CDN status dashboard', () => {
     await shows('tr[data-stream="keynote"] .chip[data-node="edge-1"] .count', '2');
     await shows('tr[data-stream="keynote"] .chip[data-node="edge-2"] .count', '1');
     await shows('tr[data-stream="keynote"] .chip[data-node="origin"] .count', '0');
-    for (const id of ['origin', 'edge-1', 'edge-2']) expect(await page.$(`tr[data-node="${id}"] .pill.up`)).not.toBeNull();
+    // The cascade time: the origin's agent times its forwards to both edges.
+    await shows('tr[data-stream="keynote"] td:last-child', /^\d+ ms$/);
+    for (const id of NODES) expect(await page.$(`tr[data-node="${id}"] .pill.up`)).not.toBeNull();
 
     // Janus's statistics arrive every 2 s: ingest per stream and what each edge sends its players.
     await shows('tr[data-stream="keynote"] td.ingest', /^\d+ kbit\/s$|^[\d.]+ Mbit\/s$/);
@@ -104,7 +120,7 @@ describe('the CDN status dashboard', () => {
     const ingestKbps = Number(/^(\d+) kbit\/s$/.exec(await text('tr[data-stream="keynote"] td.ingest'))?.[1] ?? 'NaN');
     if (!Number.isNaN(ingestKbps)) expect(ingestKbps).toBeGreaterThan(50);
 
-    // The chart: the bridge's history, whose last sample counts the 4 players.
+    // The chart: the agents' histories merged, whose last sample counts the 4 players (on two edges' agents).
     await page.waitForFunction(() => {
       const c = document.getElementById('chart');
       return Number(c?.dataset['samples'] ?? 0) >= 4 && c?.dataset['lastViewers'] === '4';

@@ -1,14 +1,15 @@
 /**
  * Events go where they belong (issue 15, point 4): a player's join reaches only the sessions and
- * coordinators it concerns. With 200 idle WCS sessions open, each holding its own bridge link (a
- * session opens one as soon as it connects), players join a stream one by one, and the test
- * measures what that cost everyone else:
+ * coordinators it concerns. With 200 idle WCS sessions open, each holding its own link to its
+ * node's agent (a session opens one as soon as it connects), players join a stream one by one, and
+ * the test measures what that cost everyone else:
  * - the WCS frames the idle sessions got meanwhile, other than the server's pings: must be 0;
- * - the `node` events the bridge pushed per join (its `fanout_api_events_sent_total{event="node"}`,
- *   one count per link): must stay a handful, whatever the number of open sessions, since only
- *   the Balancer's link asks for them. When every link got them, it was 200 or more per join.
+ * - the `node` events pushed per join, summed over every agent (each agent's
+ *   `fanout_api_events_sent_total{event="node"}`, one count per link): must stay a handful,
+ *   whatever the number of open sessions, since only the Balancer's links ask for them. When every
+ *   link got them, it was 200 or more per join.
  *
- * Real stack: Janus, the bridge and workerd through the launcher, werift peers for the media.
+ * Real stack: Janus, one agent per node, and workerd through the launcher, werift peers for the media.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Stack } from '../harness/stack.ts';
@@ -23,7 +24,7 @@ const IDLE_SESSIONS = 200;
 const CONNECT_BATCH = 10;
 const SETUP_BUDGET_MS = 120_000;
 const PLAYERS = 10;
-/** After each join, time for its load change to reach the bridge's counters before the next scrape. */
+/** After each join, time for its load change to reach the agents' counters before the next scrape. */
 const JOIN_SETTLE_MS = 500;
 /** Per join: one edge's load changes once, told to the Balancer's link; a few more is slack, 200 is the defect. */
 const MAX_NODE_EVENTS_PER_JOIN = 4;
@@ -37,17 +38,24 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function bridgeUrl(): string {
+/** Every node's agent (each serves its own node's /metrics). */
+function agentUrls(): string[] {
   if (stack === undefined) throw new Error('no stack');
-  return stack.info().bridgeUrl;
+  return [...new Set(Object.values(stack.info().agentUrls))];
 }
 
-/** The bridge's /metrics text (the launcher sets no metrics token; FANOUT_METRICS_TOKEN is cleared below). */
-async function scrape(): Promise<string> {
-  const res = await fetch(`${bridgeUrl()}/metrics`, { signal: AbortSignal.timeout(5000) });
+/** One agent's /metrics text (the launcher sets no metrics token; FANOUT_METRICS_TOKEN is cleared below). */
+async function scrape(url: string): Promise<string> {
+  const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) });
   const text = await res.text();
-  if (res.status !== 200) throw new Error(`GET /metrics: HTTP ${res.status}: ${text.slice(0, 300)}`);
+  if (res.status !== 200) throw new Error(`GET ${url}/metrics: HTTP ${res.status}: ${text.slice(0, 300)}`);
   return text;
+}
+
+/** A sample summed over every agent: what the CDN did, whichever agent did it. */
+async function total(metric: string, labels = ''): Promise<number> {
+  const texts = await Promise.all(agentUrls().map(scrape));
+  return texts.reduce((sum, text) => sum + sample(text, metric, labels), 0);
 }
 
 /**
@@ -55,7 +63,7 @@ async function scrape(): Promise<string> {
  * reading as 0); a labelled sample not yet counted reads as 0, as prom-client prints none.
  */
 function sample(text: string, metric: string, labels = ''): number {
-  if (!text.includes(`# HELP ${metric} `)) throw new Error(`the bridge's /metrics has no ${metric}`);
+  if (!text.includes(`# HELP ${metric} `)) throw new Error(`an agent's /metrics has no ${metric}`);
   const line = text.split('\n').find((l) => l.startsWith(`${metric}${labels} `));
   if (line === undefined) return 0;
   const value = Number(line.slice(`${metric}${labels} `.length));
@@ -63,13 +71,13 @@ function sample(text: string, metric: string, labels = ''): number {
   return value;
 }
 
-async function nodeEventsSent(): Promise<number> {
-  return sample(await scrape(), 'fanout_api_events_sent_total', '{event="node"}');
+function nodeEventsSent(): Promise<number> {
+  return total('fanout_api_events_sent_total', '{event="node"}');
 }
 
-/** Sessions whose bridge link reported them open (one per link, see worker/metrics). */
-async function sessionsWithLinks(): Promise<number> {
-  return sample(await scrape(), 'fanout_worker_sessions');
+/** Sessions whose agent link reported them open (one per link, see worker/metrics), over every agent. */
+function sessionsWithLinks(): Promise<number> {
+  return total('fanout_worker_sessions');
 }
 
 async function connect(node: string): Promise<WcsClient> {
@@ -100,7 +108,7 @@ afterAll(async () => {
 
 describe('node events with 200 idle WCS sessions open', () => {
   it('a player joining sends no frame to unrelated sessions and a handful of node events, not one per link', async () => {
-    // ---- 200 idle sessions, spread over every node, each with its own bridge link.
+    // ---- 200 idle sessions, spread over every node, each with its own link to its node's agent.
     const deadline = Date.now() + SETUP_BUDGET_MS;
     const idle: WcsClient[] = [];
     for (let batch = 0; idle.length < IDLE_SESSIONS; batch++) {
@@ -119,15 +127,15 @@ describe('node events with 200 idle WCS sessions open', () => {
     const players: WcsClient[] = [];
     for (let i = 0; i < PLAYERS; i++) players.push(await connect(EDGES[i % EDGES.length]!));
 
-    // Every session's bridge link is open (it reports its session when it opens): otherwise the
-    // idle sessions would hear nothing whatever the bridge sends, and the test could not fail.
+    // Every session's agent link is open (it reports its session when it opens): otherwise the
+    // idle sessions would hear nothing whatever the agents send, and the test could not fail.
     const withLinks = IDLE_SESSIONS + 1 + PLAYERS;
     const linksDeadline = Date.now() + 20_000;
     while ((await sessionsWithLinks()) < withLinks) {
-      if (Date.now() > linksDeadline) throw new Error(`only ${await sessionsWithLinks()} of ${withLinks} sessions have a bridge link after 20 s`);
+      if (Date.now() > linksDeadline) throw new Error(`only ${await sessionsWithLinks()} of ${withLinks} sessions have an agent link after 20 s`);
       await sleep(250);
     }
-    // The Balancer's link asks for `nodes`: it is the one that should hear the joins.
+    // The Balancer's links ask for `nodes`: they are the ones that should hear the joins.
     expect((await fetch(`${WORKER}/node/origin/lb`, { signal: AbortSignal.timeout(5000) })).status).toBe(200);
 
     // ---- The joins, one by one, each measured.

@@ -1,20 +1,22 @@
 /**
- * Fault tolerance through the public path (issue 10): werift and Chromium clients speak the WCS
- * WebSocket API to the worker, as real clients do, while Janus nodes, the bridge and publishers
- * fail under them: kill -9 of an edge, of the origin and of the bridge, a hung bridge (SIGSTOP), a
- * publisher whose network goes away, a browser tab killed. Every detection and recovery time is
- * measured, asserted against its bound, and written to .fanout/bench/fault-timings.json.
+ * Fault tolerance through the public path (issues 10 and 15): werift and Chromium clients speak the
+ * WCS WebSocket API to the worker, as real clients do, while Janus nodes, their agents and
+ * publishers fail under them: kill -9 of an edge, of the origin, of one node's agent and of every
+ * agent at once (with media live, and while viewers join), a hung agent (SIGSTOP), a publisher
+ * whose network goes away, a browser tab killed. Every detection and recovery time and every video
+ * gap is measured, asserted against its bound, and written to .fanout/bench/fault-timings.json.
  *
- * One stack (the launcher restarts a dead Janus node after 3 s here and the bridge after 250 ms)
- * serves the whole file, with Janus's admin API on so that leftover sessions and handles are counted
- * too. The bridge's faults follow "links that move" (issue 15): media and sessions outlive it.
+ * One stack with one agent per Janus node (`npm start`'s default; the launcher restarts a dead
+ * Janus node after 3 s here and a dead agent after 250 ms) serves the whole file, with Janus's admin
+ * API on so that leftover sessions and handles are counted too. The agents' faults follow "links
+ * that move" (issue 15): media and sessions outlive them.
  *
- * Over 500 lines on purpose: every fault case shares one stack (three Janus nodes, the bridge,
+ * Over 500 lines on purpose: every fault case shares one stack (three Janus nodes, their agents,
  * wrangler dev) and its timing record, which a split would start once per file.
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +24,7 @@ import type { Page } from 'playwright-core';
 import { BRIDGE_OWNER_GRACE_MS, BRIDGE_REQUEST_TIMEOUT_MS, ERROR_CODES } from '../../protocol/index.ts';
 import { Browser } from '../harness/browser.ts';
 import { handleCounts as countHandles, JanusInspector, type HandleCount } from '../harness/janus-inspect.ts';
+import { bridgeLoads } from '../harness/poll.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
 import { playWerift, publishWerift, WcsClient, type StatusEvent } from '../harness/wcs-client.ts';
 import { until, type WeriftPublisher, type WeriftSubscriber } from '../harness/werift-peer.ts';
@@ -47,7 +50,7 @@ const TIMINGS = join(ROOT, '.fanout/bench/fault-timings.json');
 let stack: Stack;
 let secret = '';
 let browser: Browser | undefined;
-/** Janus sessions and handles per node with no stream anywhere: the bridge's own and the inspector's. */
+/** Janus sessions and handles per node with no stream anywhere: its agent's own and the inspector's. */
 let baseline: Record<NodeId, { sessions: number; handles: number }>;
 const inspectors = new Map<NodeId, JanusInspector>();
 /** Everything a test opened; closed after it, whatever happened. */
@@ -118,13 +121,13 @@ afterAll(async () => {
 
 const Health = v.object({ nodes: v.array(v.object({ id: v.string(), up: v.boolean(), load: v.object({ publishers: v.number(), subscribers: v.number() }) })) });
 
-/** The bridge's own view (its /health), not the worker's. */
-async function bridgeNodes(): Promise<v.InferOutput<typeof Health>['nodes']> {
-  const res = await fetch(`${stack.info().bridgeUrl}/health`, { signal: AbortSignal.timeout(2000) });
+/** A node's agent's own view (its /health: its node only), not the worker's. */
+async function agentNodes(node: NodeId): Promise<v.InferOutput<typeof Health>['nodes']> {
+  const res = await fetch(`${stack.agentUrl(node)}/health`, { signal: AbortSignal.timeout(2000) });
   return v.parse(Health, await res.json()).nodes;
 }
 
-/** Waits until the bridge and the worker see every node up. */
+/** Waits until the agents and the worker see every node up. */
 async function allUp(timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -174,8 +177,8 @@ function handleCounts(): Promise<Record<NodeId, HandleCount>> {
 
 /**
  * Nothing of any stream is left on any node: no Fanout room (so no publisher, remote publisher or
- * forwarder) or Streaming mountpoint, no load in the bridge's view, and, by Janus's admin API, no
- * session or handle beyond the ones there were with no stream at all (the bridge's own and the
+ * forwarder) or Streaming mountpoint, no load in any agent's view, and, by Janus's admin API, no
+ * session or handle beyond the ones there were with no stream at all (the agents' own and the
  * inspector's).
  */
 async function expectNoLeaks(timeoutMs = 10_000): Promise<void> {
@@ -189,7 +192,7 @@ async function expectNoLeaks(timeoutMs = 10_000): Promise<void> {
       })),
     );
     const handles = await handleCounts();
-    const load = (await bridgeNodes()).map((n) => ({ id: n.id, ...n.load }));
+    const load = Object.entries(await bridgeLoads(stack)).map(([id, l]) => ({ id, ...l }));
     const clean =
       rooms.every((r) => r.rooms.length === 0 && r.mountpoints.length === 0) &&
       NODE_IDS.every((n) => handles[n].sessions === baseline[n].sessions && handles[n].handles === baseline[n].handles) &&
@@ -242,7 +245,7 @@ async function player(node: NodeId, name: string, client?: WcsClient, keyframe =
 }
 
 /** Kills a part of the stack with SIGKILL; returns when it was sent. */
-function kill(part: 'janus origin' | 'janus edge-1' | 'janus edge-2' | 'bridge'): number {
+function kill(part: `janus ${NodeId}`): number {
   process.kill(stack.pidOf(part), 'SIGKILL');
   return Date.now();
 }
@@ -311,7 +314,7 @@ describe('edge failure', () => {
     }
     expect(Math.max(...failMs)).toBeLessThanOrEqual(5000);
 
-    // The balancer stops naming edge-1 within the bridge's health interval (2 s).
+    // The balancer stops naming edge-1 within its agent's health interval (2 s).
     const lbSettledMs = (await lbSettles('edge-2', 6, 5000)) - t0;
     record('edgeKilledToBalancerExcludesMs', lbSettledMs);
     expect(lbSettledMs).toBeLessThanOrEqual(2000);
@@ -464,7 +467,7 @@ describe('origin failure', () => {
   });
 });
 
-// ---------------------------------------------------------------- 3. bridge failure and restart
+// ---------------------------------------------------------------- 3. agent failure and restart
 
 /** Status frames (a stream status, or a `fail` for a stream or the session) a client got from `from` on. */
 function statusFrames(c: WcsClient, from: number): string[] {
@@ -474,194 +477,281 @@ function statusFrames(c: WcsClient, from: number): string[] {
     .map(({ frame }) => JSON.stringify(frame).slice(0, 300));
 }
 
-/** The bridge answers its /health with every node up (it serves again after a restart). */
-async function bridgeServing(timeoutMs: number): Promise<number> {
+/** Each of these nodes' agents answers its /health with its node up (it serves again after a restart). */
+async function agentsServing(nodes: readonly NodeId[], timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const nodes = await bridgeNodes().catch(() => []);
-    if (nodes.length === NODE_IDS.length && nodes.every((n) => n.up)) return Date.now();
-    if (Date.now() > deadline) throw new Error(`the bridge did not serve every node within ${timeoutMs} ms: ${JSON.stringify(nodes)}`);
+    const seen = await Promise.all(nodes.map((n) => agentNodes(n).catch(() => [])));
+    if (seen.every((list, i) => list.some((x) => x.id === nodes[i] && x.up))) return Date.now();
+    if (Date.now() > deadline) throw new Error(`the agents of ${nodes.join(', ')} did not serve within ${timeoutMs} ms: ${JSON.stringify(seen)}`);
     await sleep(50);
   }
 }
 
-describe('bridge failure', () => {
-  it('kill -9 of the bridge while a werift publisher and players on edge-1 and on the edge the origin sent one to are live: no status frame reaches any client, the WCS sockets stay open, video gaps stay under 1 s; after the restart unpublish ends it (players STOPPED) and a new publish works', async () => {
-    const name = streamName('bridge-fault');
-    const { client: origin, id: publishId } = await publisher(name);
-    await cascaded(name);
-    const onEdge1 = await player('edge-1', name);
-    // A player asking the origin is redirected to an edge (the other one: FEWESTCALLS); its asking session stays open, holding no stream.
-    const asker = await wcs('origin');
-    const redirected = await asker.playRedirect(name);
-    expect(EDGES).toContain(redirected.node);
-    const viaOrigin = await player(redirected.node as NodeId, name);
-    const clients = [origin, onEdge1.client, asker, viaOrigin.client];
-    const marks = clients.map((c) => c.mark());
-    const meters = [onEdge1, viaOrigin].map((p) => p.sub.watchVideoGaps());
+/**
+ * kill -9 of these nodes' agents at once; resolves when the kill was sent and when the launcher had
+ * started the last of them again (it says "agent <node> restarted" once the new pid is in stack.json).
+ */
+async function killAgents(nodes: readonly NodeId[]): Promise<{ t0: number; restartedAt: number }> {
+  const from = stack.outputMark();
+  const pids = nodes.map((n) => stack.agentPid(n));
+  const t0 = Date.now();
+  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  let restartedAt = t0;
+  for (const n of nodes) restartedAt = Math.max(restartedAt, await stack.waitForOutput(`agent ${n} restarted`, 10_000, from));
+  return { t0, restartedAt };
+}
 
-    const from = stack.outputMark();
-    const t0 = kill('bridge');
-    const restartedAt = await stack.waitForOutput('bridge restarted', 10_000, from);
-    const servingAt = await bridgeServing(15_000);
-    record('bridgeKilledToRestartedMs', restartedAt - t0);
-    record('bridgeRestartedToHealthOkMs', servingAt - restartedAt);
-    // Media is measured over the kill, the restart and 5 s after it.
-    await sleep(Math.max(0, restartedAt + 5000 - Date.now()));
-    const gaps = meters.map((m) => m.stop());
-    record('bridgeKilledMaxVideoGapMs', gaps);
-    expect(Math.max(...gaps)).toBeLessThan(1000);
-    clients.forEach((c, i) => expect(statusFrames(c, marks[i]!), `${c.node} told something`).toEqual([]));
-    for (const c of clients) expect(c.open).toBe(true);
-    await flowing(onEdge1.sub);
-    await flowing(viaOrigin.sub);
+/** What a node's agent has logged so far (the launcher writes each agent's log under the stack's state folder). */
+function agentLog(node: NodeId): string {
+  return readFileSync(join(stack.stateDir, 'logs', `agent-${node}.log`), 'utf8');
+}
 
-    // The restarted bridge re-adopted the stream: the same sessions end it, and the players are told.
-    const unpublishedAt = Date.now();
-    await origin.end(publishId, 'publish', { name });
-    record('bridgeRestartedUnpublishRoundTripMs', Date.now() - unpublishedAt);
-    for (const p of [onEdge1, viaOrigin]) {
-      const s = await p.client.waitForStatus(p.id, ['STOPPED', 'FAILED']);
-      expect(s.status).toBe('STOPPED');
-      expect(s.at - unpublishedAt).toBeLessThanOrEqual(5000);
-    }
-    await goneEverywhere(name);
+/** Which agents a case kills: an edge's (edge-1, where a player is), the origin's, or every one. */
+const AGENT_KILLS = [
+  { what: 'the agent of edge-1', key: 'Edge', nodes: ['edge-1'] as NodeId[] },
+  { what: 'the agent of the origin', key: 'Origin', nodes: ['origin'] as NodeId[] },
+  { what: 'every agent at once', key: 'All', nodes: NODE_IDS },
+];
 
-    // A new publish and play on the same sessions works.
-    const { id: again } = await publisher(name, origin);
-    await cascaded(name);
-    const second = await player('edge-1', name, onEdge1.client);
-    await flowing(second.sub);
-    await origin.end(again, 'publish', { name });
-    await second.client.waitForStatus(second.id, 'STOPPED');
-    await expectNoLeaks();
-  }, 90_000);
+describe('agent failure', () => {
+  it.each(AGENT_KILLS)(
+    'kill -9 of $what while a werift publisher and players on edge-1 and on the edge the origin sent one to are live: no status frame reaches any client, the WCS sockets stay open, video gaps stay under 1 s; after the restart unpublish ends it (players STOPPED) and a new publish works',
+    async ({ what, key, nodes }) => {
+      const name = streamName(`agent-kill-${key.toLowerCase()}`);
+      const { client: origin, id: publishId } = await publisher(name);
+      await cascaded(name);
+      const onEdge1 = await player('edge-1', name);
+      // A player asking the origin is redirected to an edge (the other one: FEWESTCALLS); its asking session stays open, holding no stream.
+      const asker = await wcs('origin');
+      const redirected = await asker.playRedirect(name);
+      expect(EDGES).toContain(redirected.node);
+      const viaOrigin = await player(redirected.node as NodeId, name);
+      const clients = [origin, onEdge1.client, asker, viaOrigin.client];
+      const marks = clients.map((c) => c.mark());
+      const meters = [onEdge1, viaOrigin].map((p) => p.sub.watchVideoGaps());
+
+      const { t0, restartedAt } = await killAgents(nodes);
+      const servingAt = await agentsServing(nodes, 15_000);
+      record(`agentKilled${key}ToRestartedMs`, restartedAt - t0);
+      record(`agentKilled${key}RestartedToHealthOkMs`, servingAt - restartedAt);
+      // Media is measured over the kill, the restart and 5 s after it.
+      await sleep(Math.max(0, restartedAt + 5000 - Date.now()));
+      const gaps = meters.map((m) => m.stop());
+      record(`agentKilled${key}MaxVideoGapMs`, gaps);
+      console.log(`faults: kill -9 of ${what}: video gaps (ms) on edge-1 and ${redirected.node} = ${JSON.stringify(gaps)}`);
+      expect(Math.max(...gaps)).toBeLessThan(1000);
+      clients.forEach((c, i) => expect(statusFrames(c, marks[i]!), `${c.node} told something`).toEqual([]));
+      for (const c of clients) expect(c.open).toBe(true);
+      await flowing(onEdge1.sub);
+      await flowing(viaOrigin.sub);
+
+      // The restarted agents re-adopted the stream: the same sessions end it, and the players are told.
+      const unpublishedAt = Date.now();
+      await origin.end(publishId, 'publish', { name });
+      record(`agentKilled${key}UnpublishRoundTripMs`, Date.now() - unpublishedAt);
+      for (const p of [onEdge1, viaOrigin]) {
+        const s = await p.client.waitForStatus(p.id, ['STOPPED', 'FAILED']);
+        expect(s.status).toBe('STOPPED');
+        expect(s.at - unpublishedAt).toBeLessThanOrEqual(5000);
+      }
+      await goneEverywhere(name);
+
+      // A new publish and play on the same sessions works.
+      const { id: again } = await publisher(name, origin);
+      await cascaded(name);
+      const second = await player('edge-1', name, onEdge1.client);
+      await flowing(second.sub);
+      await origin.end(again, 'publish', { name });
+      await second.client.waitForStatus(second.id, 'STOPPED');
+      await expectNoLeaks();
+    },
+    90_000,
+  );
 });
 
-describe('bridge failure while viewers join', () => {
-  it('kill -9 of the bridge while four viewers join: each join ends PLAYING or FAILED with a retryable code naming the bridge, the sessions stay open and play again after the restart; nothing leaks', async () => {
-    const name = streamName('join-kill');
-    const { client: origin, id: publishId } = await publisher(name);
-    await cascaded(name);
-    const viewers = await Promise.all((['edge-1', 'edge-2', 'edge-1', 'edge-2'] as const).map((n) => wcs(n)));
-    const joins = viewers.map((c) =>
-      playWerift(c, name).then(
-        ({ sub, id }) => {
-          track(sub);
-          return { id, ok: true as const };
-        },
-        (err: unknown) => ({ id: undefined, ok: false as const, err }),
-      ),
-    );
-    await sleep(20);
-    const restarts = stack.outputMark();
-    kill('bridge');
-    const outcomes = await Promise.all(joins);
-    for (const [i, o] of outcomes.entries()) {
-      const c = viewers[i]!;
-      expect(c.open).toBe(true);
-      if (o.ok) continue;
-      // The one status such a join may get: a retryable FAILED that names the bridge.
-      const failed = c.allStatuses().filter((x) => x.status === 'FAILED');
-      expect(failed.length, `viewer ${i} was told why: ${String(o.err)}`).toBe(1);
-      const f = failed[0];
-      expect(f?.info).toMatch(/bridge/);
-      expect(f?.code !== undefined && ERROR_CODES[f.code].retryable, `code ${f?.code} is retryable`).toBe(true);
-    }
-    record('bridgeKilledDuringJoins', outcomes.map((o) => (o.ok ? 'PLAYING' : 'FAILED')).join(', '));
+describe('agent failure while viewers join', () => {
+  it.each([AGENT_KILLS[0]!, AGENT_KILLS[2]!])(
+    'kill -9 of $what while four viewers join (two on each edge): each join ends PLAYING or FAILED with a retryable code naming its node, joins on a node whose agent lives all play; the sessions stay open and play again after the restart; nothing leaks',
+    async ({ key, nodes }) => {
+      const name = streamName(`join-kill-${key.toLowerCase()}`);
+      const { client: origin, id: publishId } = await publisher(name);
+      await cascaded(name);
+      const at = ['edge-1', 'edge-2', 'edge-1', 'edge-2'] as const;
+      const viewers = await Promise.all(at.map((n) => wcs(n)));
+      const joins = viewers.map((c) =>
+        playWerift(c, name).then(
+          ({ sub, id }) => ({ sub: track(sub), id, ok: true as const }),
+          (err: unknown) => ({ sub: undefined, id: undefined, ok: false as const, err }),
+        ),
+      );
+      // Killed while a join is under way in edge-1's agent (it has attached the player in Janus and
+      // not yet heard back), not before any join reached it or after all are done.
+      await until('a join under way in the agent of edge-1', () => agentLog('edge-1').includes(`"stream":"${name}","node":"edge-1","playId"`), 10_000);
+      const { restartedAt } = await killAgents(nodes);
+      const outcomes = await Promise.all(joins);
+      const told: Array<{ node: string; info: string }> = [];
+      record(`agentKilled${key}DuringJoins`, outcomes.map((o, i) => `${at[i]}: ${o.ok ? 'PLAYING' : 'FAILED'}`).join(', '));
+      for (const [i, o] of outcomes.entries()) {
+        const c = viewers[i]!;
+        expect(c.open).toBe(true);
+        // A node whose agent was not killed serves its joins as if nothing happened.
+        if (!nodes.includes(at[i]!)) expect(o.ok, `the join on ${at[i]} (its agent alive): ${o.ok ? '' : String(o.err)}`).toBe(true);
+        if (o.ok) continue;
+        // The one status such a join may get: a retryable FAILED that names its node (checked last,
+        // so that a wording fault does not hide whether the rest recovers).
+        const failed = c.allStatuses().filter((x) => x.status === 'FAILED');
+        expect(failed.length, `viewer ${i} was told why: ${String(o.err)}`).toBe(1);
+        const f = failed[0];
+        expect(f?.code !== undefined && ERROR_CODES[f.code].retryable, `code ${f?.code} is retryable`).toBe(true);
+        told.push({ node: at[i]!, info: f?.info ?? '' });
+      }
 
-    await stack.waitForOutput('bridge restarted', 10_000, restarts);
-    await allUp(20_000);
-    // Every session plays again after the restart, the ones whose join was cut included.
-    const again = await Promise.all(viewers.map((c, i) => (outcomes[i]?.ok === true ? undefined : player(i % 2 === 0 ? 'edge-1' : 'edge-2', name, c))));
-    for (const a of again) if (a !== undefined) await flowing(a.sub);
-    await origin.end(publishId, 'publish', { name });
-    // What a cut join made in Janus is released with its link's grace at the latest.
-    await expectNoLeaks(BRIDGE_OWNER_GRACE_MS + 10_000);
-  }, 120_000);
+      await agentsServing(nodes, Math.max(0, restartedAt + 15_000 - Date.now()));
+      await allUp(20_000);
+      // A join that was answered PLAYING gets media; every session whose join was cut plays again.
+      for (const o of outcomes) if (o.sub !== undefined) await flowing(o.sub);
+      const again = await Promise.all(viewers.map((c, i) => (outcomes[i]?.ok === true ? undefined : player(at[i]!, name, c))));
+      for (const a of again) if (a !== undefined) await flowing(a.sub);
+      await origin.end(publishId, 'publish', { name });
+      // What a cut join made in Janus is released with its link's grace at the latest.
+      await expectNoLeaks(BRIDGE_OWNER_GRACE_MS + 10_000);
+      record(`agentKilled${key}DuringJoinsFailedInfo`, told.map((t) => `${t.node}: ${t.info}`).join(' | ') || 'none failed');
+      for (const t of told) expect(t.info, `a cut join on ${t.node} is told which node`).toContain(t.node);
+    },
+    120_000,
+  );
 });
 
-// ---------------------------------------------------------------- 4. worker-to-bridge link loss
+// ---------------------------------------------------------------- 4. a hung agent
 
-describe('worker-to-bridge link loss', () => {
-  it('a hung bridge (SIGSTOP, 12 s, past the 10 s keep-alive bound): existing media untouched, a new play FAILED naming the bridge with a retryable code within the request timeout; after SIGCONT the streams are still there and stop cleanly', async () => {
+const WorkerHealth = v.object({ nodes: v.array(v.object({ id: v.string(), up: v.boolean(), reason: v.optional(v.string()) })) });
+
+describe('a hung agent', () => {
+  it("edge-1's agent hung (SIGSTOP, 12 s, past the 10 s keep-alive bound): its media untouched; edge-1 reported down with a reason within the bound; new plays there FAILED with a retryable code naming edge-1 within the request timeout; edge-2 still serves; after SIGCONT edge-1 serves again and its streams stop cleanly", async () => {
     const name = streamName('hung');
     const { client: origin, id: publishId } = await publisher(name);
     await cascaded(name);
-    const viewer = await player('edge-2', name);
-    // Opened before the stop: the new play below is refused by the bridge's absence, not the connect.
+    const viewer = await player('edge-1', name);
+    const other = await player('edge-2', name);
+    // Opened before the stop: the new plays below are refused by the agent's absence, not the connect.
     const newcomer = await wcs('edge-1');
-    const marks = { origin: origin.mark(), viewer: viewer.client.mark() };
-    const meter = viewer.sub.watchVideoGaps();
-    const bridgePid = stack.pidOf('bridge');
+    const elsewhere = await wcs('edge-2');
+    const marks = { origin: origin.mark(), viewer: viewer.client.mark(), other: other.client.mark() };
+    const meters = [viewer, other].map((p) => p.sub.watchVideoGaps());
+    const agentPid = stack.agentPid('edge-1');
     const t0 = Date.now();
-    process.kill(bridgePid, 'SIGSTOP');
-    // The worker's /health all through the stop (for the record): each answer that was not a quick
-    // 200, as [asked, answered] ms after the stop and the status (0: no answer within 2 s).
-    const health: Array<[number, number, number]> = [];
+    process.kill(agentPid, 'SIGSTOP');
+    // The worker's /health all through the stop: each answer that was not a quick 200, as [asked,
+    // answered] ms after the stop, the status (0: no answer within 2 s) and edge-1's entry.
+    const health: Array<{ asked: number; answered: number; status: number; edge1: v.InferOutput<typeof WorkerHealth>['nodes'][number] | undefined }> = [];
     let polling = true;
     const poller = (async () => {
       while (polling) {
         const asked = Date.now();
-        const status = await fetch(`${WORKER}/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
-        if (status !== 200 || Date.now() - asked > 500) health.push([asked - t0, Date.now() - t0, status]);
+        const got = await fetch(`${WORKER}/health`, { signal: AbortSignal.timeout(2000) }).then(
+          async (r) => ({ status: r.status, nodes: v.parse(WorkerHealth, await r.json()).nodes }),
+          () => ({ status: 0, nodes: [] }),
+        );
+        if (got.status !== 200 || Date.now() - asked > 500) {
+          health.push({ asked: asked - t0, answered: Date.now() - t0, status: got.status, edge1: got.nodes.find((n) => n.id === 'edge-1') });
+        }
         await sleep(100);
       }
     })();
     let refused: StatusEvent & { at: number };
     let sentAt = 0;
+    let refusedLater: StatusEvent & { at: number };
+    let sentLaterAt = 0;
     let resumedAt = 0;
     try {
       await sleep(1000);
       sentAt = Date.now();
       const id = randomUUID();
-      await expect(newcomer.play(name, { id, timeoutMs: BRIDGE_REQUEST_TIMEOUT_MS + 2000 })).rejects.toThrow(/bridge/);
+      await expect(newcomer.play(name, { id, timeoutMs: BRIDGE_REQUEST_TIMEOUT_MS + 2000 })).rejects.toThrow();
       refused = await newcomer.waitForStatus(id, 'FAILED', { timeoutMs: 0 });
-      // Hung for at least 12 s in all: longer than the keep-alive bound (10 s), so the links are found dead.
+      // Meanwhile the other edge serves a new player.
+      const served = await player('edge-2', name, elsewhere);
+      await flowing(served.sub);
+      await elsewhere.end(served.id, 'play', { name });
+      // Hung past the keep-alive bound: edge-1 is known unavailable by now, and a new play is refused as such.
+      await sleep(Math.max(0, t0 + 10_500 - Date.now()));
+      sentLaterAt = Date.now();
+      const later = randomUUID();
+      await expect(newcomer.play(name, { id: later, timeoutMs: BRIDGE_REQUEST_TIMEOUT_MS + 2000 })).rejects.toThrow();
+      refusedLater = await newcomer.waitForStatus(later, 'FAILED', { timeoutMs: 0 });
+      // Hung for at least 12 s in all.
       await sleep(Math.max(0, t0 + 12_000 - Date.now()));
     } finally {
-      process.kill(bridgePid, 'SIGCONT');
+      process.kill(agentPid, 'SIGCONT');
       resumedAt = Date.now();
       polling = false;
       await poller;
     }
-    record('bridgeHungNewPlayRefusedMs', refused.at - sentAt);
-    record('bridgeHungWorkerHealthNotOk', health.map(([asked, answered, status]) => `${asked}-${answered} ms: ${status}`).join(', ') || 'always 200');
-    // The hung bridge's nodes are reported unavailable (503) within the keep-alive bound.
-    const firstDown = health.find(([, , status]) => status === 503);
-    record('bridgeHungHealthDownMs', firstDown?.[1] ?? -1);
-    expect(firstDown, `the worker's /health answered 503 while the bridge hung: ${JSON.stringify(health)}`).toBeDefined();
-    expect(firstDown?.[1]).toBeLessThanOrEqual(10_500);
-    expect(refused.info).toMatch(/bridge/);
-    expect(refused.code !== undefined && ERROR_CODES[refused.code].retryable, `code ${refused.code} is retryable`).toBe(true);
-    expect(refused.at - sentAt).toBeLessThanOrEqual(BRIDGE_REQUEST_TIMEOUT_MS);
+    record('agentHungNewPlayRefusedMs', refused.at - sentAt);
+    record('agentHungLaterPlayRefusedMs', refusedLater.at - sentLaterAt);
+    // One entry per run of like answers (polled every 100 ms, a hang gives dozens): "from-to ms: what".
+    const runs: Array<{ from: number; to: number; what: string }> = [];
+    for (const h of health) {
+      const what = `${h.status}${h.edge1 === undefined ? '' : ` edge-1 up=${h.edge1.up}${h.edge1.reason === undefined ? '' : ` (${h.edge1.reason})`}`}`;
+      const last = runs.at(-1);
+      if (last?.what === what) last.to = h.answered;
+      else runs.push({ from: h.asked, to: h.answered, what });
+    }
+    record('agentHungWorkerHealthNotOk', runs.map((r) => `${r.from}-${r.to} ms: ${r.what}`).join(', ') || 'always 200');
+    // edge-1 is reported unavailable (503, down, with why) within the keep-alive bound.
+    const firstDown = health.find((h) => h.status === 503 && h.edge1?.up === false);
+    record('agentHungHealthDownMs', firstDown?.answered ?? -1);
+    expect(firstDown, `the worker's /health reported edge-1 down while its agent hung: ${JSON.stringify(health)}`).toBeDefined();
+    expect(firstDown?.answered).toBeLessThanOrEqual(10_500);
+    expect(firstDown?.edge1?.reason).toMatch(/\S/);
+    for (const [r, at] of [
+      [refused, sentAt],
+      [refusedLater, sentLaterAt],
+    ] as const) {
+      expect(r.code !== undefined && ERROR_CODES[r.code].retryable, `code ${r.code} is retryable`).toBe(true);
+      expect(r.at - at).toBeLessThanOrEqual(BRIDGE_REQUEST_TIMEOUT_MS);
+    }
 
-    // Media over the stop and 5 s after it; meanwhile the worker sees the bridge serve again.
+    // Media over the stop and 5 s after it; meanwhile the agent serves again.
     // Settled either way now, thrown below: an assertion failing first leaves no unhandled rejection.
-    const up = allUp().then(
-      () => Date.now(),
-      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-    );
+    const up = agentsServing(['edge-1'], 15_000)
+      .then(() => allUp())
+      .then(
+        () => Date.now(),
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      );
     await sleep(5000);
-    const gap = meter.stop();
-    record('bridgeHungMaxVideoGapMs', gap);
-    expect(gap).toBeLessThan(1000);
+    const gaps = meters.map((m) => m.stop());
+    record('agentHungMaxVideoGapMs', gaps);
+    console.log(`faults: edge-1's agent hung 12 s: video gaps (ms) on edge-1 and edge-2 = ${JSON.stringify(gaps)}`);
+    expect(Math.max(...gaps)).toBeLessThan(1000);
     expect(statusFrames(origin, marks.origin)).toEqual([]);
     expect(statusFrames(viewer.client, marks.viewer)).toEqual([]);
-    for (const c of [origin, viewer.client, newcomer]) expect(c.open).toBe(true);
+    expect(statusFrames(other.client, marks.other)).toEqual([]);
+    for (const c of [origin, viewer.client, other.client, newcomer, elsewhere]) expect(c.open).toBe(true);
 
-    // Resumed, the bridge's links were rebound by the sessions: their streams stop cleanly.
+    // Resumed, the agent's links were rebound by the sessions: a new play there works, and the streams stop cleanly.
     const upAt = await up;
     if (upAt instanceof Error) throw upAt;
-    record('bridgeResumedToAllUpMs', upAt - resumedAt);
+    record('agentResumedToAllUpMs', upAt - resumedAt);
     await flowing(viewer.sub);
+    const fresh = await player('edge-1', name, newcomer);
+    await flowing(fresh.sub);
+    await newcomer.end(fresh.id, 'play', { name });
     await viewer.client.end(viewer.id, 'play', { name });
+    await other.client.end(other.id, 'play', { name });
     await origin.end(publishId, 'publish', { name });
     expect(origin.statuses(publishId).map((s) => s.status)).toEqual(['PUBLISHING', 'UNPUBLISHED']);
     expect(viewer.client.statuses(viewer.id).map((s) => s.status)).toEqual(['PLAYING', 'STOPPED']);
-    // The refused play was written to the hung link before the worker gave up on it: a resumed
-    // bridge may still start it, for no link, and must release it by the owner grace at the latest.
+    expect(other.client.statuses(other.id).map((s) => s.status)).toEqual(['PLAYING', 'STOPPED']);
+    // The first refused play was written to the hung link before the worker gave up on it: a resumed
+    // agent may still start it, for no link, and must release it by the owner grace at the latest.
     await expectNoLeaks(BRIDGE_OWNER_GRACE_MS + 10_000);
+    // Checked last, so that a wording fault does not hide whether the rest recovers: the refusals
+    // name the node that cannot take new work (issue 15: "a FAILED naming the node over WCS").
+    record('agentHungRefusedInfo', `${refused.info} | ${refusedLater.info}`);
+    for (const r of [refused, refusedLater]) expect(r.info, 'a play refused while its agent hangs is told which node').toContain('edge-1');
   }, 120_000);
 });
 

@@ -1,5 +1,5 @@
 /**
- * Fuzzing the public API against the real stack (Janus origin + 2 edges, the bridge, wrangler dev)
+ * Fuzzing the public API against the real stack (Janus origin + 2 edges, one agent per node, wrangler dev)
  * in the test's network namespace, with token keys configured and the default limits (except
  * sessions per address, raised: every client here is 127.0.0.1):
  *
@@ -427,7 +427,7 @@ async function beforeConnection(count: number, sdp: string): Promise<void> {
 }
 
 /**
- * Hostile SDP that passes the worker's checks, with valid tokens, so it reaches the bridge and
+ * Hostile SDP that passes the worker's checks, with valid tokens, so it reaches the node's agent and
  * Janus. Each one is refused (FAILED), or accepted and then released again (UNPUBLISHED/STOPPED).
  */
 async function janusFuzzer(role: 'publish' | 'play-offer' | 'play-answer' | 'hijack', count: number, sdp: string, seed: number): Promise<void> {
@@ -664,7 +664,6 @@ describe('the public API under fuzzing', () => {
 
     const pidsAfter = stack.info().children.map((c) => ({ name: c.name, pid: c.pid }));
     const workerLog = readFileSync(join(stack.stateDir, 'logs', 'worker.log'), 'utf8');
-    const bridgeLog = readFileSync(join(stack.stateDir, 'logs', 'bridge.log'), 'utf8');
     // workerd itself logs an "Uncaught" line when a client breaks the connection under it: a TCP
     // drop without a close handshake ("Network connection lost", cloudflare/workerd#5290) or a
     // frame over its own message limit (1009 "Message is too large"). Those are counted, not
@@ -673,7 +672,13 @@ describe('the public API under fuzzing', () => {
     const errorLines = workerLog.split('\n').filter((l) => /Uncaught|uncaught|Unhandled|internal error|"level":"error"/.test(l));
     const connectionLost = errorLines.filter((l) => runtimeNoise.test(l)).length;
     const uncaught = errorLines.filter((l) => !runtimeNoise.test(l));
-    const bridgeErrors = bridgeLog.split('\n').filter((l) => /"level":(50|60)|"level":"(error|fatal)"/.test(l));
+    // Every node's agent logs on its own (the launcher's logs/agent-<node>.log): none may log an error.
+    const agentErrors = NODE_IDS.flatMap((node) =>
+      readFileSync(join(stack.stateDir, 'logs', `agent-${node}.log`), 'utf8')
+        .split('\n')
+        .filter((l) => /"level":(50|60)|"level":"(error|fatal)"/.test(l))
+        .map((l) => `${node}: ${l}`),
+    );
 
     const kinds = Object.fromEntries([...byKind.entries()].sort(([a], [b]) => a.localeCompare(b)));
     const sum = (filter: (k: string) => boolean, key: keyof Tally): number => [...byKind.entries()].filter(([k]) => filter(k)).reduce((n, [, t]) => n + t[key], 0);
@@ -698,7 +703,7 @@ describe('the public API under fuzzing', () => {
       good: { trouble, videoPackets: { atFuzzEnd: videoAtEnd, after: videoAfter }, minVideoPerWindow: Math.min(...windows), samples },
       janus: { before, after },
       processes: { before: pidsBefore, after: pidsAfter, allAlive: pidsAfter.every((p) => isAlive(p.pid)) },
-      logs: { workerUncaught: uncaught.slice(0, 20), workerRuntimeConnectionErrors: connectionLost, bridgeErrors: bridgeErrors.slice(0, 20) },
+      logs: { workerUncaught: uncaught.slice(0, 20), workerRuntimeConnectionErrors: connectionLost, agentErrors: agentErrors.slice(0, 20) },
     };
     mkdirSync(join(ROOT, '.fanout'), { recursive: true });
     writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
@@ -733,6 +738,6 @@ describe('the public API under fuzzing', () => {
     expect(stack.running).toBe(true);
     expect(stack.output).not.toMatch(/restarting|exited with|killed by/);
     expect(uncaught).toEqual([]);
-    expect(bridgeErrors).toEqual([]);
+    expect(agentErrors).toEqual([]);
   });
 });

@@ -5,17 +5,21 @@
  * in time: the whole file runs in a few minutes on two cores.
  *
  * Afterwards: no Fanout room, publisher, remote publisher, forwarder or mountpoint on any Janus
- * node, no session or handle beyond the ones there were before (Janus's admin API), no load in the
- * bridge's view; the bridge's and the worker's memory (RSS and V8 heap, after a full collection
- * through their inspectors) stays within bounds after warm-up; and every status any session was
- * told is the one it should have been (each counted). The figures go to .fanout/bench/soak.json.
+ * node, no session or handle beyond the ones there were before (Janus's admin API), no load in any
+ * agent's view; each node's agent's memory and the worker's (RSS and V8 heap, after a full
+ * collection through their inspectors) stay within bounds after warm-up; and every status any
+ * session was told is the one it should have been (each counted). The figures go to
+ * .fanout/bench/soak.json.
+ *
+ * One agent per Janus node (the launcher's default): every agent is held to the bounds the one
+ * bridge was, though each does only its node's share of the work.
  */
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handleCounts as countHandles, JanusInspector, type HandleCount } from '../harness/janus-inspect.ts';
 import { collectGarbage, debuggerUrl, listeningPorts } from '../harness/inspector.ts';
+import { bridgeLoads } from '../harness/poll.ts';
 import { listProcesses } from '../harness/processes.ts';
 import { ROOT, Stack } from '../harness/stack.ts';
 import { playWerift, publishWerift, WcsClient, type StatusEvent } from '../harness/wcs-client.ts';
@@ -37,7 +41,7 @@ const PLAY_LOOPS = 8;
 const RSS_BOUND = 30 * 1024 * 1024;
 /**
  * The same for workerd, more generous: its native memory (sockets, allocator arenas) settles about
- * 20-30 MB higher after the soak's ~300 WebSocket sessions and bridge links, while its V8 heap, where
+ * 20-30 MB higher after the soak's ~300 WebSocket sessions and agent links, while its V8 heap, where
  * a leak in Fanout's worker code would show, stays at 1.5 MB (HEAP_BOUND checks that).
  */
 const WORKER_RSS_BOUND = 50 * 1024 * 1024;
@@ -87,11 +91,12 @@ function handleCounts(): Promise<Record<NodeId, HandleCount>> {
   return countHandles(ports, secret);
 }
 
-const Health = v.object({ nodes: v.array(v.object({ id: v.string(), up: v.boolean(), load: v.object({ publishers: v.number(), subscribers: v.number() }) })) });
-
-async function bridgeLoad(): Promise<Array<{ id: string; publishers: number; subscribers: number }>> {
-  const res = await fetch(`${stack.info().bridgeUrl}/health`, { signal: AbortSignal.timeout(2000) });
-  return v.parse(Health, await res.json()).nodes.map((n) => ({ id: n.id, ...n.load }));
+/** Each node's load as its own agent counts it (every agent's /health). */
+async function agentLoad(): Promise<Array<{ id: string; publishers: number; subscribers: number }>> {
+  const loads = await bridgeLoads(stack);
+  const missing = NODE_IDS.filter((n) => loads[n] === undefined);
+  if (missing.length > 0) throw new Error(`no agent reports ${missing.join(', ')}: ${JSON.stringify(loads)}`);
+  return NODE_IDS.map((id) => ({ id, ...loads[id]! }));
 }
 
 /** Rooms, forwarders and remotes per node (every Fanout room, and what it holds). */
@@ -154,31 +159,47 @@ function workerdPids(): { worker: number; devProxy: number | undefined } {
   return { worker: worker[0]!, devProxy };
 }
 
-function rss(): { bridge: number; worker: number; devProxy: number } {
-  const w = workerdPids();
-  return { bridge: rssOf(stack.pidOf('bridge')), worker: rssOf(w.worker), devProxy: w.devProxy === undefined ? 0 : rssOf(w.devProxy) };
+type PerAgent = Record<NodeId, number>;
+
+function perAgent(f: (node: NodeId) => number): PerAgent {
+  return Object.fromEntries(NODE_IDS.map((n) => [n, f(n)])) as PerAgent;
 }
 
-const BRIDGE_INSPECTOR_PORT = 9229;
+function rss(): { agents: PerAgent; worker: number; devProxy: number } {
+  const w = workerdPids();
+  return { agents: perAgent((n) => rssOf(stack.agentPid(n))), worker: rssOf(w.worker), devProxy: w.devProxy === undefined ? 0 : rssOf(w.devProxy) };
+}
 
 /**
- * A full garbage collection in the bridge and in the worker (through their inspectors), then RSS
+ * An agent's DevTools inspector. SIGUSR1 opens it on the port of `--inspect-port`: 0 here (see
+ * beforeAll), a free port of its own, since three agents cannot share Node's default 9229.
+ */
+async function agentInspector(node: NodeId): Promise<string> {
+  const pid = stack.agentPid(node);
+  const apiPort = Number(new URL(stack.agentUrl(node)).port);
+  const inspectorPorts = (): number[] => listeningPorts(pid).filter((p) => p !== apiPort);
+  let url = await debuggerUrl(inspectorPorts());
+  if (url === undefined) {
+    process.kill(pid, 'SIGUSR1');
+    await until(`${node}'s agent inspector`, () => inspectorPorts().length > 0, 5000);
+    url = await debuggerUrl(inspectorPorts());
+  }
+  if (url === undefined) throw new Error(`no inspector on ${node}'s agent (pid ${pid}, ports ${JSON.stringify(listeningPorts(pid))})`);
+  return url;
+}
+
+/**
+ * A full garbage collection in every agent and in the worker (through their inspectors), then RSS
  * and the V8 heap in use: what is still held, not what V8 has not collected yet.
  */
-async function memory(): Promise<{ rss: ReturnType<typeof rss>; heap: { bridge: number; worker: number } }> {
-  const bridgePid = stack.pidOf('bridge');
-  let bridgeUrl = await debuggerUrl([BRIDGE_INSPECTOR_PORT]);
-  if (bridgeUrl === undefined) {
-    process.kill(bridgePid, 'SIGUSR1'); // Node opens its inspector on 127.0.0.1:9229
-    await until('the bridge inspector', () => listeningPorts(bridgePid).includes(BRIDGE_INSPECTOR_PORT), 5000);
-    bridgeUrl = await debuggerUrl([BRIDGE_INSPECTOR_PORT]);
-  }
+async function memory(): Promise<{ rss: ReturnType<typeof rss>; heap: { agents: PerAgent; worker: number } }> {
+  const agentUrls = await Promise.all(NODE_IDS.map(agentInspector));
   const { devProxy } = workerdPids();
   const workerUrl = await debuggerUrl([...listeningPorts(stack.pidOf('worker (wrangler dev)')), ...(devProxy === undefined ? [] : listeningPorts(devProxy))]);
-  if (bridgeUrl === undefined || workerUrl === undefined) throw new Error(`no inspector: bridge ${bridgeUrl}, worker ${workerUrl}`);
-  const [b, w] = await Promise.all([collectGarbage(bridgeUrl), collectGarbage(workerUrl)]);
+  if (workerUrl === undefined) throw new Error('no inspector on the worker');
+  const [w, ...agents] = await Promise.all([collectGarbage(workerUrl), ...agentUrls.map((u) => collectGarbage(u))]);
   await sleep(500);
-  return { rss: rss(), heap: { bridge: b.after, worker: w.after } };
+  return { rss: rss(), heap: { agents: perAgent((n) => agents[NODE_IDS.indexOf(n)]!.after), worker: w!.after } };
 }
 
 const mb = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 10) / 10;
@@ -187,8 +208,15 @@ const mb = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 10) / 1
 
 beforeAll(async () => {
   // Every client here comes from 127.0.0.1, so the per-address limits would count them all as one.
+  // `--inspect-port=0`: each agent's inspector, opened by SIGUSR1 for the memory figures, on a
+  // port of its own (it only sets the port; no process opens an inspector until signalled).
   stack = await Stack.start({
-    env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET), WCS_MAX_SESSIONS_PER_MINUTE: '0', WCS_MAX_MESSAGES_PER_SECOND: '100000' },
+    env: {
+      FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET),
+      WCS_MAX_SESSIONS_PER_MINUTE: '0',
+      WCS_MAX_MESSAGES_PER_SECOND: '100000',
+      NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --inspect-port=0`.trim(),
+    },
   });
   secret = stack.secrets().janusApiSecret;
   for (const node of NODE_IDS) inspectors.set(node, await JanusInspector.connect(`ws://127.0.0.1:${NODES[node]}`, secret));
@@ -348,7 +376,7 @@ function checkStatuses(): { delivered: number; checked: number; wrong: string[] 
 }
 
 describe('soak and churn', () => {
-  it(`${PUBLISH_CYCLES} publish/unpublish and ${PLAY_CYCLES} play/stop cycles through the WCS API: every status right, nothing left in Janus, bridge and worker memory flat`, async () => {
+  it(`${PUBLISH_CYCLES} publish/unpublish and ${PLAY_CYCLES} play/stop cycles through the WCS API: every status right, nothing left in Janus, every agent's and the worker's memory flat`, async () => {
     const t0 = Date.now();
     const spare = new WeriftPublisher();
     staticOffer = await spare.offer();
@@ -407,13 +435,18 @@ describe('soak and churn', () => {
       ms: { warmUp: warmUpMs, publishCycles: publishMs, playCycles: playMs, total: Date.now() - t0 },
       statuses: { delivered: statuses.delivered, checked: statuses.checked, wrong: statuses.wrong.length },
       janusAfter: { state: janus, handles: await handleCounts(), baselineHandles: baseline },
-      // After a full collection in the bridge and the worker (wrangler's dev proxy is not collected).
-      rssMB: Object.fromEntries(
-        (['bridge', 'worker', 'devProxy'] as const).map((k) => [k, { start: mb(rssStart[k]), end: mb(rssEnd[k]), growth: mb(rssEnd[k] - rssStart[k]) }]),
-      ),
-      rssMBAtEndBeforeCollection: { bridge: mb(rssEndBeforeGc.bridge), worker: mb(rssEndBeforeGc.worker), devProxy: mb(rssEndBeforeGc.devProxy) },
+      // After a full collection in every agent and the worker (wrangler's dev proxy is not collected).
+      rssMB: {
+        ...Object.fromEntries(NODE_IDS.map((n) => [`agent ${n}`, { start: mb(rssStart.agents[n]), end: mb(rssEnd.agents[n]), growth: mb(rssEnd.agents[n] - rssStart.agents[n]) }])),
+        ...Object.fromEntries((['worker', 'devProxy'] as const).map((k) => [k, { start: mb(rssStart[k]), end: mb(rssEnd[k]), growth: mb(rssEnd[k] - rssStart[k]) }])),
+      },
+      rssMBAtEndBeforeCollection: {
+        ...Object.fromEntries(NODE_IDS.map((n) => [`agent ${n}`, mb(rssEndBeforeGc.agents[n])])),
+        worker: mb(rssEndBeforeGc.worker),
+        devProxy: mb(rssEndBeforeGc.devProxy),
+      },
       heapUsedMB: {
-        bridge: { start: mb(memStart.heap.bridge), end: mb(memEnd.heap.bridge) },
+        ...Object.fromEntries(NODE_IDS.map((n) => [`agent ${n}`, { start: mb(memStart.heap.agents[n]), end: mb(memEnd.heap.agents[n]) }])),
         worker: { start: mb(memStart.heap.worker), end: mb(memEnd.heap.worker) },
       },
     };
@@ -426,9 +459,11 @@ describe('soak and churn', () => {
     expect(statuses.wrong).toEqual([]);
     expect(statuses.checked).toBe(statuses.delivered);
     expect(janus.every((n) => n.rooms === 0 && n.participants === 0 && n.forwarders === 0 && n.mountpoints === 0)).toBe(true);
-    expect(rssEnd.bridge - rssStart.bridge).toBeLessThan(RSS_BOUND);
+    for (const n of NODE_IDS) {
+      expect(rssEnd.agents[n] - rssStart.agents[n], `RSS growth of ${n}'s agent`).toBeLessThan(RSS_BOUND);
+      expect(memEnd.heap.agents[n] - memStart.heap.agents[n], `heap growth of ${n}'s agent`).toBeLessThan(HEAP_BOUND);
+    }
     expect(rssEnd.worker - rssStart.worker).toBeLessThan(WORKER_RSS_BOUND);
-    expect(memEnd.heap.bridge - memStart.heap.bridge).toBeLessThan(HEAP_BOUND);
     expect(memEnd.heap.worker - memStart.heap.worker).toBeLessThan(HEAP_BOUND);
   }, 300_000);
 });
@@ -437,7 +472,7 @@ describe('soak and churn', () => {
 async function expectClean(timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [state, handles, load] = await Promise.all([janusState(), handleCounts(), bridgeLoad()]);
+    const [state, handles, load] = await Promise.all([janusState(), handleCounts(), agentLoad()]);
     const clean =
       state.every((n) => n.rooms === 0 && n.mountpoints === 0) &&
       NODE_IDS.every((n) => handles[n].sessions === baseline[n].sessions && handles[n].handles === baseline[n].handles) &&

@@ -1,8 +1,11 @@
 /**
- * The local CDN in one command: `npm start`'s launcher starts Janus origin + 2 edges, the bridge and
- * wrangler dev; every health endpoint reports every node; stopping leaves nothing, and `npm start`
+ * The local CDN in one command: `npm start`'s launcher starts Janus origin + 2 edges, one agent per
+ * node (`bridge/main.ts --node <id>`) and wrangler dev; every health endpoint (each agent's for its
+ * node, the worker's for every node) reports its nodes up; stopping leaves nothing, and `npm start`
  * returns only once every process it started is gone and every port it held binds again; a taken
- * port or a bad topology fails clearly and leaves nothing running.
+ * port, an agent that dies while starting or a bad topology fails clearly, naming the part, and
+ * leaves nothing running. `npm start -- --bridge` (one bridge for every node) starts and stops as
+ * cleanly.
  */
 import { createSocket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
@@ -64,8 +67,38 @@ async function unbindable(sockets: BoundSocket[]): Promise<BoundSocket[]> {
   return sockets.filter((_, i) => !free[i]);
 }
 
-/** The ports the default topology must be holding while it runs: the worker, the bridge, three Janus APIs. */
-const EXPECTED_LISTENERS = [8787, 8790, 8188, 8189, 8190].map((port) => ({ proto: 'tcp', ip: '127.0.0.1', port }));
+/** The agents' ports (FANOUT_BRIDGE_PORT 8790 + 1 + the node's index in the topology). */
+const AGENT_PORTS = { origin: 8791, 'edge-1': 8792, 'edge-2': 8793 } as const;
+const JANUS_PORTS = [8188, 8189, 8190];
+const tcp = (port: number): BoundSocket => ({ proto: 'tcp', ip: '127.0.0.1', port });
+
+/** The ports the default topology must be holding while it runs: the worker, each node's agent, three Janus APIs. */
+const EXPECTED_LISTENERS = [8787, ...Object.values(AGENT_PORTS), ...JANUS_PORTS].map(tcp);
+
+type NodeUp = { id: string; role: string; up: boolean };
+const EVERY_NODE_UP: readonly NodeUp[] = [
+  { id: 'origin', role: 'origin', up: true },
+  { id: 'edge-1', role: 'edge', up: true },
+  { id: 'edge-2', role: 'edge', up: true },
+];
+
+/** Every listed /health answers 200 and reports exactly these nodes, up. */
+async function expectHealthy(checks: ReadonlyArray<readonly [url: string, host: string | undefined, nodes: readonly NodeUp[]]>): Promise<void> {
+  for (const [url, host, nodes] of checks) {
+    const h = await health(url, host);
+    expect(h.status, url).toBe(200);
+    expect(h.body.nodes.map(({ id, role, up }) => ({ id, role, up })), url).toEqual(nodes);
+  }
+}
+
+/** Stops a running stack and checks that nothing it was made of is left: no process, no port held. */
+async function expectStopsClean(stack: Stack, all: ReturnType<typeof snapshot>): Promise<void> {
+  expect(await stack.stop()).toBe(0);
+  expect(stack.output).toContain('Fanout stopped.');
+  expect(all.pids.filter(isAlive)).toEqual([]);
+  expect(await unbindable(all.sockets)).toEqual([]);
+  expect(stackProcesses()).toEqual([]);
+}
 
 function tempFile(name: string, text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'fanout-topology-')), name);
@@ -74,38 +107,47 @@ function tempFile(name: string, text: string): string {
 }
 
 describe('npm start', () => {
-  it('starts origin + 2 edges, bridge and worker; every health endpoint reports every node up; stop leaves no process', async () => {
+  it('starts origin + 2 edges, an agent per node and the worker; each agent reports its node up, the worker every node; stop leaves no process', async () => {
     const stack = await Stack.start();
     started.push(stack);
     const info = stack.info();
-    expect(info.children.map((c) => c.name)).toEqual(['janus origin', 'janus edge-1', 'janus edge-2', 'bridge', 'worker (wrangler dev)']);
+    expect(info.control).toBe('agents');
+    expect(info.children.map((c) => c.name)).toEqual(['janus origin', 'janus edge-1', 'janus edge-2', 'agent origin', 'agent edge-1', 'agent edge-2', 'worker (wrangler dev)']);
+    expect(info.agentUrls).toEqual(Object.fromEntries(Object.entries(AGENT_PORTS).map(([node, port]) => [node, `http://127.0.0.1:${port}`])));
     expect(stack.output).toContain('ws://edge-1.localhost:8787/');
+    for (const port of Object.values(AGENT_PORTS)) expect(stack.output).toContain(`http://127.0.0.1:${port}/health`);
 
-    const expected = [
-      { id: 'origin', role: 'origin', up: true },
-      { id: 'edge-1', role: 'edge', up: true },
-      { id: 'edge-2', role: 'edge', up: true },
-    ];
-    for (const [url, host] of [
-      [`${info.bridgeUrl}/health`, undefined],
-      [`${info.workerUrl}/health`, undefined],
-      [`${info.workerUrl}/health`, 'origin.localhost:8787'],
-      [`${info.workerUrl}/health`, 'edge-2.localhost:8787'],
-    ] as const) {
-      const h = await health(url, host);
-      expect(h.status, url).toBe(200);
-      expect(h.body.nodes.map(({ id, role, up }) => ({ id, role, up }))).toEqual(expected);
-    }
+    await expectHealthy([
+      ...EVERY_NODE_UP.map((n) => [`${stack.agentUrl(n.id)}/health`, undefined, [n]] as const),
+      [`${info.workerUrl}/health`, undefined, EVERY_NODE_UP],
+      [`${info.workerUrl}/health`, 'origin.localhost:8787', EVERY_NODE_UP],
+      [`${info.workerUrl}/health`, 'edge-2.localhost:8787', EVERY_NODE_UP],
+    ]);
 
     const pids = info.children.map((c) => c.pid);
     expect(pids.every(isAlive)).toBe(true);
     const all = snapshot(stack);
     expect(all.sockets).toEqual(expect.arrayContaining(EXPECTED_LISTENERS));
-    expect(await stack.stop()).toBe(0);
-    expect(stack.output).toContain('Fanout stopped.');
-    expect(all.pids.filter(isAlive)).toEqual([]);
-    expect(await unbindable(all.sockets)).toEqual([]);
-    expect(stackProcesses()).toEqual([]);
+    // No process is on the path of every client: the one bridge's port is not held.
+    expect(all.sockets).not.toContainEqual(tcp(8790));
+    await expectStopsClean(stack, all);
+  });
+
+  it('npm start -- --bridge starts one bridge for every node; its health and the worker\'s report every node up; stop leaves no process and every port binds again', async () => {
+    const stack = await Stack.start({ bridge: true });
+    started.push(stack);
+    const info = stack.info();
+    expect(info.control).toBe('bridge');
+    expect(info.children.map((c) => c.name)).toEqual(['janus origin', 'janus edge-1', 'janus edge-2', 'bridge', 'worker (wrangler dev)']);
+    expect(info.agentUrls).toEqual({ origin: info.bridgeUrl, 'edge-1': info.bridgeUrl, 'edge-2': info.bridgeUrl });
+    await expectHealthy([
+      [`${info.bridgeUrl}/health`, undefined, EVERY_NODE_UP],
+      [`${info.workerUrl}/health`, undefined, EVERY_NODE_UP],
+    ]);
+    const all = snapshot(stack);
+    expect(all.sockets).toEqual(expect.arrayContaining([8787, 8790, ...JANUS_PORTS].map(tcp)));
+    for (const port of Object.values(AGENT_PORTS)) expect(all.sockets).not.toContainEqual(tcp(port));
+    await expectStopsClean(stack, all);
   });
 
   // npm runs the launcher as its direct child (package.json: `exec node ...`): npm passes the
@@ -133,42 +175,63 @@ describe('npm start', () => {
     expect(stack.output).toContain('Fanout stopped.');
   });
 
-  it('a SIGTERM while the bridge is starting stops the Janus nodes already up and the bridge, exits 0 and reports no failure', async () => {
+  it('a SIGTERM while the agents are starting stops the Janus nodes already up and the agents, exits 0 and reports no failure', async () => {
     const stack = Stack.spawn();
     started.push(stack);
-    // The launcher starts the bridge once the three Janus nodes are up; its log appears at once.
-    const bridgeLog = join(stack.stateDir, 'logs', 'bridge.log');
-    await eventually('the bridge log', async () => existsSync(bridgeLog), (there) => there, 30_000, 20);
+    // The launcher starts the agents once the three Janus nodes are up; their logs appear at once.
+    const agentLogs = Object.keys(AGENT_PORTS).map((node) => join(stack.stateDir, 'logs', `agent-${node}.log`));
+    await eventually('the agents\' logs', async () => agentLogs.every((f) => existsSync(f)), (there) => there, 30_000, 20);
     expect(stackProcesses().filter((p) => p.comm === 'janus')).toHaveLength(3);
     stack.signal('SIGTERM');
     expect(await stack.exited).toBe(0);
     expect(stack.output).toContain('Fanout stopped.');
     expect(stack.output).not.toContain('failed to start');
     expect(stackProcesses()).toEqual([]);
-    const ports = [8188, 8189, 8190, 8790].map((port): BoundSocket => ({ proto: 'tcp', ip: '127.0.0.1', port }));
-    expect(await unbindable(ports)).toEqual([]);
+    expect(await unbindable([...JANUS_PORTS, ...Object.values(AGENT_PORTS)].map(tcp))).toEqual([]);
   });
 
-  it('with a port already taken, fails naming the port and its user, and leaves nothing running', async () => {
+  it('with a port already taken, fails naming the port and its user (an agent), and leaves nothing running', async () => {
     const blocker: Server = createServer();
-    await new Promise<void>((r) => blocker.listen(8790, '127.0.0.1', r));
+    await new Promise<void>((r) => blocker.listen(AGENT_PORTS['edge-1'], '127.0.0.1', r));
     try {
       const stack = Stack.spawn();
       started.push(stack);
       expect(await stack.exited).toBe(1);
-      expect(stack.output).toContain('port 8790 on 127.0.0.1, needed by the bridge, is already in use');
+      expect(stack.output).toContain('port 8792 on 127.0.0.1, needed by the agent edge-1, is already in use');
       expect(stackProcesses()).toEqual([]);
     } finally {
       await new Promise((r) => blocker.close(r));
     }
   });
 
-  it('when a part dies while starting, names it with its log and stops the parts already started', async () => {
-    // The Janus nodes start, then the bridge refuses a bad setting and exits.
+  it('when an agent dies while starting, names it with its log and stops the parts already started', async () => {
+    // edge-1's agent cannot listen: its port is taken after the launcher checked it (another program
+    // got there meanwhile), so that agent alone exits, once the Janus nodes are up.
+    const stack = Stack.spawn();
+    started.push(stack);
+    // The launcher's health check of the agent connects to whoever holds the port: closed at once,
+    // so that no connection keeps the blocker from closing.
+    const blocker: Server = createServer((socket) => socket.destroy());
+    try {
+      const lastJanusLog = join(stack.stateDir, 'logs', 'janus-edge-2.out');
+      await eventually('the last Janus node started', async () => existsSync(lastJanusLog), (there) => there, 30_000, 10);
+      await new Promise<void>((r) => blocker.listen(AGENT_PORTS['edge-1'], '127.0.0.1', r));
+      expect(await stack.exited).toBe(1);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+    expect(stack.output).toMatch(/agent edge-1 exited with code 2 while starting/);
+    expect(stack.output).toContain('port 8792 on 127.0.0.1 is already in use');
+    expect(stack.output).toContain('agent-edge-1.log');
+    expect(stackProcesses()).toEqual([]);
+  });
+
+  it('with a bad setting, names the agent that refused it and stops the parts already started', async () => {
+    // The Janus nodes start, then every agent refuses the log level and exits: the first one seen is named.
     const stack = Stack.spawn({ env: { FANOUT_LOG_LEVEL: 'loud' } });
     started.push(stack);
     expect(await stack.exited).toBe(1);
-    expect(stack.output).toMatch(/bridge exited with code 2 while starting/);
+    expect(stack.output).toMatch(/agent (origin|edge-1|edge-2) exited with code 2 while starting/);
     expect(stack.output).toContain('FANOUT_LOG_LEVEL must be one of');
     expect(stackProcesses()).toEqual([]);
   });
