@@ -46,6 +46,14 @@ describe('AGENT_URLS', () => {
     expect(c.agentUrls).toEqual([BRIDGE, 'http://127.0.0.1:8791', 'https://edge-1.agents.example.com']);
   });
 
+  it('a link presents the credential of the one node whose own agent is at its url; the one bridge (a url AGENT_URLS does not list, or lists for several nodes) gets BRIDGE_SECRET', () => {
+    const c = config(`origin=${BRIDGE},edge-1=http://127.0.0.1:8792,edge-2=http://127.0.0.1:8799,edge-3=http://127.0.0.1:8799`);
+    expect(c.agentNodeOf(BRIDGE)).toBe('origin');
+    expect(c.agentNodeOf('http://127.0.0.1:8792')).toBe('edge-1');
+    expect(c.agentNodeOf('http://127.0.0.1:8799')).toBeUndefined();
+    expect(config(undefined).agentNodeOf(BRIDGE)).toBeUndefined();
+  });
+
   it('lists BRIDGE_URL once when a pair names it too', () => {
     expect(config(`origin=${BRIDGE},edge-1=http://127.0.0.1:8792`).agentUrls).toEqual([BRIDGE, 'http://127.0.0.1:8792']);
   });

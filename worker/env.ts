@@ -83,6 +83,16 @@ export function agentUrlOf(agents: AgentMap, nodeId: string): string {
   return Object.hasOwn(agents.byNode, nodeId) ? (agents.byNode[nodeId] ?? agents.defaultUrl) : agents.defaultUrl;
 }
 
+/**
+ * The node whose own agent is at `url` (listed in AGENT_URLS), whose credential a link there
+ * presents (protocol/credentials.ts); undefined for a URL AGENT_URLS does not list (the one bridge
+ * at BRIDGE_URL, which takes BRIDGE_SECRET itself).
+ */
+export function agentNodeOf(agents: AgentMap, url: string): string | undefined {
+  const nodes = Object.entries(agents.byNode).filter(([, u]) => u === url);
+  return nodes.length === 1 ? nodes[0]?.[0] : undefined;
+}
+
 /** Every distinct agent URL: the default (BRIDGE_URL) first, then AGENT_URLS' in their order. */
 export function agentUrlsOf(agents: AgentMap): string[] {
   return [...new Set([agents.defaultUrl, ...Object.values(agents.byNode)])];
@@ -96,6 +106,8 @@ export interface Config {
   agentUrl(nodeId: string): string;
   /** Every distinct agent URL, BRIDGE_URL first (agentUrlsOf). */
   agentUrls: readonly string[];
+  /** The node whose credential a link to `url` presents (agentNodeOf). */
+  agentNodeOf(url: string): string | undefined;
   /** Undefined when the secret is not set: bridge connections then fail with a clear message. */
   bridgeSecret: string | undefined;
   pingIntervalMs: number;
@@ -238,6 +250,7 @@ export function readConfig(env: Env): Config {
     agents,
     agentUrl: (nodeId) => agentUrlOf(agents, nodeId),
     agentUrls: agentUrlsOf(agents),
+    agentNodeOf: (url) => agentNodeOf(agents, url),
     bridgeSecret: secret === undefined || secret === '' ? undefined : secret,
     pingIntervalMs,
     pingTimeoutMs: vars.WCS_PING_TIMEOUT_MS ?? pingIntervalMs * MISSED_PINGS_BEFORE_CLOSE,

@@ -31,11 +31,11 @@ describe('BRIDGE_RESTART_MS', () => {
 });
 
 describe('agentEnv', () => {
-  it('gives a node\'s agent its own port and its own journal folder <FANOUT_STATE_DIR>/agents/<node>, over one inherited from the shell', () => {
-    const env = agentEnv({ PATH: '/bin', FANOUT_BRIDGE_STATE_DIR: '/elsewhere' }, settings, { node: 'edge-2', port: 8793 });
+  it('gives a node\'s agent its own port, its own credential and its own journal folder <FANOUT_STATE_DIR>/agents/<node>, over one inherited from the shell', () => {
+    const env = agentEnv({ PATH: '/bin', FANOUT_BRIDGE_STATE_DIR: '/elsewhere' }, settings, { node: 'edge-2', port: 8793, secret: 'edge-2-credential' });
     expect(env['FANOUT_BRIDGE_STATE_DIR']).toBe('/tmp/fanout-x/agents/edge-2');
     expect(agentStateDir(settings.stateDir, 'edge-2')).toBe('/tmp/fanout-x/agents/edge-2');
     expect(env['FANOUT_BRIDGE_PORT']).toBe('8793');
-    expect([env['BRIDGE_SECRET'], env['JANUS_API_SECRET'], env['FANOUT_TOPOLOGY'], env['PATH']]).toEqual(['b', 'j', '/repo/loadbalancing.xml', '/bin']);
+    expect([env['BRIDGE_SECRET'], env['JANUS_API_SECRET'], env['FANOUT_TOPOLOGY'], env['PATH']]).toEqual(['edge-2-credential', 'j', '/repo/loadbalancing.xml', '/bin']);
   });
 });

@@ -55,10 +55,14 @@ export function agentStateDir(stateDir: string, node: string): string {
   return join(stateDir, 'agents', node);
 }
 
-/** A node's agent's environment: the bridge's, with the agent's own port and journal folder. */
-export function agentEnv(inherited: NodeJS.ProcessEnv, s: BridgeEnvSettings, agent: { node: string; port: number }): NodeJS.ProcessEnv {
+/**
+ * A node's agent's environment: the bridge's, with the agent's own port, journal folder and
+ * credential (`secret`: its node's, derived from BRIDGE_SECRET, protocol/credentials.ts; it never
+ * gets BRIDGE_SECRET itself).
+ */
+export function agentEnv(inherited: NodeJS.ProcessEnv, s: BridgeEnvSettings, agent: { node: string; port: number; secret: string }): NodeJS.ProcessEnv {
   return {
-    ...bridgeEnv(inherited, { ...s, port: agent.port }),
+    ...bridgeEnv(inherited, { ...s, port: agent.port, bridgeSecret: agent.secret }),
     FANOUT_BRIDGE_STATE_DIR: agentStateDir(s.stateDir, agent.node),
   };
 }

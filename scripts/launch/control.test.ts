@@ -8,6 +8,7 @@ const input = (over: Partial<ControlPlanInput> = {}): ControlPlanInput => ({
   nodes,
   local: new Set(['origin', 'edge-1', 'edge-2']),
   settings,
+  agentSecrets: { origin: 'cred-origin', 'edge-1': 'cred-edge-1', 'edge-2': 'cred-edge-2' },
   inherited: { PATH: '/bin', FANOUT_BRIDGE_STATE_DIR: '/elsewhere' },
   ...over,
 });
@@ -67,14 +68,14 @@ describe('controlPlan', () => {
     ]);
   });
 
-  it('agents mode: each agent\'s environment has its own port and journal folder (over one inherited from the shell), the shared secrets and topology', () => {
+  it('agents mode: each agent\'s environment has its own port, credential and journal folder (over one inherited from the shell), the Janus secret and topology', () => {
     const [, edge1] = controlPlan(input());
     expect(edge1?.env).toEqual({
       PATH: '/bin',
       FANOUT_TOPOLOGY: '/repo/loadbalancing.xml',
       FANOUT_BRIDGE_PORT: '8792',
       FANOUT_BRIDGE_HOST: '127.0.0.1',
-      BRIDGE_SECRET: 'b',
+      BRIDGE_SECRET: 'cred-edge-1',
       JANUS_API_SECRET: 'j',
       FANOUT_LOG_LEVEL: 'info',
       FANOUT_BRIDGE_STATE_DIR: '/tmp/fanout-x/agents/edge-1',

@@ -67,8 +67,10 @@ export interface ControlPlanInput {
   nodes: ReadonlyArray<{ id: string }>;
   /** The nodes whose Janus the launcher runs here: only those get an agent. */
   local: ReadonlySet<string>;
-  /** The bridge's settings; an agent's port and journal folder replace the bridge's own. */
+  /** The bridge's settings; an agent's port, journal folder and credential replace the bridge's own. */
   settings: BridgeEnvSettings;
+  /** Each node's agent credential (protocol/credentials.ts agentSecret), for the agents' plan. */
+  agentSecrets: Readonly<Record<string, string>>;
   inherited: NodeJS.ProcessEnv;
 }
 
@@ -103,12 +105,18 @@ export function controlPlan(p: ControlPlanInput): ControlProcess[] {
         args: ['--node', node.id],
         stateDir: agentStateDir(p.settings.stateDir, node.id),
         logName: `agent-${node.id}.log`,
-        env: agentEnv(p.inherited, p.settings, { node: node.id, port }),
+        env: agentEnv(p.inherited, p.settings, { node: node.id, port, secret: secretOf(p, node.id) }),
       },
     ];
   });
   if (plan.length === 0) throw new ControlError('--agents: no node of the topology is local, so there is no agent to start here');
   return plan;
+}
+
+function secretOf(p: ControlPlanInput, node: string): string {
+  const secret = p.agentSecrets[node];
+  if (secret === undefined) throw new Error(`no credential for the agent of ${node}`);
+  return secret;
 }
 
 /** The control process that drives `node`: the bridge, or that node's agent. */

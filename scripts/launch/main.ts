@@ -43,6 +43,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { loadTopology, TopologyError, type Topology, type TopologyNode } from '../../bridge/topology/index.ts';
+import { agentSecret } from '../../protocol/index.ts';
 import { BRIDGE_RESTART_MS } from './bridge-env.ts';
 import { agentUrls, agentUrlsVar, ControlError, controlPlan, eventsUrlFor, parseFlags, primaryUrl, type ControlMode, type ControlProcess } from './control.ts';
 import { ensureJanus } from './janus-install.ts';
@@ -292,6 +293,7 @@ async function main(): Promise<void> {
         nodes: s.topology.nodes,
         local: new Set(localNodes.map((n) => n.id)),
         settings: { stateDir: s.stateDir, topologyFile: s.topology.file, port: s.bridgePort, bridgeSecret, janusApiSecret, logLevel: s.logLevel },
+        agentSecrets: Object.fromEntries(await Promise.all(localNodes.map(async (n) => [n.id, await agentSecret(bridgeSecret, n.id)] as const))),
         inherited: process.env,
       });
     } catch (err) {

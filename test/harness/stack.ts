@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
+import { agentSecret } from '../../protocol/index.ts';
 
 export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 
@@ -131,7 +132,13 @@ export class Stack {
     return c.pid;
   }
 
-  /** The URL of the process that drives `node`: its agent (with `agents: true`), or the bridge. */
+  /** What a link to the process that drives `node` presents: its agent's own credential, or the bridge's secret. */
+  async agentSecret(node: string): Promise<string> {
+    const { bridgeSecret } = this.secrets();
+    return this.info().control === 'agents' ? agentSecret(bridgeSecret, node) : bridgeSecret;
+  }
+
+  /** The URL of the process that drives `node`: its agent (the default), or the bridge. */
   agentUrl(node: string): string {
     const urls = this.info().agentUrls;
     const url = urls[node];

@@ -11,7 +11,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newMediaId, type BridgeEvent, type SourceInfo } from '../../protocol/index.ts';
-import { BridgeClient, BridgeRequestError, isPlayerEvent, isPublisherEvent } from '../harness/bridge-client.ts';
+import { BridgeClient, BridgeRequestError, isPlayerEvent, isPublisherEvent, upgradeStatus } from '../harness/bridge-client.ts';
 import { eventually } from '../harness/poll.ts';
 import { handleCounts as countHandles, JanusInspector, type HandleCount } from '../harness/janus-inspect.ts';
 import { Stack } from '../harness/stack.ts';
@@ -64,8 +64,8 @@ beforeAll(async () => {
   });
   secrets = stack.secrets();
   for (const node of NODE_IDS) {
-    agents.set(node, await BridgeClient.connect(stack.agentUrl(node), secrets.bridgeSecret));
-    coordinators.set(node, await BridgeClient.connect(stack.agentUrl(node), secrets.bridgeSecret));
+    agents.set(node, await BridgeClient.connect(stack.agentUrl(node), await stack.agentSecret(node)));
+    coordinators.set(node, await BridgeClient.connect(stack.agentUrl(node), await stack.agentSecret(node)));
     inspectors.set(node, await JanusInspector.connect(`ws://127.0.0.1:${JANUS_PORTS[node]}`, secrets.janusApiSecret));
   }
   // The launcher waited for each agent's /health, which is 200 only with its node up.
@@ -220,6 +220,20 @@ describe('one agent per node', () => {
       }
     }
     await expectNoLeaks();
+  });
+});
+
+describe('a credential per node', () => {
+  it('each agent takes its own node\'s credential only: BRIDGE_SECRET itself and another node\'s credential are refused (401), so a leaked node secret drives no other node', async () => {
+    const { bridgeSecret } = stack.secrets();
+    for (const node of NODE_IDS) {
+      const url = stack.agentUrl(node);
+      expect(await upgradeStatus(url, `Bearer ${await stack.agentSecret(node)}`), `${node}: its own`).toBe(101);
+      expect(await upgradeStatus(url, `Bearer ${bridgeSecret}`), `${node}: BRIDGE_SECRET`).toBe(401);
+      for (const other of NODE_IDS.filter((n) => n !== node)) {
+        expect(await upgradeStatus(url, `Bearer ${await stack.agentSecret(other)}`), `${node}: ${other}'s`).toBe(401);
+      }
+    }
   });
 });
 
@@ -383,7 +397,8 @@ describe('the launcher supervises each agent', () => {
     // The launcher printed "restarted" once the process started, not once it listens: connect when it does.
     for (const links of [agents, coordinators]) {
       await links.get('edge-2')?.close();
-      const link = await eventually('a link to the restarted agent of edge-2', () => BridgeClient.connect(stack.agentUrl('edge-2'), secrets.bridgeSecret).catch(() => undefined), (c) => c !== undefined, 10_000);
+      const credential = await stack.agentSecret('edge-2');
+      const link = await eventually('a link to the restarted agent of edge-2', () => BridgeClient.connect(stack.agentUrl('edge-2'), credential).catch(() => undefined), (c) => c !== undefined, 10_000);
       if (link !== undefined) links.set('edge-2', link);
     }
     const { nodes } = await eventually('edge-2 up at its restarted agent', () => agent('edge-2').request('nodes', {}), (r) => r.nodes[0]?.up === true, 10_000);

@@ -172,7 +172,7 @@ export class Balancer extends DurableObject<Env> {
         agent = new AgentNodes(url, {
           open: (to, handlers) => {
             const config = readConfig(this.env);
-            return connectBridge({ url: to, secret: config.bridgeSecret, timeoutMs: config.bridgeRequestTimeoutMs, log: this.#log, ...handlers });
+            return connectBridge({ url: to, secret: config.bridgeSecret, agentNode: config.agentNodeOf(to), timeoutMs: config.bridgeRequestTimeoutMs, log: this.#log, ...handlers });
           },
           save: (to, snap) => this.#saveSnapshot(to, snap),
           load: (to) => this.#loadSnapshot(to),

@@ -3,7 +3,7 @@
  * the bearer secret, then `resp.webSocket.accept()`. Every way this can go wrong becomes a CdnError
  * whose message says what to fix; nothing waits forever (the handshake has its own timeout).
  */
-import { BRIDGE_API_PATH, CdnError, Errors, errorText } from '../../protocol/index.ts';
+import { agentSecret, BRIDGE_API_PATH, CdnError, Errors, errorText } from '../../protocol/index.ts';
 import { BridgeClient, type BridgeClientOptions } from './client.ts';
 
 /** How long the WebSocket handshake with the bridge may take. */
@@ -14,6 +14,11 @@ export interface ConnectOptions extends BridgeClientOptions {
   url: string;
   /** BRIDGE_SECRET; undefined when it is not configured. */
   secret: string | undefined;
+  /**
+   * The node whose own agent is at `url` (AGENT_URLS): the link presents that node's credential,
+   * derived from `secret` (protocol/credentials.ts), never BRIDGE_SECRET itself.
+   */
+  agentNode?: string | undefined;
   connectTimeoutMs?: number;
 }
 
@@ -25,6 +30,7 @@ export const MISSING_SECRET_MESSAGE =
 export async function connectBridge(opts: ConnectOptions): Promise<BridgeClient> {
   if (opts.secret === undefined || opts.secret === '') throw new CdnError('FAILED_PRECONDITION', MISSING_SECRET_MESSAGE);
   const apiUrl = opts.url.replace(/\/+$/, '') + BRIDGE_API_PATH;
+  const bearer = opts.agentNode === undefined ? opts.secret : await credentialOf(opts.secret, opts.agentNode);
   const timeoutMs = opts.connectTimeoutMs ?? BRIDGE_CONNECT_TIMEOUT_MS;
   // The abort must only cover the handshake: aborting the fetch later (as AbortSignal.timeout
   // would) tears down the upgraded WebSocket too, so the timer is cleared once the response is in.
@@ -33,7 +39,7 @@ export async function connectBridge(opts: ConnectOptions): Promise<BridgeClient>
   let resp: Response;
   try {
     resp = await fetch(apiUrl, {
-      headers: { Upgrade: 'websocket', Authorization: `Bearer ${opts.secret}` },
+      headers: { Upgrade: 'websocket', Authorization: `Bearer ${bearer}` },
       signal: abort.signal,
     });
   } catch (err) {
@@ -67,6 +73,16 @@ export async function connectBridge(opts: ConnectOptions): Promise<BridgeClient>
   });
   ws.addEventListener('error', () => client.handleClose(1006, 'socket error'));
   return client;
+}
+
+/** Agent credentials derived in this isolate (an HMAC per node, not one per link). */
+const credentials = new Map<string, Promise<string>>();
+
+function credentialOf(secret: string, node: string): Promise<string> {
+  const key = `${node}\n${secret}`;
+  let c = credentials.get(key);
+  if (c === undefined) credentials.set(key, (c = agentSecret(secret, node)));
+  return c;
 }
 
 async function readSnippet(resp: Response): Promise<string> {

@@ -54,7 +54,7 @@ export class Coordinator extends DurableObject<Env> {
     if (Object.keys(config.agents.byNode).length === 0) return undefined;
     this.#core = new Core({
       agentUrls: config.agentUrls,
-      open: (url, handlers) => connectBridge({ url, secret: config.bridgeSecret, timeoutMs: config.bridgeRequestTimeoutMs, log: this.#log, ...handlers }),
+      open: (url, handlers) => connectBridge({ url, secret: config.bridgeSecret, agentNode: config.agentNodeOf(url), timeoutMs: config.bridgeRequestTimeoutMs, log: this.#log, ...handlers }),
       newForwardId: () => `fwd_${crypto.randomUUID().replaceAll('-', '')}`,
       log: this.#log,
       soon: () => {

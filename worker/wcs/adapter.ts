@@ -62,6 +62,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
         connectBridge({
           url: agentUrl,
           secret: config.bridgeSecret,
+          agentNode: config.agentNodeOf(agentUrl),
           timeoutMs: config.bridgeRequestTimeoutMs,
           onEvent: handlers.onEvent,
           onClose: handlers.onClose,

@@ -56,7 +56,7 @@ function serve(c: AppContext, route: Route): Promise<Response> {
 async function bridgeRequest<M extends Method>(config: Config, url: string, method: M, params: Params<M>): Promise<Result<M>> {
   let link: BridgeClient;
   try {
-    link = await connectBridge({ url, secret: config.bridgeSecret, timeoutMs: config.bridgeRequestTimeoutMs, keepAliveMs: 0, log });
+    link = await connectBridge({ url, secret: config.bridgeSecret, agentNode: config.agentNodeOf(url), timeoutMs: config.bridgeRequestTimeoutMs, keepAliveMs: 0, log });
   } catch (err) {
     const e = CdnError.from(err);
     // Not reachable (refused, or no handshake in time) is retryable: 503, not a 504 from the handshake.
