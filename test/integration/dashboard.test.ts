@@ -34,7 +34,7 @@ beforeAll(async () => {
   stack = await Stack.start();
   // One agent per node: the page must show what three processes know, merged.
   expect(new Set(NODES.map((n) => stack.agentUrl(n))).size).toBe(NODES.length);
-  for (const n of NODES) clients.set(n, await BridgeClient.connect(stack.agentUrl(n), stack.secrets().bridgeSecret));
+  for (const n of NODES) clients.set(n, await BridgeClient.connect(stack.agentUrl(n), await stack.agentSecret(n)));
   browser = await Browser.launch({ viewport: { width: 1280, height: 1000 } });
 });
 

@@ -74,6 +74,8 @@ const STRANGER_KEY = randomBytes(32).toString('base64url');
 
 let stack: Stack;
 let secrets: { bridgeSecret: string; janusApiSecret: string };
+/** Each node's agent credential: never to be carried by an answer either. */
+let agentCredentials: ReadonlyArray<readonly [string, string]> = [];
 const inspectors = new Map<NodeId, JanusInspector>();
 const admins = new Map<NodeId, JanusAdmin>();
 
@@ -105,7 +107,14 @@ function tally(kind: string, outcome: string, ok: boolean, detail?: () => string
 
 /** Every answer is checked for the secrets it must never carry. */
 function checkLeak(where: string, text: string): void {
-  for (const [name, secret] of [['BRIDGE_SECRET', secrets.bridgeSecret], ['JANUS_API_SECRET', secrets.janusApiSecret], ['token key', KEY], ['old token key', OLD_KEY]] as const) {
+  const named: ReadonlyArray<readonly [string, string]> = [
+    ['BRIDGE_SECRET', secrets.bridgeSecret],
+    ['JANUS_API_SECRET', secrets.janusApiSecret],
+    ['token key', KEY],
+    ['old token key', OLD_KEY],
+    ...agentCredentials.map(([node, c]) => [`credential of the agent of ${node}`, c] as const),
+  ];
+  for (const [name, secret] of named) {
     if (secret !== '' && text.includes(secret)) {
       leaks++;
       if (leakSamples.length < 10) leakSamples.push(`${where} carried the ${name}`);
@@ -579,6 +588,7 @@ beforeAll(async () => {
     },
   });
   secrets = stack.secrets();
+  agentCredentials = await Promise.all(Object.keys(stack.info().agentUrls).map(async (node) => [node, await stack.agentSecret(node)] as const));
   for (const node of NODE_IDS) {
     inspectors.set(node, await JanusInspector.connect(`ws://127.0.0.1:${JANUS_PORTS[node]}`, secrets.janusApiSecret));
     admins.set(node, await JanusAdmin.connect(`ws://127.0.0.1:${JANUS_PORTS[node] + ADMIN_PORT_OFFSET}`, secrets.janusApiSecret));

@@ -33,7 +33,7 @@ beforeAll(async () => {
   ({ workerUrl } = stack.info());
   // One agent per node, each on its own URL: otherwise "its own node's metrics" proves nothing.
   expect(new Set(NODES.map((n) => stack.agentUrl(n))).size).toBe(NODES.length);
-  for (const n of NODES) clients.set(n, await BridgeClient.connect(stack.agentUrl(n), stack.secrets().bridgeSecret));
+  for (const n of NODES) clients.set(n, await BridgeClient.connect(stack.agentUrl(n), await stack.agentSecret(n)));
 });
 
 afterAll(async () => {
