@@ -43,6 +43,17 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** The refusal of a request that must fail (its error, to check code and wording); a success throws. */
+export async function refusal(p: Promise<unknown>): Promise<BridgeRequestError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof BridgeRequestError) return err;
+    throw err;
+  }
+  throw new Error('the request succeeded but was expected to fail');
+}
+
 /** Tries to open the API with the given Authorization header; resolves with the HTTP status of a refusal, or 101. */
 export function upgradeStatus(bridgeUrl: string, authorization: string | undefined): Promise<number> {
   return new Promise((resolve, reject) => {

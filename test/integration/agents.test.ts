@@ -11,7 +11,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newMediaId, type BridgeEvent, type SourceInfo } from '../../protocol/index.ts';
-import { BridgeClient, BridgeRequestError, isPlayerEvent, isPublisherEvent, upgradeStatus } from '../harness/bridge-client.ts';
+import { BridgeClient, isPlayerEvent, isPublisherEvent, upgradeStatus, refusal } from '../harness/bridge-client.ts';
 import { eventually } from '../harness/poll.ts';
 import { handleCounts as countHandles, JanusInspector, type HandleCount } from '../harness/janus-inspect.ts';
 import { Stack } from '../harness/stack.ts';
@@ -145,16 +145,6 @@ async function janusEventsPosted(node: NodeId): Promise<number> {
   const m = /^fanout_janus_events_total (\d+)$/m.exec(await res.text());
   if (m?.[1] === undefined) throw new Error(`${node}'s agent has no fanout_janus_events_total (HTTP ${res.status})`);
   return Number(m[1]);
-}
-
-async function refusal(p: Promise<unknown>): Promise<BridgeRequestError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof BridgeRequestError) return err;
-    throw err;
-  }
-  throw new Error('the request succeeded but was expected to fail');
 }
 
 /**

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newMediaId, type NodeInfo } from '../../protocol/index.ts';
-import { BridgeClient, BridgeRequestError, isNodeEvent, isPlayerEvent, isPublisherEvent, upgradeStatus } from '../harness/bridge-client.ts';
+import { BridgeClient, BridgeRequestError, isNodeEvent, isPlayerEvent, isPublisherEvent, upgradeStatus, refusal } from '../harness/bridge-client.ts';
 import { handleCounts, JanusInspector } from '../harness/janus-inspect.ts';
 import { eventually } from '../harness/poll.ts';
 import { Stack } from '../harness/stack.ts';
@@ -119,16 +119,6 @@ async function play(node: NodeId, name: string, via: BridgeClient = client): Pro
   const answer = await sub.answer(r.sdp);
   await via.request('answer', { playId, sdp: answer });
   return { sub, playId, offer: r.sdp };
-}
-
-async function refusal(p: Promise<unknown>): Promise<BridgeRequestError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof BridgeRequestError) return err;
-    throw err;
-  }
-  throw new Error('the request succeeded but was expected to fail');
 }
 
 async function nodes(): Promise<Record<string, NodeInfo>> {
