@@ -30,7 +30,8 @@ async function twoAgents(label: string): Promise<{ a: Scenario; b: Scenario; env
   const a = new Scenario(`${label}-a`);
   const b = new Scenario(`${label}-b`);
   await a.configure({ mode: 'ROUNDROBIN', nodes: [node('origin', 'origin'), node('edge-2', 'edge')] });
-  await b.configure({ mode: 'ROUNDROBIN', nodes: [node('edge-1', 'edge')] });
+  // b is edge-1's own agent: it takes edge-1's credential only (a serves two nodes: BRIDGE_SECRET).
+  await b.configure({ mode: 'ROUNDROBIN', nodes: [node('edge-1', 'edge')], agentNode: 'edge-1' });
   return { a, b, env: a.env({ AGENT_URLS: `origin=${a.url},edge-2=${a.url},edge-1=${b.url}` }) };
 }
 

@@ -14,7 +14,7 @@ import { DurableObject } from 'cloudflare:workers';
 import * as v from 'valibot';
 import { CdnError, Errors, Results, type ErrorCode, type Logger, type NodeInfo, type StreamsResult, type WorkerReport } from '../../protocol/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
-import { agentUrlsOf, readConfig, type AgentMap, type Env } from '../env.ts';
+import { agentNodeOf, agentUrlsOf, readConfig, type AgentMap, type Env } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { AgentNodes } from './agent-nodes.ts';
 import { mergeLastReports, mergeNodes, mergeStreams, type AgentOutcome, type NodesSnapshot } from './merge.ts';
@@ -44,6 +44,8 @@ const SnapshotRow = v.object({ json: v.string() });
 
 export class Balancer extends DurableObject<Env> {
   readonly #log: Logger = createLogger({ unit: 'balancer' });
+  /** The AgentMap of the latest call: which node's credential a link to each agent presents. */
+  #agentMap: AgentMap | undefined;
   /** One per configured agent URL. */
   readonly #agents = new Map<string, AgentNodes>();
   #streams: { key: string; at: number; pending: Promise<StreamsResult> } | undefined;
@@ -160,6 +162,7 @@ export class Balancer extends DurableObject<Env> {
 
   /** The agents `agents` configures, in agentUrlsOf order; links to agents no longer configured are closed. */
   #sync(agents: AgentMap): AgentNodes[] {
+    this.#agentMap = agents;
     const urls = agentUrlsOf(agents);
     for (const [url, agent] of this.#agents) {
       if (urls.includes(url)) continue;
@@ -172,7 +175,8 @@ export class Balancer extends DurableObject<Env> {
         agent = new AgentNodes(url, {
           open: (to, handlers) => {
             const config = readConfig(this.env);
-            return connectBridge({ url: to, secret: config.bridgeSecret, agentNode: config.agentNodeOf(to), timeoutMs: config.bridgeRequestTimeoutMs, log: this.#log, ...handlers });
+            // The node is the one the callers' latest AgentMap gives this URL (the object's own env may not list it).
+            return connectBridge({ url: to, secret: config.bridgeSecret, agentNode: agentNodeOf(this.#agentMap ?? agents, to), timeoutMs: config.bridgeRequestTimeoutMs, log: this.#log, ...handlers });
           },
           save: (to, snap) => this.#saveSnapshot(to, snap),
           load: (to) => this.#loadSnapshot(to),

@@ -7,7 +7,8 @@
  * Scenarios isolate tests from each other: `<base>/s/<scenario>` is a bridge URL of its own (its API
  * at `/s/<scenario>/api`) with its own node list, request log and connections. Plain `<base>` is the
  * scenario "default". Control endpoints (JSON):
- *   POST /s/<scenario>/config  {mode?, loadBalancing?, nodes?, streams?, graceMs?, bindDelayMs?}
+ *   POST /s/<scenario>/config  {mode?, loadBalancing?, nodes?, streams?, graceMs?, bindDelayMs?, agentNode?}
+ *            agentNode: the scenario is that node's own agent, and takes that node's credential only.
  *                                 replace the scenario's node list / streams view / owner grace / bind delay
  *   POST /s/<scenario>/event   <BridgeEvent>                      push an event: `node` to the links
  *                                 that asked `nodes`, a publisher/player event to the link owning its id
@@ -69,6 +70,7 @@ import {
   NodeInfo,
   StreamInfo,
   secretsEqual,
+  agentSecret,
   type BridgeRequest as BridgeRequestT,
   type NodeInfo as NodeInfoT,
 } from '../../protocol/index.ts';
@@ -91,6 +93,7 @@ const ScenarioConfig = v.object({
   streams: v.optional(v.array(StreamInfo)),
   graceMs: v.optional(v.pipe(v.number(), v.minValue(0))),
   bindDelayMs: v.optional(v.pipe(v.number(), v.minValue(0))),
+  agentNode: v.optional(v.string()),
 });
 const KillBody = v.object({ refuseMs: v.optional(v.pipe(v.number(), v.minValue(0))) });
 const RefuseBody = v.object({ ms: v.pipe(v.number(), v.minValue(0)) });
@@ -138,6 +141,8 @@ interface Scenario {
   bindDelayMs: number;
   /** Upgrades are refused (the socket destroyed, as a port nobody listens on) until then (epoch ms). */
   refuseUntil: number;
+  /** The bearer it takes instead of the secret: its node's own credential (`agentNode`). */
+  credential: string | undefined;
   /** Resource-owned ids (WHIP/WHEP), with the ice-ufrag of their offer. */
   resources: Map<string, string | undefined>;
   /** Ids whose publish has not been answered (hang*): ending one fails its request. */
@@ -173,6 +178,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
         graceMs: BRIDGE_OWNER_GRACE_MS,
         bindDelayMs: 0,
         refuseUntil: 0,
+        credential: undefined,
         resources: new Map(),
         inflight: new Map(),
       };
@@ -228,7 +234,12 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
             if (cfg.output.streams !== undefined) s.streams = [...cfg.output.streams];
             if (cfg.output.graceMs !== undefined) s.graceMs = cfg.output.graceMs;
             if (cfg.output.bindDelayMs !== undefined) s.bindDelayMs = cfg.output.bindDelayMs;
-            json(200, { ok: true });
+            const node = cfg.output.agentNode;
+            if (node === undefined) return json(200, { ok: true });
+            void agentSecret(opts.secret, node).then((c) => {
+              s.credential = c;
+              json(200, { ok: true });
+            });
             return;
           }
           if (rest === '/kill') {
@@ -296,7 +307,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
     }
     const auth = req.headers.authorization ?? '';
     const token = auth.startsWith('Bearer ') ? auth.slice('Bearer '.length) : '';
-    if (!secretsEqual(token, opts.secret)) {
+    if (!secretsEqual(token, s.credential ?? opts.secret)) {
       s.log.unauthorized++;
       socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\na valid bridge secret is required\n');
       return;
