@@ -206,7 +206,7 @@ async function main(): Promise<number> {
       const stopStack = cleanup.add('main stack', () => stack.stop());
       log(`  stack up in ${results.stackStartMs} ms (state: ${stack.stateDir})`);
       const info = stack.info();
-      const { bridgeSecret, janusApiSecret } = stack.secrets();
+      const { janusApiSecret } = stack.secrets();
       const originWs = `ws://${origin?.host ?? ''}/`;
       const workerWs = info.workerUrl.replace(/^http/, 'ws');
       const bridgeLog = join(stack.stateDir, 'logs', 'bridge.log');

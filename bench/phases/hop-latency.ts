@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { newMediaId } from '../../protocol/index.ts';
-import { BridgeClient, isPublisherEvent } from '../../test/harness/bridge-client.ts';
+import { type BridgeClient, isPublisherEvent } from '../../test/harness/bridge-client.ts';
 import { WeriftPublisher, WeriftSubscriber } from '../../test/harness/werift-peer.ts';
 import { sleep, withTimeout, type Cleanup } from '../lib/run.ts';
 import { round, roundSummary, summarize, type Summary } from '../lib/stats.ts';
