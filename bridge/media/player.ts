@@ -54,6 +54,8 @@ export class Player {
   #mount: Mount | undefined;
   #unwatch: () => void = () => undefined;
   #answerTimer: NodeJS.Timeout | undefined;
+  /** Taken back after a restart past its answer: a repeated answer is the one it already took. */
+  #answeredBeforeRestart = false;
   readonly #log: Logger;
 
   constructor(
@@ -101,6 +103,7 @@ export class Player {
     mount.players.add(this);
     this.#state = state;
     if (state === 'offered') this.#armAnswerTimer();
+    else this.#answeredBeforeRestart = true;
   }
 
   #armAnswerTimer(): void {
@@ -179,6 +182,8 @@ export class Player {
     let failure: Error | undefined;
     await this.serial.run(async () => {
       if (this.#state === 'closing' || this.#state === 'closed') throw MediaErrors.ended(this.playId);
+      // The answer whose reply was lost with the earlier run: the worker sends it again on its new link.
+      if (this.#answeredBeforeRestart) return;
       if (this.#state !== 'offered' || this.#handle === undefined) throw MediaErrors.notWaitingForAnswer(this.playId);
       this.#state = 'starting';
       clearTimeout(this.#answerTimer);

@@ -85,7 +85,7 @@ async function publish(via: BridgeClient, name: string, resource = false): Promi
   return { pub, publishId };
 }
 
-async function play(via: BridgeClient, node: NodeId, name: string): Promise<{ sub: WeriftSubscriber; playId: string }> {
+async function play(via: BridgeClient, node: NodeId, name: string): Promise<{ sub: WeriftSubscriber; playId: string; answer: string }> {
   const playId = newMediaId('play');
   const deadline = Date.now() + 10_000;
   let r: Result<'play'> | undefined;
@@ -100,10 +100,11 @@ async function play(via: BridgeClient, node: NodeId, name: string): Promise<{ su
   }
   const sub = new WeriftSubscriber();
   peers.push(sub);
-  await via.request('answer', { playId, sdp: await sub.answer(r.sdp) });
+  const answer = await sub.answer(r.sdp);
+  await via.request('answer', { playId, sdp: answer });
   await via.waitForEvent('PLAYING', isPlayerEvent(playId, 'PLAYING'), { timeoutMs: 15_000 });
   await sub.media({ video: true, keyframe: true, timeoutMs: 10_000 });
-  return { sub, playId };
+  return { sub, playId, answer };
 }
 
 /** Kills the bridge with SIGKILL and waits for the launcher's restart; returns when the new one was started. */
@@ -172,6 +173,10 @@ describe('kill -9 of the bridge', () => {
     const bound = await b.request('bind', { ids });
     const boundAt = Date.now();
     expect(bound).toEqual({ bound: ids, gone: [] });
+    // An answer whose reply was lost with the killed run comes again on the new link: it is the one
+    // the player took, so it is answered, and the player plays on.
+    const [again] = players;
+    if (again !== undefined) expect(await b.request('answer', { playId: again.playId, sdp: again.answer })).toEqual({});
     // Media keeps flowing for a while after the bind too.
     await new Promise((r) => setTimeout(r, 2000));
     const gaps = meters.map((m) => m.stop());

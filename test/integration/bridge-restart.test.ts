@@ -1,9 +1,10 @@
 /**
- * The bridge survives kill -9 without any client noticing (issue 15), seen by clients that are not
- * the project's own: @eyevinn/whip-web-client publishing over WHIP and @eyevinn/webrtc-player
- * playing over WHEP in Chromium, with Fanout's SDK player (the Embed Player page) and the
- * unmodified Flashphoner WebSDK player playing the same stream, all live while the bridge is killed
- * and the launcher restarts it (250 ms). Each player page measures the longest time between
+ * The nodes' controllers survive kill -9 without any client noticing (issue 15), seen by clients
+ * that are not the project's own: @eyevinn/whip-web-client publishing over WHIP and
+ * @eyevinn/webrtc-player playing over WHEP in Chromium, with Fanout's SDK player (the Embed Player
+ * page) and the unmodified Flashphoner WebSDK player playing the same stream, all live while every
+ * node's agent is killed at once (`npm start`'s default: one agent per node) and the launcher
+ * restarts each (250 ms). Each player page measures the longest time between
  * decoded video frames across the kill and restart; the SDK and WebSDK pages must get no status
  * frame at all; after the restart the WHIP/WHEP URLs still answer (PATCH, DELETE) and DELETE ends
  * the media. Then 20 kills in a row with a publisher and a player live throughout leave every
@@ -132,19 +133,32 @@ async function expectNoLeaks(timeoutMs = 15_000): Promise<void> {
 const BridgeHealth = v.object({ nodes: v.array(v.object({ id: v.string(), up: v.boolean() })) });
 
 /** Polls the bridge's own /health until it answers with every node up; resolves with when. */
-async function bridgeServing(timeoutMs: number): Promise<number> {
+/** The nodes' controllers: one agent per node (the default), or the one bridge. */
+function controllers(): Array<{ name: string; url: string }> {
+  const info = stack.info();
+  const urls = [...new Set(Object.values(info.agentUrls))];
+  return urls.map((url) => ({ url, name: info.control === 'agents' ? `agent ${Object.entries(info.agentUrls).find(([, u]) => u === url)?.[0] ?? ''}` : 'bridge' }));
+}
+
+/** Resolves when every controller's /health reports all its nodes up, and every node is reported. */
+async function controllersServing(timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     try {
-      const res = await fetch(`${stack.info().bridgeUrl}/health`, { signal: AbortSignal.timeout(1000) });
-      const nodes = v.parse(BridgeHealth, await res.json()).nodes;
-      if (res.status === 200 && nodes.length === NODE_IDS.length && nodes.every((n) => n.up)) return Date.now();
-      last = `${res.status} ${JSON.stringify(nodes)}`;
+      const answers = await Promise.all(
+        controllers().map(async ({ url }) => {
+          const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
+          return { status: res.status, nodes: v.parse(BridgeHealth, await res.json()).nodes };
+        }),
+      );
+      const nodes = answers.flatMap((a) => a.nodes);
+      if (answers.every((a) => a.status === 200) && nodes.length === NODE_IDS.length && nodes.every((n) => n.up)) return Date.now();
+      last = JSON.stringify(answers);
     } catch (err) {
       last = String(err);
     }
-    if (Date.now() > deadline) throw new Error(`the bridge's /health not ok within ${timeoutMs} ms: ${last}`);
+    if (Date.now() > deadline) throw new Error(`the controllers' /health not ok within ${timeoutMs} ms: ${last}`);
     await sleep(50);
   }
 }
@@ -178,13 +192,17 @@ async function streamListed(name: string, viewers: number, timeoutMs: number): P
 }
 
 /** kill -9 of the bridge; waits for the launcher's restart line. Returns when each happened. */
-async function killBridge(): Promise<{ killedAt: number; restartedAt: number }> {
+/** kill -9 of every agent at once (or of the one bridge); resolves once the launcher restarted each. */
+async function killControllers(): Promise<{ killedAt: number; restartedAt: number }> {
   const from = stack.outputMark();
-  const pid = stack.pidOf('bridge');
-  process.kill(pid, 'SIGKILL');
+  const procs = controllers().map(({ name }) => ({ name, pid: stack.pidOf(name) }));
+  for (const { pid } of procs) process.kill(pid, 'SIGKILL');
   const killedAt = Date.now();
-  const restartedAt = await stack.waitForOutput('bridge restarted', 10_000, from);
-  expect(stack.pidOf('bridge')).not.toBe(pid);
+  let restartedAt = 0;
+  for (const { name, pid } of procs) {
+    restartedAt = Math.max(restartedAt, await stack.waitForOutput(`${name} restarted`, 10_000, from));
+    expect(stack.pidOf(name)).not.toBe(pid);
+  }
   return { killedAt, restartedAt };
 }
 
@@ -283,7 +301,7 @@ beforeAll(async () => {
   const built = spawnSync(process.execPath, [join(ROOT, 'scripts/build-sdk.mjs'), '--browser'], { cwd: ROOT, encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`the SDK bundle did not build:\n${built.stdout}${built.stderr}`);
   const [s, b, eyevinn, webSdk] = await Promise.all([
-    Stack.start({ bridge: true, env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET), WCS_MAX_SESSIONS_PER_MINUTE: '0' } }),
+    Stack.start({ env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: String(ADMIN_PORT_OFFSET), WCS_MAX_SESSIONS_PER_MINUTE: '0' } }),
     Browser.launch(),
     eyevinnBundle(),
     bundleWebSdk(),
@@ -307,7 +325,7 @@ afterAll(async () => {
   writeFileSync(TIMINGS, `${JSON.stringify({ runAt: new Date().toISOString(), ...timings }, null, 2)}\n`);
 });
 
-describe('kill -9 of the bridge, seen by independent clients', () => {
+describe('kill -9 of every agent at once, seen by independent clients', () => {
   it('WHIP publisher, WHEP player, SDK and WebSDK players all live: no decoded-frame gap over 1 s, no status on the SDK and WebSDK pages, re-adopted within 3 s; then WHIP PATCH 204, WHEP DELETE 200 frees its subscriber, WHIP DELETE ends the stream and the players are told', async () => {
     const stream = `restart-${Date.now().toString(36)}`;
     const pages: Page[] = [];
@@ -335,8 +353,8 @@ describe('kill -9 of the bridge, seen by independent clients', () => {
       const webSdkEvents = await webSdk.evaluate(() => window.__websdk?.events.length ?? 0);
       for (const page of Object.values(players)) await startGapWindow(page);
 
-      const { killedAt, restartedAt } = await killBridge();
-      const healthAt = await bridgeServing(10_000);
+      const { killedAt, restartedAt } = await killControllers();
+      const healthAt = await controllersServing(10_000);
       const listedAt = await streamListed(stream, 3, 10_000);
       record('restartedMs', restartedAt - killedAt);
       record('restartToHealthOkMs', healthAt - restartedAt);
@@ -405,8 +423,8 @@ describe('kill -9 of the bridge, seen by independent clients', () => {
 
       const rounds: Array<{ restartedMs: number; healthOkMs: number; readoptedMs: number }> = [];
       for (let i = 0; i < KILLS; i++) {
-        const { killedAt, restartedAt } = await killBridge();
-        const healthAt = await bridgeServing(10_000);
+        const { killedAt, restartedAt } = await killControllers();
+        const healthAt = await controllersServing(10_000);
         const listedAt = await streamListed(name, 1, 10_000);
         rounds.push({ restartedMs: restartedAt - killedAt, healthOkMs: healthAt - restartedAt, readoptedMs: listedAt - restartedAt });
       }
