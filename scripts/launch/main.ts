@@ -37,7 +37,7 @@
  * and the pid of every child by name ("janus edge-1", "bridge", "agent edge-1", ...).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -408,9 +408,12 @@ async function main(): Promise<void> {
       '  Ctrl-C stops everything.',
       '',
     ];
-    const writeStackJson = (): void =>
+    // Whole or not at all (a temporary file renamed over it): it is rewritten at every restart,
+    // while tests and tools may be reading it.
+    const writeStackJson = (): void => {
+      const file = join(s.stateDir, 'stack.json');
       writeFileSync(
-        join(s.stateDir, 'stack.json'),
+        `${file}.tmp`,
         JSON.stringify(
           {
             launcher: process.pid,
@@ -424,6 +427,8 @@ async function main(): Promise<void> {
           2,
         ),
       );
+      renameSync(`${file}.tmp`, file);
+    };
     writeStackJson();
     // stack.json first: whoever waits for "Fanout is up." may read it at once.
     process.stdout.write(`${lines.join('\n')}\n`);
