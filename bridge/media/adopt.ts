@@ -105,7 +105,10 @@ function playerRecords(players: Iterable<Player>, r: Recorder): PlayerRecord[] {
     const mountId = p.mount?.id;
     if (handle === undefined || mountId === undefined || (state !== 'offered' && state !== 'starting' && state !== 'started' && state !== 'playing')) return [];
     const ufrag = r.ufragOf(p.playId);
-    return [{ playId: p.playId, owner: r.ownerKind(p.owner), ...(ufrag === undefined ? {} : { ufrag }), node: p.node.id, handle: handle.id, mount: mountId, state }];
+    // `starting`: the answer is on its way to Janus, not acknowledged: a restart takes it back as
+    // waiting for it (the worker sends it again; Janus says whether it had it).
+    const recorded = state === 'starting' ? 'offered' : state;
+    return [{ playId: p.playId, owner: r.ownerKind(p.owner), ...(ufrag === undefined ? {} : { ufrag }), node: p.node.id, handle: handle.id, mount: mountId, state: recorded }];
   });
 }
 
@@ -265,8 +268,11 @@ export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], rela
   const publishers = new Set(streams);
   const all = [...streams.flatMap((s) => s.allPlayers()), ...relayPlayers];
   const players = new Set(all.filter((p) => p.state === 'playing'));
-  /** Players whose answer Janus had taken: their `webrtcup` may have come while nobody listened. */
-  const starting = new Set(all.filter((p) => p.state === 'starting' || p.state === 'started'));
+  /**
+   * Players whose answer Janus had taken, or may have (taken back waiting for it): their `webrtcup`
+   * may have come while nobody listened; bytes out say it did.
+   */
+  const starting = new Set(all.filter((p) => p.state === 'offered' || p.state === 'starting' || p.state === 'started'));
   /** Every handle taken back, with its node: the neighbours whose reports time a whole period. */
   const handles = [...streams.map((s) => ({ node: s.node, handle: s.handle })), ...all.map((p) => ({ node: p.node, handle: p.handle }))];
   /** The first report of each handle since `since`; a later one means a whole period went by. */
@@ -293,7 +299,7 @@ export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], rela
     }
     for (const p of starting) {
       const b = fresh(p.handle);
-      if (p.state !== 'starting' && p.state !== 'started') starting.delete(p);
+      if (p.state !== 'offered' && p.state !== 'starting' && p.state !== 'started') starting.delete(p);
       else if (b !== undefined && b.out.audio + b.out.video > 0) {
         starting.delete(p);
         p.markPlaying();

@@ -15,7 +15,7 @@
  */
 import { Errors, type Logger, type Result } from '../../protocol/index.ts';
 import type { Owner } from '../api/index.ts';
-import { sdpError, toCdnError } from '../janus/errors.ts';
+import { JANUS_CORE_ERROR, sdpError, toCdnError } from '../janus/errors.ts';
 import { CandidateCollector, watchHandle } from '../janus/handle.ts';
 import * as st from '../janus/streaming.ts';
 import type { JanusHandle } from '../janus/videoroom.ts';
@@ -56,6 +56,11 @@ export class Player {
   #answerTimer: NodeJS.Timeout | undefined;
   /** Taken back after a restart past its answer: a repeated answer is the one it already took. */
   #answeredBeforeRestart = false;
+  /**
+   * Taken back waiting for (or applying) its answer: whether Janus got it before the restart is not
+   * known, so the answer sent again is applied, and Janus refusing it as unexpected means it had it.
+   */
+  #answerUnknown = false;
   readonly #log: Logger;
 
   constructor(
@@ -102,8 +107,12 @@ export class Player {
     this.#mount = mount;
     mount.players.add(this);
     this.#state = state;
-    if (state === 'offered') this.#armAnswerTimer();
-    else this.#answeredBeforeRestart = true;
+    if (state === 'offered') {
+      this.#answerUnknown = true;
+      this.#armAnswerTimer();
+    } else {
+      this.#answeredBeforeRestart = true;
+    }
   }
 
   #armAnswerTimer(): void {
@@ -117,6 +126,11 @@ export class Player {
    * back after a restart whose `webrtcup` came while nobody listened, from Janus's statistics.
    */
   markPlaying(): void {
+    // One taken back waiting for its answer whose media flows: Janus had the answer.
+    if (this.#state === 'offered' && this.#answerUnknown) {
+      clearTimeout(this.#answerTimer);
+      this.#state = 'started';
+    }
     if (this.#state !== 'starting' && this.#state !== 'started') return;
     this.#state = 'playing';
     this.ctx.changed();
@@ -192,7 +206,13 @@ export class Player {
         if (this.#state === 'starting') this.#state = 'started';
         this.ctx.changed();
       } catch (err) {
-        failure = sdpError(toCdnError(err, `answer for play "${this.playId}"`));
+        const e = toCdnError(err, `answer for play "${this.playId}"`);
+        if (this.#answerUnknown && e.janusCode === JANUS_CORE_ERROR.UNEXPECTED_ANSWER) {
+          if (this.#state === 'starting') this.#state = 'started';
+          this.ctx.changed();
+          return;
+        }
+        failure = sdpError(e);
       }
     });
     if (failure !== undefined) {

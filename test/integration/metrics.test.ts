@@ -155,8 +155,11 @@ describe('GET /metrics on every agent', () => {
     // passes what the publisher sends; one player's alone does not).
     const videoInOf = (x: Scrapes): number => x.origin.get('fanout_stream_bitrate_in_bps{stream="metered",kind="video"}') ?? 0;
     const m = await scrapeUntil(
-      'bitrates from Janus, to both players on edge-1',
-      (x) => videoInOf(x) > 0 && (x['edge-1'].get('fanout_node_bitrate_out_bps{node="edge-1",kind="video"}') ?? 0) > videoInOf(x),
+      "bitrates from Janus, to both players on edge-1, and edge-2's player reported to its agent",
+      (x) =>
+        videoInOf(x) > 0 &&
+        (x['edge-1'].get('fanout_node_bitrate_out_bps{node="edge-1",kind="video"}') ?? 0) > videoInOf(x) &&
+        (x['edge-2'].get('fanout_node_bitrate_out_bps{node="edge-2",kind="video"}') ?? 0) > 0,
       15_000,
     );
     const [origin, edge1, edge2] = [m.origin, m['edge-1'], m['edge-2']];
