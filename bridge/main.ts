@@ -35,12 +35,17 @@ import { loadTopology, NODE_ID_PATTERN, TopologyError, type Topology } from './t
 
 const MIN_SECRET_LENGTH = 16;
 
+/** Who speaks in startup errors: the bridge, or the agent of the node `--node` names. */
+let speaker = 'bridge';
+
 function fail(message: string): never {
-  process.stderr.write(`bridge: ${message}\n`);
+  process.stderr.write(`${speaker}: ${message}\n`);
   process.exit(2);
 }
 
 async function main(): Promise<void> {
+  const only = nodeArg(process.argv.slice(2));
+  if (only !== undefined) speaker = `agent ${only}`;
   const env = process.env;
   let level: LogLevel;
   try {
@@ -63,7 +68,6 @@ async function main(): Promise<void> {
     fail(`FANOUT_NO_MEDIA_TIMEOUT_MS must be a whole number of milliseconds (0: never), got "${env['FANOUT_NO_MEDIA_TIMEOUT_MS']}"`);
   }
 
-  const only = nodeArg(process.argv.slice(2));
 
   let topology: Topology;
   try {
