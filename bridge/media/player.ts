@@ -54,13 +54,13 @@ export class Player {
   #mount: Mount | undefined;
   #unwatch: () => void = () => undefined;
   #answerTimer: NodeJS.Timeout | undefined;
-  /** Taken back after a restart past its answer: a repeated answer is the one it already took. */
-  #answeredBeforeRestart = false;
   /**
-   * Taken back waiting for (or applying) its answer: whether Janus got it before the restart is not
-   * known, so the answer sent again is applied, and Janus refusing it as unexpected means it had it.
+   * How its answer stood when it was taken back after a restart (undefined: it was not taken back).
+   * `answered`: Janus had it, so a repeated answer is the one it already took. `unknown`: waiting
+   * for (or applying) it, so the answer sent again is applied, and Janus refusing it as unexpected
+   * means it had it.
    */
-  #answerUnknown = false;
+  #takenBack: 'answered' | 'unknown' | undefined;
   readonly #log: Logger;
 
   constructor(
@@ -107,12 +107,8 @@ export class Player {
     this.#mount = mount;
     mount.players.add(this);
     this.#state = state;
-    if (state === 'offered') {
-      this.#answerUnknown = true;
-      this.#armAnswerTimer();
-    } else {
-      this.#answeredBeforeRestart = true;
-    }
+    this.#takenBack = state === 'offered' ? 'unknown' : 'answered';
+    if (state === 'offered') this.#armAnswerTimer();
   }
 
   #armAnswerTimer(): void {
@@ -127,7 +123,7 @@ export class Player {
    */
   markPlaying(): void {
     // One taken back waiting for its answer whose media flows: Janus had the answer.
-    if (this.#state === 'offered' && this.#answerUnknown) {
+    if (this.#state === 'offered' && this.#takenBack === 'unknown') {
       clearTimeout(this.#answerTimer);
       this.#state = 'started';
     }
@@ -197,7 +193,7 @@ export class Player {
     await this.serial.run(async () => {
       if (this.#state === 'closing' || this.#state === 'closed') throw MediaErrors.ended(this.playId);
       // The answer whose reply was lost with the earlier run: the worker sends it again on its new link.
-      if (this.#answeredBeforeRestart) return;
+      if (this.#takenBack === 'answered') return;
       if (this.#state !== 'offered' || this.#handle === undefined) throw MediaErrors.notWaitingForAnswer(this.playId);
       this.#state = 'starting';
       clearTimeout(this.#answerTimer);
@@ -207,7 +203,7 @@ export class Player {
         this.ctx.changed();
       } catch (err) {
         const e = toCdnError(err, `answer for play "${this.playId}"`);
-        if (this.#answerUnknown && e.janusCode === JANUS_CORE_ERROR.UNEXPECTED_ANSWER) {
+        if (this.#takenBack === 'unknown' && e.janusCode === JANUS_CORE_ERROR.UNEXPECTED_ANSWER) {
           if (this.#state === 'starting') this.#state = 'started';
           this.ctx.changed();
           return;
