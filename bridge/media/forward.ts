@@ -5,6 +5,7 @@
  * belongs to the edge. `close()` stops it (`unpublish_remotely`) if it was made and the origin is
  * still reachable; it is safe to call twice.
  */
+import { Errors } from '../../protocol/index.ts';
 import * as vr from '../janus/videoroom.ts';
 import type { PublisherStream } from '../janus/videoroom.ts';
 import { reachable, type MediaContext, type MediaNode } from './context.ts';
@@ -44,7 +45,7 @@ export class Forward {
   async open(host: string, target: Pick<RelayTarget, 'port' | 'rtcpPort'>): Promise<void> {
     const s = this.source;
     const ctx = this.ctx;
-    if (s.publisherId === undefined) throw new Error(`the publisher of "${s.name}" has no id`);
+    if (s.publisherId === undefined) throw Errors.internal(`the publisher of "${s.name}" has no id`);
     await vr.publishRemotely(
       s.node.control,
       { room: s.room, publisherId: s.publisherId, remoteId: this.remoteId, adminKey: ctx.adminKey, host, port: target.port, rtcpPort: target.rtcpPort },
