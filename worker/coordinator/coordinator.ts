@@ -80,7 +80,7 @@ export class Coordinator {
     await Promise.all(relays);
   }
 
-  /** What each edge carries (for /status and tests). */
+  /** What each edge carries, fed by the origin (the unit tests read it). */
   copies(): Record<string, string[]> {
     const out: Record<string, string[]> = {};
     for (const [edge, m] of this.#copies) out[edge] = [...m].filter(([, c]) => c.state === 'fed').map(([s]) => s);

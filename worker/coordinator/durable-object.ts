@@ -30,14 +30,6 @@ export class Coordinator extends DurableObject<Env> {
     await core.tick();
   }
 
-  /** What each edge carries (for tests and /status). */
-  async copies(): Promise<Record<string, string[]>> {
-    const core = this.#ensure();
-    if (core === undefined) return {};
-    await core.tick();
-    return core.copies();
-  }
-
   override async alarm(): Promise<void> {
     const core = this.#ensure();
     if (core === undefined) return;
