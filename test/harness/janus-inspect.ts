@@ -151,6 +151,11 @@ export class JanusInspector {
     return found.flat();
   }
 
+  /** What Fanout left on this node, by description: its rooms and its mountpoints (both empty when clean). */
+  async leftovers(): Promise<{ rooms: string[]; mountpoints: string[] }> {
+    return { rooms: (await this.fanoutRooms()).map((r) => r.description), mountpoints: (await this.fanoutMountpoints()).map((m) => m.description) };
+  }
+
   /** The Fanout room of one stream, if there is one. */
   async streamRoom(stream: string): Promise<FanoutRoom | undefined> {
     return (await this.fanoutRooms()).find((r) => r.description === `fanout:${stream}`);

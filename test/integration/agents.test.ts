@@ -155,13 +155,7 @@ async function janusEventsPosted(node: NodeId): Promise<number> {
 async function expectNoLeaks(timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const rooms = await Promise.all(
-      NODE_IDS.map(async (node) => ({
-        node,
-        rooms: (await inspector(node).fanoutRooms()).map((r) => r.description),
-        mountpoints: (await inspector(node).fanoutMountpoints()).map((m) => m.description),
-      })),
-    );
+    const rooms = await Promise.all(NODE_IDS.map(async (node) => ({ node, ...(await inspector(node).leftovers()) })));
     const held = await Promise.all(NODE_IDS.map(async (node) => ({ node, ...(await coord(node).request('sources', {})) })));
     const handles = await handleCounts();
     const clean =

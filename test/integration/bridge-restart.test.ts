@@ -119,9 +119,7 @@ async function expectNoLeaks(timeoutMs = 15_000): Promise<void> {
   const state = await eventually('Janus state back to the baseline', janusState, (s) => JSON.stringify(Object.entries(s)) === JSON.stringify(clean), timeoutMs, 200).catch(
     async (err: unknown) => {
       // Name what is left, for the failure message.
-      const left = await Promise.all(
-        NODE_IDS.map(async (n) => ({ node: n, rooms: (await inspector(n).fanoutRooms()).map((r) => r.description), mountpoints: (await inspector(n).fanoutMountpoints()).map((m) => m.description) })),
-      );
+      const left = await Promise.all(NODE_IDS.map(async (n) => ({ node: n, ...(await inspector(n).leftovers()) })));
       throw new Error(`${err instanceof Error ? err.message : String(err)}; baseline ${JSON.stringify(baseline)}; left ${JSON.stringify(left)}`);
     },
   );

@@ -184,13 +184,7 @@ function handleCounts(): Promise<Record<NodeId, HandleCount>> {
 async function expectNoLeaks(timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const rooms = await Promise.all(
-      NODE_IDS.map(async (node) => ({
-        node,
-        rooms: (await inspector(node).fanoutRooms()).map((r) => r.description),
-        mountpoints: (await inspector(node).fanoutMountpoints()).map((m) => m.description),
-      })),
-    );
+    const rooms = await Promise.all(NODE_IDS.map(async (node) => ({ node, ...(await inspector(node).leftovers()) })));
     const handles = await handleCounts();
     const load = Object.entries(await bridgeLoads(stack)).map(([id, l]) => ({ id, ...l }));
     const clean =
