@@ -9,6 +9,8 @@
  * offers itself is bridged by the SDP reconciliation in ../sdp.
  */
 import * as v from 'valibot';
+import { CdnError } from '../../protocol/errors.ts';
+import { JANUS_STREAMING_ERROR } from './errors.ts';
 import { JanusId, Port, request, requireJsep, type JanusHandle, type RequestOptions } from './request.ts';
 
 // ---------------------------------------------------------------- schemas of Janus replies
@@ -119,4 +121,22 @@ export async function watch(h: JanusHandle, p: { id: number; mids?: readonly str
 /** Gives the viewer's answer to Janus; media flows once WebRTC is up. */
 export async function start(h: JanusHandle, answer: string, opts: RequestOptions): Promise<void> {
   await request(h, 'start viewer', { request: 'start' }, Status('starting', 'started'), opts, { type: 'answer', sdp: answer });
+}
+
+const Configured = v.object({ streaming: v.literal('event'), result: v.object({ event: v.literal('configured') }) });
+
+/**
+ * Whether the viewer on `h` is still on its mountpoint. Janus takes a viewer off its mountpoint
+ * when its PeerConnection hangs up, and then refuses `configure` with "not on a mountpoint"; an
+ * empty `configure` changes nothing on a viewer that is still there. This is how the bridge learns
+ * of a hangup whose event nobody heard (it was away).
+ */
+export async function isWatching(h: JanusHandle, opts: RequestOptions): Promise<boolean> {
+  try {
+    await request(h, 'configure viewer', { request: 'configure' }, Configured, opts);
+    return true;
+  } catch (err) {
+    if (err instanceof CdnError && err.janusCode === JANUS_STREAMING_ERROR.NO_SUCH_MOUNTPOINT) return false;
+    throw err;
+  }
 }

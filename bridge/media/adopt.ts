@@ -10,9 +10,10 @@
  * its rooms and mountpoints are swept as at any start.
  *
  * Janus's events while nobody listened are lost, so `reconcile` asks Janus about what an event
- * would have said: a publisher that left meanwhile ends its stream.
+ * would have said: a publisher that left meanwhile ends its stream, a player that hung up is ended.
  */
 import type { Owner } from '../api/index.ts';
+import * as st from '../janus/streaming.ts';
 import * as vr from '../janus/videoroom.ts';
 import type { MountRecord, PlayerRecord, RelayRecord, StreamRecord } from '../state/journal.ts';
 import { Cascade } from './cascade.ts';
@@ -255,40 +256,27 @@ const WATCH_PERIOD_MS = 250;
  * every handle with a PeerConnection once per stats period):
  * - a publisher whose statistics say nothing comes in gets the no-media timeout, as on Janus's own
  *   "not receiving" event (it vanished while nobody listened); one with bytes in is fine;
- * - a player that was playing and has no statistics, while another handle of its node has reported
- *   twice (a whole period went by), has no PeerConnection any more: it left while nobody listened,
- *   and is ended; with no such neighbour nothing is concluded;
  * - a player whose answer Janus had taken and that Janus now sends media to is PLAYING (its
  *   `webrtcup` came while nobody listened).
- * Runs in the background for ADOPTED_WATCH_MS; without statistics it does nothing.
+ * Runs in the background for ADOPTED_WATCH_MS; without statistics it does nothing. Whether a player
+ * hung up meanwhile is asked of Janus directly (`reconcile`), not inferred from statistics.
  */
 export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], relayPlayers: readonly Player[], since: number): void {
   const stats = ctx.janusStats;
   if (stats === undefined || (streams.length === 0 && relayPlayers.length === 0)) return;
   const publishers = new Set(streams);
   const all = [...streams.flatMap((s) => s.allPlayers()), ...relayPlayers];
-  const players = new Set(all.filter((p) => p.state === 'playing'));
   /**
    * Players whose answer Janus had taken, or may have (taken back waiting for it): their `webrtcup`
    * may have come while nobody listened; bytes out say it did.
    */
-  const starting = new Set(all.filter((p) => p.state === 'offered' || p.state === 'starting' || p.state === 'started'));
-  /** Every handle taken back, with its node: the neighbours whose reports time a whole period. */
-  const handles = [...streams.map((s) => ({ node: s.node, handle: s.handle })), ...all.map((p) => ({ node: p.node, handle: p.handle }))];
-  /** The first report of each handle since `since`; a later one means a whole period went by. */
-  const firstAt = new Map<number, number>();
+  const starting = new Set(all.filter(isStarting));
   /** Fresh statistics of a handle, reported since `since`. */
   const fresh = (handle: { id: number } | undefined): ReturnType<typeof stats.bitrate> => {
     const b = handle === undefined ? undefined : stats.bitrate(handle.id);
     return b !== undefined && b.at >= since ? b : undefined;
   };
   const timer = setInterval(() => {
-    for (const { handle } of handles) {
-      const b = fresh(handle);
-      if (handle !== undefined && b !== undefined && !firstAt.has(handle.id)) firstAt.set(handle.id, b.at);
-    }
-    const periodSeenOn = (node: MediaNode, except: number | undefined): boolean =>
-      handles.some(({ node: n, handle }) => n === node && handle !== undefined && handle.id !== except && (fresh(handle)?.at ?? 0) > (firstAt.get(handle.id) ?? Infinity));
     for (const s of publishers) {
       const b = s.ended ? undefined : fresh(s.handle);
       if (s.ended || s.handle === undefined) publishers.delete(s);
@@ -299,33 +287,33 @@ export function watchAdopted(ctx: MediaContext, streams: readonly Stream[], rela
     }
     for (const p of starting) {
       const b = fresh(p.handle);
-      if (p.state !== 'offered' && p.state !== 'starting' && p.state !== 'started') starting.delete(p);
+      if (!isStarting(p)) starting.delete(p);
       else if (b !== undefined && b.out.audio + b.out.video > 0) {
         starting.delete(p);
         p.markPlaying();
       }
     }
-    for (const p of players) {
-      if (p.state !== 'playing' || fresh(p.handle) !== undefined) {
-        players.delete(p);
-        continue;
-      }
-      if (!periodSeenOn(p.node, p.handle?.id)) continue;
-      players.delete(p);
-      ctx.log.info('reconcile: the player left while the bridge was away', { playId: p.playId, node: p.node.id });
-      void p.close({ status: 'STOPPED', info: 'the player left while the bridge was away' });
-    }
-    if ((publishers.size === 0 && players.size === 0 && starting.size === 0) || Date.now() - since > ADOPTED_WATCH_MS) clearInterval(timer);
+    if ((publishers.size === 0 && starting.size === 0) || Date.now() - since > ADOPTED_WATCH_MS) clearInterval(timer);
   }, WATCH_PERIOD_MS);
   timer.unref();
 }
 
+function isStarting(p: Player): boolean {
+  return p.state === 'offered' || p.state === 'starting' || p.state === 'started';
+}
+
+/** How many players are asked about at once after a restart. */
+const PROBE_CONCURRENCY = 16;
+
 /**
- * Asks Janus what the lost events would have said. A publisher that is no longer in its room, or
- * no longer publishing there (it hung up while nobody listened), ends its stream and its players.
- * Never throws: a node that does not answer is left as it is (its own events still come).
+ * Asks Janus what the lost events would have said. Never throws: a node that does not answer is
+ * left as it is (its own events still come).
+ * - A publisher that is no longer in its room, or no longer publishing there (it hung up while
+ *   nobody listened), ends its stream and its players.
+ * - A player that is no longer on its mountpoint (its PeerConnection hung up while nobody
+ *   listened) is STOPPED; the others play on.
  */
-export async function reconcile(ctx: MediaContext, streams: readonly Stream[]): Promise<void> {
+export async function reconcile(ctx: MediaContext, streams: readonly Stream[], relayPlayers: readonly Player[]): Promise<void> {
   await Promise.all(
     streams.map(async (s) => {
       if (s.ended) return;
@@ -342,4 +330,24 @@ export async function reconcile(ctx: MediaContext, streams: readonly Stream[]): 
       await s.close({ status: 'UNPUBLISHED', info: 'the publisher left while the bridge was away', notifyOwner: true });
     }),
   );
+  const queue = [...streams.filter((s) => !s.ended).flatMap((s) => s.allPlayers()), ...relayPlayers];
+  const probeNext = async (): Promise<void> => {
+    for (let p = queue.shift(); p !== undefined; p = queue.shift()) await probe(ctx, p);
+  };
+  await Promise.all(Array.from({ length: Math.min(PROBE_CONCURRENCY, queue.length) }, probeNext));
+}
+
+async function probe(ctx: MediaContext, p: Player): Promise<void> {
+  const handle = p.handle;
+  if (handle === undefined || (p.state !== 'playing' && !isStarting(p))) return;
+  let watching: boolean;
+  try {
+    watching = await st.isWatching(handle, ctx.rq);
+  } catch (err) {
+    ctx.log.warn('reconcile: cannot ask Janus about a player taken back', { playId: p.playId, node: p.node.id, err });
+    return;
+  }
+  if (watching) return;
+  ctx.log.info('reconcile: the player left while the bridge was away', { playId: p.playId, node: p.node.id });
+  await p.close({ status: 'STOPPED', info: 'the player left while the bridge was away' });
 }

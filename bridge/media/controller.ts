@@ -295,7 +295,7 @@ export class MediaController implements Media {
     // What no link binds within the grace is released, as a lost link's is.
     this.#graceTimer = setTimeout(() => void this.release(this.#adoptedOwner), this.#graceMs);
     this.#graceTimer.unref();
-    await reconcile(this.#ctx, streams);
+    await reconcile(this.#ctx, streams, relayPlayers);
     watchAdopted(this.#ctx, streams, relayPlayers, started);
   }
 
