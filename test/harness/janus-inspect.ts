@@ -259,6 +259,14 @@ export class JanusAdmin {
     return out;
   }
 
+  /**
+   * Hangs up a handle's PeerConnection as Janus does on a DTLS alert from the peer (the same
+   * janus_ice_webrtc_hangup): its plugin is told, and the handle stays.
+   */
+  async hangup(h: HandleInfo): Promise<void> {
+    await this.#call({ janus: 'hangup_webrtc', session_id: h.session, handle_id: h.handle });
+  }
+
   close(): void {
     this.#ws.close();
   }
