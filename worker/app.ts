@@ -1,6 +1,7 @@
 /**
  * The worker's routes (Hono). Which node a request is for comes from the Host header or a
- * `/node/<id>` path prefix (see ./nodes); the node list comes from the Balancer Durable Object.
+ * `/node/<id>` path prefix (see ./nodes); the node list comes from this isolate's table of nodes
+ * (./balancer/node-table.ts), which the Balancer Durable Object fills.
  *
  *   GET /health                 any host: the agents' view of every node (200 all up, else 503)
  *   GET /status.json            any host: /health plus live streams, viewers, bitrates, viewer history (the dashboard)
@@ -14,7 +15,7 @@
 import { Hono, type Context } from 'hono';
 import { CdnError, Errors, RETRY_AFTER_SECONDS, type NodeInfo } from '../protocol/index.ts';
 import { authFor, check, denialResponse, tokenOf } from './auth/index.ts';
-import { balancerFor, bridgeView, downReason, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
+import { chooseEdge, downReason, freshNodeTable, nodeTable, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
 import { kickCoordinator } from './coordinator/index.ts';
 import { readConfig, type Config, type Env } from './env.ts';
 import { checkStreamParam, corsMiddleware, errorResponse } from './http.ts';
@@ -45,7 +46,8 @@ app.get('/health', async (c) => {
   authFor(config.tokenKeys); // says loudly, once per isolate, when no token key is configured
   // With agents, the coordinator is started by the launcher's and operators' health checks too.
   kickCoordinator(c.env, log, (p) => c.executionCtx.waitUntil(p));
-  const view = await bridgeView(c.env, config.agents);
+  // Health checks want the agents' latest word, not this isolate's table.
+  const view = await freshNodeTable(c.env, config.agents);
   if (view.bridge === 'up') {
     // Up while any agent answers; the nodes of an agent that does not are listed down, each with why.
     const reason = downReason(view);
@@ -96,8 +98,7 @@ async function loadBalancer(c: AppContext, pathNode: string | undefined): Promis
   const config = readConfig(c.env);
   const verdict = await check(authFor(config.tokenKeys), tokenOf(c.req.raw), { action: 'play', stream });
   if (!verdict.ok) return denialResponse(verdict.denial);
-  const balancer = balancerFor(c.env, config.agents);
-  const view = await bridgeView(c.env, config.agents);
+  const view = await nodeTable(c.env, config.agents, { waitUntil: waitUntilOf(c) });
   const nodes = nodesOf(view);
   if (nodes === undefined) throw Errors.bridgeUnavailable(view.bridge === 'down' ? view.reason : '');
   const host = requestHost(c);
@@ -109,7 +110,7 @@ async function loadBalancer(c: AppContext, pathNode: string | undefined): Promis
   }
   const pinned = verdict.pinnedNode;
   const choice: EdgeChoice | { ok: true; node: NodeInfo; policy: 'TOKEN' } =
-    pinned !== undefined && loadBalancingOf(view) ? tokenChoice(nodes, pinned) : await balancer.choose(config.agents);
+    pinned !== undefined && loadBalancingOf(view) ? tokenChoice(nodes, pinned) : chooseEdge(config.agents, view);
   if (!choice.ok && choice.code === 'PERMISSION_DENIED') return denialResponse({ code: 'PERMISSION_DENIED', reason: choice.reason });
   if (!choice.ok) throw new CdnError(choice.code === 'TIMEOUT' ? 'UNAVAILABLE' : choice.code, choice.reason);
   const node = choice.node;
@@ -142,7 +143,7 @@ async function signalling(c: AppContext, pathNode: string | undefined, pagesWith
   if (waitS !== undefined) {
     return errorResponse(new CdnError('RESOURCE_EXHAUSTED', `too many new sessions from this address: the limit is ${limit} per minute; retry in ${waitS} s`), { 'Retry-After': String(waitS) });
   }
-  const view = await bridgeView(c.env, config.agents);
+  const view = await nodeTable(c.env, config.agents, { waitUntil: waitUntilOf(c) });
   const host = requestHost(c);
   const urlContext = { secure: isSecure(c), via: pathNode === undefined ? ('host' as const) : ('path' as const), requestHost: host };
   const nodes = nodesOf(view);

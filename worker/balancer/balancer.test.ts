@@ -135,7 +135,7 @@ describe('the policies, as the Balancer applies them', () => {
     expect((await lb(s)).node).toBe('edge-1');
   });
 
-  it('ROUNDROBIN keeps its position across a restart of the Durable Object (SQLite)', async () => {
+  it('ROUNDROBIN\'s position is the isolate\'s: a restart of the Balancer object does not move it', async () => {
     const s = new Scenario('lb-rr-persist');
     await s.configure({ mode: 'ROUNDROBIN', nodes: [node('origin', 'origin'), node('edge-1', 'edge'), node('edge-2', 'edge'), node('edge-3', 'edge')] });
     expect(await lbNodes(s, 2)).toEqual(['edge-1', 'edge-2']);

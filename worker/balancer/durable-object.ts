@@ -1,24 +1,23 @@
 /**
- * The Balancer Durable Object (SQLite-backed): the one place every isolate asks for the node list
- * and for the edge a player should use. It keeps one link per distinct agent URL (./agent-nodes.ts:
- * each asks its agent `nodes` and applies its `node` events), merges their lists by node id
- * (./merge.ts), persists the round-robin position (so it survives eviction and is shared by every
- * isolate) and each agent's last list (so routing still works, degraded, while agents are away).
+ * The Balancer Durable Object (SQLite-backed): where isolates read the node list, each about once
+ * every TABLE_REFRESH_MS into its own table (./node-table.ts, where edges are chosen), never per
+ * viewer. It keeps one link per distinct agent URL (./agent-nodes.ts: each asks its agent `nodes`
+ * and applies its `node` events), merges their lists by node id (./merge.ts), and persists each
+ * agent's last list (so routing still works, degraded, while agents are away).
  *
  * One object for the whole CDN (`balancerFor`), named by its sorted agent URLs: with one bridge
  * that is BRIDGE_URL itself, the name it always had, so an existing deployment keeps its object
- * (and its round-robin position); configurations with other agents never share an object's state.
+ * and its stored lists; configurations with other agents never share an object's state.
  * Callers hand over the AgentMap with every call, as they handed over the bridge URL.
  */
 import { DurableObject } from 'cloudflare:workers';
 import * as v from 'valibot';
-import { CdnError, Errors, Results, type ErrorCode, type Logger, type NodeInfo, type StreamsResult, type WorkerReport } from '../../protocol/index.ts';
+import { CdnError, Errors, Results, type ErrorCode, type Logger, type StreamsResult, type WorkerReport } from '../../protocol/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
 import { agentNodeOf, agentUrlsOf, readConfig, type AgentMap, type Env } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { AgentNodes } from './agent-nodes.ts';
 import { mergeLastReports, mergeNodes, mergeStreams, type AgentOutcome, type NodesSnapshot } from './merge.ts';
-import { healthyEdges, noEdgeReason, pickEdge, type BalancingPolicy } from './policy.ts';
 
 export { NODES_TIMEOUT_MS, RETRY_AFTER_FAILURE_MS, SNAPSHOT_MAX_AGE_MS } from './agent-nodes.ts';
 export type { NodesSnapshot } from './merge.ts';
@@ -30,16 +29,10 @@ export type BridgeView =
   | ({ bridge: 'up' } & NodesSnapshot)
   | { bridge: 'down'; code: ErrorCode; reason: string; lastKnown: NodesSnapshot | undefined };
 
-/** The node a player should use, or why there is none. */
-export type EdgeChoice =
-  | { ok: true; node: NodeInfo; policy: BalancingPolicy | 'NONE' }
-  | { ok: false; code: ErrorCode; reason: string };
-
 const StoredSnapshot = v.object({
   ...Results.nodes.entries,
   updatedAt: v.number(),
 });
-const CounterRow = v.object({ value: v.number() });
 const SnapshotRow = v.object({ json: v.string() });
 
 export class Balancer extends DurableObject<Env> {
@@ -52,7 +45,6 @@ export class Balancer extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)');
     ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, json TEXT NOT NULL)');
   }
 
@@ -63,28 +55,6 @@ export class Balancer extends DurableObject<Env> {
     if (merged !== undefined) return { bridge: 'up', ...merged };
     const { code, reason } = noAnswer(outcomes);
     return { bridge: 'down', code, reason, lastKnown: mergeLastReports(agents, outcomes) };
-  }
-
-  /**
-   * The node a player should use: an edge by the topology's policy when load balancing is on,
-   * the origin itself when it is off.
-   */
-  async choose(agents: AgentMap): Promise<EdgeChoice> {
-    const outcomes = await this.#ask(agents);
-    const snap = mergeNodes(agents, outcomes);
-    if (snap === undefined) {
-      const { code, reason } = noAnswer(outcomes);
-      return { ok: false, code, reason: Errors.bridgeUnavailable(reason).message };
-    }
-    if (!snap.loadBalancing) {
-      const origin = snap.nodes.find((n) => n.role === 'origin');
-      if (origin === undefined) return { ok: false, code: 'FAILED_PRECONDITION', reason: 'the topology has no origin node' };
-      return { ok: true, node: origin, policy: 'NONE' };
-    }
-    // The shared position only moves when a pick happens.
-    if (healthyEdges(snap.nodes).length === 0) return { ok: false, code: 'UNAVAILABLE', reason: noEdgeReason(snap.nodes) };
-    const picked = pickEdge({ policy: snap.mode, nodes: snap.nodes, tick: this.#nextTick(), random: Math.random });
-    return picked.ok ? { ok: true, node: picked.node, policy: snap.mode } : { ok: false, code: 'UNAVAILABLE', reason: picked.reason };
   }
 
   /**
@@ -186,16 +156,6 @@ export class Balancer extends DurableObject<Env> {
       }
       return agent;
     });
-  }
-
-  /** The shared position: 0, 1, 2, ... across every caller and every restart. */
-  #nextTick(): number {
-    const row = this.ctx.storage.sql
-      .exec(
-        "INSERT INTO counters (name, value) VALUES ('tick', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
-      )
-      .one();
-    return v.parse(CounterRow, row).value - 1;
   }
 
   #saveSnapshot(url: string, snap: NodesSnapshot): void {

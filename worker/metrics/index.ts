@@ -7,7 +7,7 @@
  * session's start and what happened before), on every ping tick with something new, and just
  * before the link closes with the session (its end). A session that never had a link (no
  * `connection`, or the bridge was away) hands its one report to a fallback at its end, which the
- * worker sends through the Balancer's link. Workers analytics (requests, CPU, errors) come on top
+ * worker sums per agent and sends through the Balancer's link once a second (ReportBatch). Workers analytics (requests, CPU, errors) come on top
  * from Cloudflare's dashboard; these are the WCS-level figures it cannot see.
  */
 import type { ErrorCode, Method, Params, Result, WorkerReport } from '../../protocol/index.ts';
@@ -113,6 +113,54 @@ export class SessionReporter {
     // The request is written to the socket synchronously, so a close right after still follows it.
     link.request('metrics', report).catch(() => undefined);
   }
+}
+
+/** How long fallback reports gather before they are sent (one Durable Object request per agent per batch). */
+export const REPORT_BATCH_MS = 1_000;
+
+/**
+ * The fallback of sessions that never had a link (an origin session that only redirected its
+ * players, say): their reports are summed per agent and sent once per REPORT_BATCH_MS, so a viewer
+ * arriving costs no Durable Object request of its own.
+ */
+export class ReportBatch {
+  readonly #send: (url: string, report: WorkerReport) => Promise<void>;
+  readonly #delayMs: number;
+  #pending = new Map<string, WorkerReport>();
+  #flushing: Promise<void> | undefined;
+
+  constructor(send: (url: string, report: WorkerReport) => Promise<void>, delayMs = REPORT_BATCH_MS) {
+    this.#send = send;
+    this.#delayMs = delayMs;
+  }
+
+  /** Adds a report for the agent at `url`; returns the batch's delivery (for a request's waitUntil). */
+  add(url: string, report: WorkerReport): Promise<void> {
+    const prev = this.#pending.get(url);
+    this.#pending.set(url, prev === undefined ? report : sum(prev, report));
+    this.#flushing ??= new Promise<void>((resolve) => setTimeout(resolve, this.#delayMs)).then(() => this.#flush());
+    return this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#pending;
+    this.#pending = new Map();
+    this.#flushing = undefined;
+    // A report that cannot be delivered is dropped, as a session's own would be.
+    await Promise.all([...batch].map(([url, report]) => this.#send(url, report).catch(() => undefined)));
+  }
+}
+
+function sum(a: WorkerReport, b: WorkerReport): WorkerReport {
+  const rejected: WorkerReport['rejected'] = { ...a.rejected };
+  for (const [code, n] of Object.entries(b.rejected) as Array<[ErrorCode, number]>) rejected[code] = (rejected[code] ?? 0) + n;
+  return {
+    sessionsOpened: a.sessionsOpened + b.sessionsOpened,
+    sessionsClosed: a.sessionsClosed + b.sessionsClosed,
+    framesIn: a.framesIn + b.framesIn,
+    framesOut: a.framesOut + b.framesOut,
+    rejected,
+  };
 }
 
 function refusalCode(frame: ServerFrame): ErrorCode | undefined {

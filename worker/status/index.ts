@@ -6,7 +6,7 @@
  * polling at once.
  */
 import { CdnError, Errors, type NodeInfo, type StreamInfo, type ViewerSample } from '../../protocol/index.ts';
-import { balancerFor, bridgeView, downReason } from '../balancer/index.ts';
+import { balancerFor, downReason, freshNodeTable } from '../balancer/index.ts';
 import type { Config, Env } from '../env.ts';
 
 export interface CdnStatus {
@@ -26,7 +26,7 @@ export interface CdnStatus {
 /** The dashboard's view; `httpStatus` is 200 when every node is up, else 503 (as /health). */
 export async function cdnStatus(env: Env, config: Config): Promise<{ body: CdnStatus; httpStatus: number }> {
   const balancer = balancerFor(env, config.agents);
-  const view = await bridgeView(env, config.agents);
+  const view = await freshNodeTable(env, config.agents);
   // With every agent away there is nothing to ask; otherwise the same links answer at once.
   const streams =
     view.bridge === 'down'

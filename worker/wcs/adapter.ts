@@ -7,12 +7,12 @@
  */
 import { Errors, type ErrorCode, type NodeInfo } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
-import { balancerFor, bridgeView, pinnedEdge } from '../balancer/index.ts';
+import { balancerFor, balancerName, chooseEdge, nodeTable, pinnedEdge } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
 import { kickCoordinator } from '../coordinator/index.ts';
 import type { Config, Env } from '../env.ts';
 import { createLogger } from '../log.ts';
-import { SessionReporter } from '../metrics/index.ts';
+import { ReportBatch, SessionReporter } from '../metrics/index.ts';
 import { nodeAddress, signallingUrl, type UrlContext } from '../nodes/index.ts';
 import { CLOSE_CODES, WcsSession, type EdgeRedirect } from './session.ts';
 
@@ -28,6 +28,9 @@ export interface WcsSocketOptions {
   /** Keeps the request alive for work that outlives the socket (the last counters report). */
   waitUntil?: ((promise: Promise<unknown>) => void) | undefined;
 }
+
+/** This isolate's batches of counters from sessions that never had a link, by the Balancer they go through. */
+const batches: Record<string, ReportBatch> = {};
 
 /** Accepts a WCS WebSocket and returns the 101 response. */
 export function acceptWcsSocket(opts: WcsSocketOptions): Response {
@@ -45,10 +48,12 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
   // Counters go over the session's link; a session that never had one reports via the Balancer's
   // link to the same agent, so each agent's /metrics counts the sessions of its node.
   const reporter = new SessionReporter((report) => {
-    const sent = balancerFor(env, config.agents)
-      .report(config.agents, agentUrl, report)
-      .catch((err: unknown) => log.debug('counters report dropped', { err }));
-    opts.waitUntil?.(sent);
+    const batch = (batches[balancerName(config.agents)] ??= new ReportBatch((url, r) =>
+      balancerFor(env, config.agents)
+        .report(config.agents, url, r)
+        .catch((err: unknown) => log.debug('counters report dropped', { err })),
+    ));
+    opts.waitUntil?.(batch.add(agentUrl, report));
   });
 
   const session = new WcsSession(
@@ -75,7 +80,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
         }),
       chooseEdge: async (_stream, pinned): Promise<EdgeRedirect> => {
         if (pinned !== undefined) return pinnedRedirect(env, config, pinned, opts.urlContext);
-        const choice = await balancerFor(env, config.agents).choose(config.agents);
+        const choice = chooseEdge(config.agents, await nodeTable(env, config.agents, { waitUntil: opts.waitUntil }));
         if (!choice.ok) return { ok: false, code: choice.code, reason: choice.reason };
         const node: NodeInfo = { ...choice.node, load: { ...choice.node.load } };
         return { ok: true, node, url: signallingUrl(node, opts.urlContext), ...nodeAddress(node.host) };
@@ -126,7 +131,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
 
 /** The edge a token pins a player to (the pinned-edge rule, ../balancer/policy.ts). */
 async function pinnedRedirect(env: Env, config: Config, id: string, urlContext: UrlContext): Promise<EdgeRedirect> {
-  const view = await bridgeView(env, config.agents);
+  const view = await nodeTable(env, config.agents);
   if (view.bridge !== 'up') return { ok: false, code: view.code, reason: Errors.bridgeUnavailable(view.reason).message };
   const pin = pinnedEdge(view.nodes, id);
   if (!pin.ok) return pin;

@@ -13,7 +13,7 @@
 import { Hono, type Context } from 'hono';
 import { CdnError, Errors, type Method, type Params, type Result } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
-import { balancerFor, bridgeView } from '../balancer/index.ts';
+import { chooseEdge, nodeTable } from '../balancer/index.ts';
 import { connectBridge, type BridgeClient } from '../bridge-client/index.ts';
 import { kickCoordinator } from '../coordinator/index.ts';
 import { readConfig, type Config, type Env } from '../env.ts';
@@ -49,7 +49,14 @@ for (const protocol of ['whip', 'whep'] as const satisfies readonly Protocol[]) 
 }
 
 function serve(c: AppContext, route: Route): Promise<Response> {
-  return handleWhipWhep(c.req.raw, route, depsFor(c.env));
+  let waitUntil: ((p: Promise<unknown>) => void) | undefined;
+  try {
+    const ctx = c.executionCtx;
+    waitUntil = (p) => ctx.waitUntil(p);
+  } catch {
+    // No execution context (Hono throws without one): background reads just run.
+  }
+  return handleWhipWhep(c.req.raw, route, depsFor(c.env, waitUntil));
 }
 
 /** One request to `url` (an agent) on a short link of its own (closing it releases nothing: sessions are resources). */
@@ -73,12 +80,11 @@ async function bridgeRequest<M extends Method>(config: Config, url: string, meth
   }
 }
 
-function depsFor(env: Env): WhipDeps {
+function depsFor(env: Env, waitUntil: ((p: Promise<unknown>) => void) | undefined): WhipDeps {
   const config = readConfig(env);
-  const balancer = balancerFor(env, config.agents);
   return {
     nodes: async () => {
-      const view = await bridgeView(env, config.agents);
+      const view = await nodeTable(env, config.agents, { waitUntil });
       if (view.bridge === 'up') return { ok: true, nodes: view.nodes, loadBalancing: view.loadBalancing };
       return { ok: false, error: new CdnError(view.code, view.reason) };
     },
@@ -88,7 +94,7 @@ function depsFor(env: Env): WhipDeps {
       return bridgeRequest(config, config.agentUrl(node), method, params);
     },
     chooseEdge: async () => {
-      const choice = await balancer.choose(config.agents);
+      const choice = chooseEdge(config.agents, await nodeTable(env, config.agents, { waitUntil }));
       return choice.ok ? { ok: true, node: choice.node } : { ok: false, code: choice.code, reason: choice.reason };
     },
     auth: authFor(config.tokenKeys),
