@@ -3,7 +3,8 @@
  * `/node/<id>` path prefix (see ./nodes); the node list comes from this isolate's table of nodes
  * (./balancer/node-table.ts), which the Balancer Durable Object fills.
  *
- *   GET /health                 any host: the agents' view of every node (200 all up, else 503)
+ *   GET /health                 any host: the agents' view of every node (200 all up, else 503), and
+ *                               this isolate's Durable Object requests by kind
  *   GET /status.json            any host: /health plus live streams, viewers, bitrates, viewer history (the dashboard)
  *   GET /lb[?stream=NAME]       origin: the WCS load-balancer answer {server, ws, wss, url} (CORS);
  *                               with token keys configured it needs a play token (?token= or Bearer)
@@ -17,6 +18,7 @@ import { CdnError, Errors, RETRY_AFTER_SECONDS, type NodeInfo } from '../protoco
 import { authFor, check, denialResponse, tokenOf } from './auth/index.ts';
 import { chooseEdge, downReason, freshNodeTable, nodeTable, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
 import { kickCoordinator } from './coordinator/index.ts';
+import { doRequests, type DoRequestKind } from './do-requests.ts';
 import { readConfig, type Config, type Env } from './env.ts';
 import { checkStreamParam, corsMiddleware, errorResponse } from './http.ts';
 import { clientAddress, sessionLimiter } from './limits/index.ts';
@@ -54,7 +56,7 @@ app.get('/health', async (c) => {
     const unreachable = view.unreachable ?? {};
     const nodes = view.nodes.map((n) => ({ ...healthNode(n), ...(unreachable[n.id] === undefined ? {} : { reason: unreachable[n.id] }) }));
     return c.json(
-      { status: reason === undefined ? 'ok' : 'degraded', bridge: 'up', mode: view.mode, loadBalancing: view.loadBalancing, nodes, ...(reason === undefined ? {} : { reason }) },
+      { status: reason === undefined ? 'ok' : 'degraded', bridge: 'up', mode: view.mode, loadBalancing: view.loadBalancing, nodes, ...(reason === undefined ? {} : { reason }), isolate: isolateFigures() },
       reason === undefined ? 200 : 503,
       { 'Cache-Control': 'no-store' },
     );
@@ -70,6 +72,7 @@ app.get('/health', async (c) => {
       mode: last?.mode ?? null,
       loadBalancing: last?.loadBalancing ?? null,
       nodes: (last?.nodes ?? []).map((n) => healthNode({ ...n, up: false })),
+      isolate: isolateFigures(),
     },
     503,
     { 'Cache-Control': 'no-store', 'Retry-After': String(RETRY_AFTER_SECONDS) },
@@ -80,6 +83,11 @@ app.get('/status.json', async (c) => {
   const { body, httpStatus } = await cdnStatus(c.env, readConfig(c.env));
   return c.json(body, httpStatus === 200 ? 200 : 503, { 'Cache-Control': 'no-store', ...(httpStatus === 200 ? {} : { 'Retry-After': String(RETRY_AFTER_SECONDS) }) });
 });
+
+/** What this worker isolate has asked of Durable Objects so far (./do-requests.ts), by why. */
+function isolateFigures(): { durableObjectRequests: Record<DoRequestKind, number> } {
+  return { durableObjectRequests: doRequests() };
+}
 
 function healthNode(n: NodeInfo): Pick<NodeInfo, 'id' | 'role' | 'host' | 'up' | 'since' | 'load'> {
   return { id: n.id, role: n.role, host: n.host, up: n.up, since: n.since, load: { publishers: n.load.publishers, subscribers: n.load.subscribers } };

@@ -50,6 +50,21 @@ export interface SignallingResult {
   rateRatio: number;
   /** Fanout's p50 handshake / Janus's. */
   handshakeRatioP50: number;
+  /**
+   * Durable Object requests a join waited for (the worker isolate's `table-awaited` reads during
+   * Fanout's blocks, per cycle: each cycle has one player join).
+   */
+  doRequestsPerJoin: number;
+  /** Every Durable Object request the isolate made during Fanout's blocks, by kind (./worker/do-requests.ts). */
+  doRequests: Record<string, number>;
+}
+
+const HealthIsolate = v.object({ isolate: v.object({ durableObjectRequests: v.record(v.string(), v.number()) }) });
+
+/** The worker isolate's Durable Object requests so far, from /health (whose own fresh read is one `table-awaited`). */
+async function isolateDoRequests(workerWs: string): Promise<Record<string, number>> {
+  const resp = await fetch(`${workerWs.replace(/^ws/, 'http')}/health`, { signal: AbortSignal.timeout(10_000) });
+  return v.parse(HealthIsolate, await resp.json()).isolate.durableObjectRequests;
 }
 
 export interface SignallingSetup {
@@ -284,6 +299,8 @@ export async function measureSignalling(s: SignallingSetup, plan: { concurrency:
     janus: { handshakes: [], steps: {}, cycles: [], failures: 0, errors: [], seconds: 0 },
   };
   const fanout = fanoutCycle(s);
+  /** Durable Object requests during Fanout's blocks, by kind (the /health reads themselves taken out). */
+  const doDelta: Record<string, number> = {};
   let blocks = 0;
   try {
     for (let b = 0; b < plan.blocks; b++) {
@@ -293,7 +310,12 @@ export async function measureSignalling(s: SignallingSetup, plan: { concurrency:
       }
       const order = b % 2 === 0 ? (['fanout', 'janus'] as const) : (['janus', 'fanout'] as const);
       for (const which of order) {
+        const before = which === 'fanout' ? await isolateDoRequests(s.workerWs) : undefined;
         await block(which === 'fanout' ? fanout : janus.cycle, `sig-${plan.runTag}-${which[0]}${b}`, plan.concurrency, plan.blockMs, tallies[which]);
+        if (before !== undefined) {
+          const after = await isolateDoRequests(s.workerWs);
+          for (const [kind, n] of Object.entries(after)) doDelta[kind] = (doDelta[kind] ?? 0) + n - (before[kind] ?? 0) - (kind === 'table-awaited' ? 1 : 0);
+        }
         // Let the bridge finish releasing closed sessions before the other side's block.
         await sleep(1000);
       }
@@ -305,6 +327,7 @@ export async function measureSignalling(s: SignallingSetup, plan: { concurrency:
   const f = sideOf(tallies.fanout);
   const j = sideOf(tallies.janus);
   s.log(`  signalling: fanout ${f.cyclesPerSecond}/s (p50 handshake ${f.handshake.p50} ms), janus ${j.cyclesPerSecond}/s (p50 ${j.handshake.p50} ms)`);
+  s.log(`  signalling: Durable Object requests during Fanout's blocks ${JSON.stringify(doDelta)} over ${f.cycles} joins`);
   return {
     concurrency: plan.concurrency,
     blockMs: plan.blockMs,
@@ -313,5 +336,7 @@ export async function measureSignalling(s: SignallingSetup, plan: { concurrency:
     janus: j,
     rateRatio: round(f.cyclesPerSecond / j.cyclesPerSecond, 2),
     handshakeRatioP50: round(f.handshake.p50 / j.handshake.p50, 2),
+    doRequestsPerJoin: round((doDelta['table-awaited'] ?? 0) / Math.max(1, f.cycles), 3),
+    doRequests: doDelta,
   };
 }

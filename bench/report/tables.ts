@@ -71,6 +71,8 @@ export function summarySection(r: BenchResults): string {
   if (r.signalling !== undefined) {
     const s = r.signalling;
     rows.push(['Connect + publish + play cycles per second', fmt(s.fanout.cyclesPerSecond), fmt(s.janus.cyclesPerSecond), ratio(s.rateRatio)]);
+    // Results from before the isolate's node table have no such figure.
+    if (s.doRequestsPerJoin !== undefined) rows.push(['Durable Object requests a viewer join waits for', fmt(s.doRequestsPerJoin), DASH, DASH]);
   }
   if (r.fanout?.winner !== undefined) {
     const top = r.fanout.comparedAt;
@@ -189,6 +191,8 @@ export function signallingSection(r: BenchResults): string {
     `Median step times: Fanout ${steps(s.fanout.stepsP50)}; plain Janus ${steps(s.janus.stepsP50)}.`,
     '',
     `Concurrency ${s.concurrency}, ${plural(s.blocks, 'block')} of ${(s.blockMs / 1000).toFixed(0)} s per path, alternating. Fanout / Janus: ${ratio(s.rateRatio)} the rate, ${ratio(s.handshakeRatioP50)} the p50 handshake.${
+      s.doRequests === undefined ? '' : ` Durable Object requests of the worker during Fanout's blocks, by kind: ${Object.entries(s.doRequests).map(([k, n]) => `${k} ${n}`).join(', ')}.`
+    }${
       s.fanout.firstErrors.length + s.janus.firstErrors.length > 0 ? ` First errors: ${[...s.fanout.firstErrors, ...s.janus.firstErrors].slice(0, 3).join('; ')}` : ''
     }`,
   ].join('\n');

@@ -11,4 +11,4 @@ export {
 } from './durable-object.ts';
 export { downReason, mergeNodes, mergeStreams, type AgentOutcome } from './merge.ts';
 export { bridgeView, VIEW_WAIT_MS } from './view.ts';
-export { chooseEdge, DOWN_REFRESH_MS, freshNodeTable, nodeTable, TABLE_MAX_AGE_MS, TABLE_REFRESH_MS, tableReads, type EdgeChoice, type TableReads } from './node-table.ts';
+export { chooseEdge, DOWN_REFRESH_MS, freshNodeTable, nodeTable, TABLE_MAX_AGE_MS, TABLE_REFRESH_MS, type EdgeChoice } from './node-table.ts';

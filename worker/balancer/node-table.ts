@@ -18,6 +18,7 @@
  * used; a `down` table is read again after DOWN_REFRESH_MS, so a CDN coming back is seen quickly.
  */
 import type { NodeInfo } from '../../protocol/index.ts';
+import { countDoRequest } from '../do-requests.ts';
 import type { AgentMap, Env } from '../env.ts';
 import { createLogger } from '../log.ts';
 import type { ErrorCode } from '../../protocol/index.ts';
@@ -42,12 +43,6 @@ export type EdgeChoice =
   | { ok: true; node: NodeInfo; policy: BalancingPolicy | 'NONE' }
   | { ok: false; code: ErrorCode; reason: string };
 
-/** Durable Object requests this isolate made for its tables: awaited by a request, or in the background. */
-export interface TableReads {
-  awaited: number;
-  background: number;
-}
-
 interface Table {
   view: BridgeView;
   /** When it was read (epoch ms). */
@@ -66,13 +61,6 @@ interface Entry {
 }
 
 const entries = new Map<string, Entry>();
-const reads: TableReads = { awaited: 0, background: 0 };
-
-/** How many Durable Object requests this isolate's tables have made so far. */
-export function tableReads(): Readonly<TableReads> {
-  return { ...reads };
-}
-
 export interface TableOptions {
   /** Keeps a background read alive past the request (the request's waitUntil). */
   waitUntil?: ((p: Promise<unknown>) => void) | undefined;
@@ -89,14 +77,14 @@ export async function nodeTable(env: Env, agents: AgentMap, opts: TableOptions =
   if (table !== undefined && now - table.at < TABLE_MAX_AGE_MS) {
     const due = table.view.bridge === 'up' ? TABLE_REFRESH_MS : DOWN_REFRESH_MS;
     if (now - table.at >= due && !isReading(entry, now)) {
-      reads.background++;
+      countDoRequest('table-background');
       const reading = read(env, agents, entry);
       opts.waitUntil?.(reading);
     }
     return table.view;
   }
   if (isReading(entry, now) && entry.reading !== undefined) return (await entry.reading).view;
-  reads.awaited++;
+  countDoRequest('table-awaited');
   return (await read(env, agents, entry)).view;
 }
 
@@ -106,7 +94,7 @@ export async function nodeTable(env: Env, agents: AgentMap, opts: TableOptions =
  */
 export async function freshNodeTable(env: Env, agents: AgentMap): Promise<BridgeView> {
   const entry = entryFor(agents);
-  reads.awaited++;
+  countDoRequest('table-awaited');
   return (await read(env, agents, entry)).view;
 }
 

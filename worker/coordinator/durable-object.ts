@@ -8,6 +8,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Logger } from '../../protocol/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
+import { countDoRequest } from '../do-requests.ts';
 import { readConfig, type Env } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { Coordinator as Core } from './coordinator.ts';
@@ -74,6 +75,7 @@ export function coordinatorFor(env: Env): DurableObjectStub<Coordinator> | undef
 export function kickCoordinator(env: Env, log: Logger, waitUntil?: (p: Promise<unknown>) => void): void {
   const stub = coordinatorFor(env);
   if (stub === undefined) return;
+  countDoRequest('coordinator');
   const kicked = stub.kick().catch((err: unknown) => log.warn('the coordinator could not be kicked', { err }));
   waitUntil?.(kicked);
 }

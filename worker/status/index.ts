@@ -7,6 +7,7 @@
  */
 import { CdnError, Errors, type NodeInfo, type StreamInfo, type ViewerSample } from '../../protocol/index.ts';
 import { balancerFor, downReason, freshNodeTable } from '../balancer/index.ts';
+import { countDoRequest } from '../do-requests.ts';
 import type { Config, Env } from '../env.ts';
 
 export interface CdnStatus {
@@ -28,6 +29,7 @@ export async function cdnStatus(env: Env, config: Config): Promise<{ body: CdnSt
   const balancer = balancerFor(env, config.agents);
   const view = await freshNodeTable(env, config.agents);
   // With every agent away there is nothing to ask; otherwise the same links answer at once.
+  if (view.bridge === 'up') countDoRequest('streams');
   const streams =
     view.bridge === 'down'
       ? new CdnError(view.code, view.reason)

@@ -10,6 +10,7 @@ import { authFor } from '../auth/index.ts';
 import { balancerFor, balancerName, chooseEdge, nodeTable, pinnedEdge } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
 import { kickCoordinator } from '../coordinator/index.ts';
+import { countDoRequest } from '../do-requests.ts';
 import type { Config, Env } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { ReportBatch, SessionReporter } from '../metrics/index.ts';
@@ -48,11 +49,12 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
   // Counters go over the session's link; a session that never had one reports via the Balancer's
   // link to the same agent, so each agent's /metrics counts the sessions of its node.
   const reporter = new SessionReporter((report) => {
-    const batch = (batches[balancerName(config.agents)] ??= new ReportBatch((url, r) =>
-      balancerFor(env, config.agents)
+    const batch = (batches[balancerName(config.agents)] ??= new ReportBatch((url, r) => {
+      countDoRequest('counters');
+      return balancerFor(env, config.agents)
         .report(config.agents, url, r)
-        .catch((err: unknown) => log.debug('counters report dropped', { err })),
-    ));
+        .catch((err: unknown) => log.debug('counters report dropped', { err }));
+    }));
     opts.waitUntil?.(batch.add(agentUrl, report));
   });
 
