@@ -28,6 +28,7 @@ import { BenchBrowser } from './browser.ts';
 import { JanusConnection } from './lib/janus-api.ts';
 import { gitInfo, machineInfo, versions } from './lib/machine.ts';
 import { Cleanup, Deadline, errorText, until, withTimeout } from './lib/run.ts';
+import { descendantsNamed, type Accounted } from './lib/proc.ts';
 import { publisherOffer } from './lib/sdp.ts';
 import { measureFanout, type FanoutPlan } from './phases/fanout.ts';
 import { measureHopLatency } from './phases/hop-latency.ts';
@@ -256,7 +257,7 @@ async function main(): Promise<number> {
         const offer = await publisherOffer();
         if (wants('signalling')) {
           results.signalling = await phase('signalling (worker vs Janus API)', () =>
-            measureSignalling({ workerWs, janusUrls, apiSecret: janusApiSecret, offer, deadline, cleanup, log }, { ...plan.signalling, runTag }),
+            measureSignalling({ workerWs, janusUrls, apiSecret: janusApiSecret, offer, deadline, cleanup, log, processes: () => stackProcesses(stack) }, { ...plan.signalling, runTag }),
           );
         }
         if (wants('memory')) {
@@ -294,6 +295,26 @@ async function main(): Promise<number> {
 }
 
 /** The stream's room and remote publisher on each edge, once the cascade has reached them. */
+/**
+ * The stack's processes by component, for the signalling phase's CPU profile: the benchmark's own
+ * client, the launcher, the bridge or each agent, each Janus node, the worker's workerd processes
+ * and wrangler dev's own Node process (a local development proxy that production does not have).
+ */
+function stackProcesses(stack: Stack): Accounted[] {
+  const out: Accounted[] = [{ component: 'bench client', pid: process.pid }];
+  if (stack.process.pid !== undefined) out.push({ component: 'launcher', pid: stack.process.pid });
+  for (const c of stack.info().children) {
+    if (c.name === 'worker (wrangler dev)') {
+      out.push({ component: 'wrangler dev (node)', pid: c.pid });
+      for (const pid of descendantsNamed(c.pid, 'node')) out.push({ component: 'wrangler dev (node)', pid });
+      for (const pid of descendantsNamed(c.pid, 'workerd')) out.push({ component: 'workerd', pid });
+    } else {
+      out.push({ component: c.name, pid: c.pid });
+    }
+  }
+  return out;
+}
+
 async function feedsOn(edges: string[], janusUrls: Record<string, string>, secret: string, stream: string): Promise<Record<string, { room: number; feed: number }>> {
   const out: Record<string, { room: number; feed: number }> = {};
   for (const edge of edges) {

@@ -72,3 +72,24 @@ export function descendantsNamed(root: number, comm: string): number[] {
   };
   return [...names.entries()].filter(([pid, name]) => name === comm && isUnder(pid)).map(([pid]) => pid);
 }
+
+/** A process the benchmark accounts CPU to, under a component's name. */
+export interface Accounted {
+  component: string;
+  pid: number;
+}
+
+/** CPU seconds of each component now (processes that exited count as 0). */
+export function cpuByComponent(procs: readonly Accounted[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of procs) {
+    let s = 0;
+    try {
+      s = cpuSeconds(p.pid);
+    } catch {
+      // exited
+    }
+    out[p.component] = (out[p.component] ?? 0) + s;
+  }
+  return out;
+}

@@ -21,6 +21,7 @@ import * as v from 'valibot';
 // The Janus-direct side does the bridge's own Janus work, so it uses the bridge's plan for it.
 import { remotePublisherStreams } from '../../bridge/media/plan.ts';
 import { JanusConnection, type JanusHandle, type JanusSession } from '../lib/janus-api.ts';
+import { cpuByComponent, type Accounted } from '../lib/proc.ts';
 import { answerFor } from '../lib/sdp.ts';
 import { errorText, sleep, type Cleanup, type Deadline } from '../lib/run.ts';
 import { round, roundSummary, summarize, type Summary } from '../lib/stats.ts';
@@ -57,6 +58,21 @@ export interface SignallingResult {
   doRequestsPerJoin: number;
   /** Every Durable Object request the isolate made during Fanout's blocks, by kind (./worker/do-requests.ts). */
   doRequests: Record<string, number>;
+  /**
+   * Where a Fanout cycle's time goes: CPU ms per cycle of each process of the stack during Fanout's
+   * blocks (the machine is CPU-bound at this concurrency, so CPU per cycle sets the rate), and the
+   * same for plain Janus's blocks.
+   */
+  cpuMsPerCycle?: { fanout: Record<string, number>; janus: Record<string, number> };
+}
+
+/** CPU ms per cycle of each component (components that used none left out), largest first. */
+function perCycle(cpuSeconds: Record<string, number>, cycles: number): Record<string, number> {
+  const rows = Object.entries(cpuSeconds)
+    .map(([c, sec]) => [c, round((sec * 1000) / Math.max(1, cycles), 2)] as const)
+    .filter(([, ms]) => ms > 0)
+    .sort((a, b) => b[1] - a[1]);
+  return Object.fromEntries(rows);
 }
 
 const HealthIsolate = v.object({ isolate: v.object({ durableObjectRequests: v.record(v.string(), v.number()) }) });
@@ -68,6 +84,8 @@ async function isolateDoRequests(workerWs: string): Promise<Record<string, numbe
 }
 
 export interface SignallingSetup {
+  /** The stack's processes, by component, for the CPU profile (none: no profile). */
+  processes?: () => Accounted[];
   /** e.g. ws://127.0.0.1:8787 (the worker; nodes addressed as /node/<id>/ws). */
   workerWs: string;
   janusUrls: Record<string, string>;
@@ -85,7 +103,7 @@ const Joined = v.object({ id: v.number(), streams: v.array(Stream) });
 const RemoteAdded = v.object({ id: v.number(), port: v.number(), rtcp_port: v.number() });
 
 /** A cycle resolves with its handshake time and the duration of each step of the handshake (ms). */
-type Cycle = (name: string, n: number) => Promise<{ handshake: number; steps: Record<string, number> }>;
+export type Cycle = (name: string, n: number) => Promise<{ handshake: number; steps: Record<string, number> }>;
 
 /** Times consecutive steps: `lap('publish')` records the ms since the previous lap. */
 function stopwatch(): { lap(step: string): void; steps: Record<string, number> } {
@@ -101,7 +119,7 @@ function stopwatch(): { lap(step: string): void; steps: Record<string, number> }
   };
 }
 
-function fanoutCycle(s: SignallingSetup): Cycle {
+export function fanoutCycle(s: SignallingSetup): Cycle {
   return async (name) => {
     const t0 = performance.now();
     const sw = stopwatch();
@@ -301,6 +319,9 @@ export async function measureSignalling(s: SignallingSetup, plan: { concurrency:
   const fanout = fanoutCycle(s);
   /** Durable Object requests during Fanout's blocks, by kind (the /health reads themselves taken out). */
   const doDelta: Record<string, number> = {};
+  /** CPU seconds per component during each side's blocks, and the cycles they made. */
+  const cpu: Record<'fanout' | 'janus', Record<string, number>> = { fanout: {}, janus: {} };
+  const cycleCount = { fanout: 0, janus: 0 };
   let blocks = 0;
   try {
     for (let b = 0; b < plan.blocks; b++) {
@@ -311,7 +332,13 @@ export async function measureSignalling(s: SignallingSetup, plan: { concurrency:
       const order = b % 2 === 0 ? (['fanout', 'janus'] as const) : (['janus', 'fanout'] as const);
       for (const which of order) {
         const before = which === 'fanout' ? await isolateDoRequests(s.workerWs) : undefined;
+        const procs = s.processes?.() ?? [];
+        const cpuBefore = cpuByComponent(procs);
+        const cyclesBefore = tallies[which].cycles.length;
         await block(which === 'fanout' ? fanout : janus.cycle, `sig-${plan.runTag}-${which[0]}${b}`, plan.concurrency, plan.blockMs, tallies[which]);
+        const cpuAfter = cpuByComponent(procs);
+        for (const [component, sec] of Object.entries(cpuAfter)) cpu[which][component] = (cpu[which][component] ?? 0) + sec - (cpuBefore[component] ?? 0);
+        cycleCount[which] += tallies[which].cycles.length - cyclesBefore;
         if (before !== undefined) {
           const after = await isolateDoRequests(s.workerWs);
           for (const [kind, n] of Object.entries(after)) doDelta[kind] = (doDelta[kind] ?? 0) + n - (before[kind] ?? 0) - (kind === 'table-awaited' ? 1 : 0);
@@ -327,6 +354,11 @@ export async function measureSignalling(s: SignallingSetup, plan: { concurrency:
   const f = sideOf(tallies.fanout);
   const j = sideOf(tallies.janus);
   s.log(`  signalling: fanout ${f.cyclesPerSecond}/s (p50 handshake ${f.handshake.p50} ms), janus ${j.cyclesPerSecond}/s (p50 ${j.handshake.p50} ms)`);
+  s.log(`  signalling: median steps (ms): fanout ${JSON.stringify(f.stepsP50)}; janus ${JSON.stringify(j.stepsP50)}`);
+  if (s.processes !== undefined) {
+    s.log(`  signalling: CPU ms per cycle, fanout ${JSON.stringify(perCycle(cpu.fanout, cycleCount.fanout))}`);
+    s.log(`  signalling: CPU ms per cycle, janus ${JSON.stringify(perCycle(cpu.janus, cycleCount.janus))}`);
+  }
   s.log(`  signalling: Durable Object requests during Fanout's blocks ${JSON.stringify(doDelta)} over ${f.cycles} joins`);
   return {
     concurrency: plan.concurrency,
@@ -338,5 +370,6 @@ export async function measureSignalling(s: SignallingSetup, plan: { concurrency:
     handshakeRatioP50: round(f.handshake.p50 / j.handshake.p50, 2),
     doRequestsPerJoin: round((doDelta['table-awaited'] ?? 0) / Math.max(1, f.cycles), 3),
     doRequests: doDelta,
+    ...(s.processes === undefined ? {} : { cpuMsPerCycle: { fanout: perCycle(cpu.fanout, cycleCount.fanout), janus: perCycle(cpu.janus, cycleCount.janus) } }),
   };
 }

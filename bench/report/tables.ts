@@ -193,9 +193,20 @@ export function signallingSection(r: BenchResults): string {
     `Concurrency ${s.concurrency}, ${plural(s.blocks, 'block')} of ${(s.blockMs / 1000).toFixed(0)} s per path, alternating. Fanout / Janus: ${ratio(s.rateRatio)} the rate, ${ratio(s.handshakeRatioP50)} the p50 handshake.${
       s.doRequests === undefined ? '' : ` Durable Object requests of the worker during Fanout's blocks, by kind: ${Object.entries(s.doRequests).map(([k, n]) => `${k} ${n}`).join(', ')}.`
     }${
+      s.cpuMsPerCycle === undefined
+        ? ''
+        : `\n\nWhere a cycle's time goes (the machine is CPU-bound here, so CPU per cycle sets the rate), CPU ms per cycle by process: Fanout ${cpuLine(s.cpuMsPerCycle.fanout)}; plain Janus ${cpuLine(s.cpuMsPerCycle.janus)}.`
+    }${
       s.fanout.firstErrors.length + s.janus.firstErrors.length > 0 ? ` First errors: ${[...s.fanout.firstErrors, ...s.janus.firstErrors].slice(0, 3).join('; ')}` : ''
     }`,
   ].join('\n');
+}
+
+function cpuLine(m: Record<string, number>): string {
+  const total = Object.values(m).reduce((a, b) => a + b, 0);
+  return `${Object.entries(m)
+    .map(([k, x]) => `${k} ${fmt(x)}`)
+    .join(', ')} (total ${fmt(total)})`;
 }
 
 function steps(m: Record<string, number>): string {

@@ -64,6 +64,9 @@ interface Entry {
  */
 const OFFSET_MEMORY_MS = 30_000;
 
+/** How often stale handles are dropped (reads check the age themselves, so this only bounds memory). */
+const PRUNE_EVERY_MS = 1_000;
+
 export interface JanusStatsOptions {
   /** Stats older than this are stale (the handle is gone or Janus stopped reporting). */
   maxAgeMs?: number;
@@ -76,6 +79,7 @@ export class JanusStats {
   readonly #offsets = new Map<string, { ms: number; seenAt: number }>();
   readonly #maxAgeMs: number;
   readonly #now: () => number;
+  #prunedAt = -Infinity;
   #events = 0;
   #rejected = 0;
   #lastAt: number | undefined;
@@ -138,7 +142,7 @@ export class JanusStats {
     return { in: inb, out: outb, at: entry.at };
   }
 
-  /** How many handles have fresh stats. */
+  /** How many handles have stats (stale ones are dropped within PRUNE_EVERY_MS). */
   get size(): number {
     return this.#handles.size;
   }
@@ -169,7 +173,10 @@ export class JanusStats {
     entry.streams.set(key, { kind: s.media, inBytes: s['bytes-received-lastsec'], outBytes: s['bytes-sent-lastsec'] });
   }
 
+  /** Drops stale entries, at most once per PRUNE_EVERY_MS (Janus posts many times a second, one event each). */
   #prune(now: number): void {
+    if (now - this.#prunedAt < PRUNE_EVERY_MS) return;
+    this.#prunedAt = now;
     for (const [handle, entry] of this.#handles) if (now - entry.at > this.#maxAgeMs) this.#handles.delete(handle);
   }
 }

@@ -7,7 +7,9 @@
  *
  * The file is rewritten whole, atomically (a temporary file renamed over it), soon after each
  * change: `mark()` coalesces the changes of one turn of the event loop into one write (a few
- * hundred bytes per stream and player). A handle must be known the moment it is attached, before
+ * hundred bytes per stream and player), and under load writes at most once per
+ * JOURNAL_MIN_INTERVAL_MS (a rewrite and a rename cost far more than building the state: they were
+ * a third of the bridge's CPU with 40 publishes and plays a second). A handle must be known the moment it is attached, before
  * that write: `attached()` appends one line to a side file, which each full write empties (it is
  * in the full file by then). A journal that cannot be read or does not validate is set aside with
  * a warning, never trusted: the bridge then starts fresh and sweeps what it cannot account for.
@@ -119,12 +121,20 @@ export const JOURNAL_FILE = 'journal.json';
 /** Handles attached since the last full write, one `<node> <handle>` line each. */
 export const HANDLES_FILE = 'handles.log';
 
+/** Under load the journal is written at most this often; a change alone is written at once. */
+export const JOURNAL_MIN_INTERVAL_MS = 25;
+
 export class Journal {
   readonly file: string;
   readonly #handlesFile: string;
   readonly #log: Logger;
   readonly #snapshot: () => JournalState;
-  #pending: NodeJS.Immediate | undefined;
+  /** Cancels the write that is due, when one is. */
+  #pending: (() => void) | undefined;
+  /** When the file was last written (performance.now()). */
+  #writtenAt = -Infinity;
+  /** Handles may be in the side file that no write has taken in yet (an earlier run's, at first). */
+  #noted = true;
   #closed = false;
 
   /** `snapshot` builds the whole state to write (the node sessions and the media layer's records). */
@@ -166,19 +176,31 @@ export class Journal {
     if (this.#closed) return;
     try {
       appendFileSync(this.#handlesFile, `${node} ${handle}\n`, { mode: 0o600 });
+      this.#noted = true;
     } catch (err) {
       this.#log.error('cannot note an attached handle: a restart could leave it in Janus', { file: this.#handlesFile, err: errorText(err) });
     }
     this.mark();
   }
 
-  /** Something changed: the journal is rewritten once this turn of the event loop is over. */
+  /**
+   * Something changed: the journal is rewritten once this turn of the event loop is over, or, when
+   * it was written less than JOURNAL_MIN_INTERVAL_MS ago, once that interval is over.
+   */
   mark(): void {
     if (this.#closed || this.#pending !== undefined) return;
-    this.#pending = setImmediate(() => {
+    const wait = this.#writtenAt + JOURNAL_MIN_INTERVAL_MS - performance.now();
+    const run = (): void => {
       this.#pending = undefined;
       this.flush();
-    });
+    };
+    if (wait > 0) {
+      const timer = setTimeout(run, wait);
+      this.#pending = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(run);
+      this.#pending = () => clearImmediate(immediate);
+    }
   }
 
   /** Writes the current state now. */
@@ -191,8 +213,10 @@ export class Journal {
     try {
       writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
       renameSync(tmp, this.file);
+      this.#writtenAt = performance.now();
       // Every handle noted since the last write is in this one.
-      writeFileSync(this.#handlesFile, '', { mode: 0o600 });
+      if (this.#noted) writeFileSync(this.#handlesFile, '', { mode: 0o600 });
+      this.#noted = false;
     } catch (err) {
       this.#log.error('cannot write the journal: a restart could not take back what this bridge made', { file: this.file, err: errorText(err) });
     }
@@ -205,7 +229,7 @@ export class Journal {
    */
   close(last?: JournalState): void {
     if (this.#closed) return;
-    if (this.#pending !== undefined) clearImmediate(this.#pending);
+    this.#pending?.();
     this.#pending = undefined;
     this.#write(last ?? this.#snapshot());
     this.#closed = true;
