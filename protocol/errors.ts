@@ -162,6 +162,8 @@ export const Errors = {
     new CdnError('BRIDGE_UNAUTHENTICATED', `the bridge at ${apiUrl} refused the worker's BRIDGE_SECRET (HTTP ${httpStatus}); it must equal the bridge's BRIDGE_SECRET`),
   /** A client's token refused: UNAUTHENTICATED (no valid token) or PERMISSION_DENIED (a valid one for something else). */
   restricted: (code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED', reason: string) => new CdnError(code, `Restricted access: ${reason}`),
+  /** An operator route (POST /admin/...) without the worker's BRIDGE_SECRET as its bearer. */
+  operatorOnly: (path: string) => new CdnError('UNAUTHENTICATED', `${path} is for the operator: send the worker's BRIDGE_SECRET as "Authorization: Bearer <secret>"`),
   methodNotAllowed: (message: string) => new CdnError('METHOD_NOT_ALLOWED', message),
   payloadTooLarge: (what: string, limit: number) => new CdnError('PAYLOAD_TOO_LARGE', `${what} is larger than ${limit} bytes`),
   unsupportedMediaType: (message: string) => new CdnError('UNSUPPORTED_MEDIA_TYPE', message),

@@ -6,6 +6,7 @@
  *   GET /health                 any host: the agents' view of every node (200 all up, else 503), and
  *                               this isolate's Durable Object requests by kind
  *   GET /status.json            any host: /health plus live streams, viewers, bitrates, viewer history (the dashboard)
+ *   POST /admin/reset           the operator (BRIDGE_SECRET as bearer): resets the Balancer and Coordinator objects
  *   GET /lb[?stream=NAME]       origin: the WCS load-balancer answer {server, ws, wss, url} (CORS);
  *                               with token keys configured it needs a play token (?token= or Bearer)
  *   GET / and /ws  (Upgrade)    a node: the WCS WebSocket API
@@ -16,8 +17,8 @@
 import { Hono, type Context } from 'hono';
 import { CdnError, Errors, RETRY_AFTER_SECONDS, type NodeInfo } from '../protocol/index.ts';
 import { authFor, check, denialResponse, tokenOf } from './auth/index.ts';
-import { chooseEdge, downReason, freshNodeTable, nodeTable, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
-import { kickCoordinator } from './coordinator/index.ts';
+import { balancerFor, chooseEdge, downReason, freshNodeTable, nodeTable, pinnedEdge, type BridgeView, type EdgeChoice } from './balancer/index.ts';
+import { coordinatorFor, kickCoordinator } from './coordinator/index.ts';
 import { doRequests, type DoRequestKind } from './do-requests.ts';
 import { readConfig, type Config, type Env } from './env.ts';
 import { checkStreamParam, corsMiddleware, errorResponse } from './http.ts';
@@ -91,6 +92,43 @@ function isolateFigures(): { durableObjectRequests: Record<DoRequestKind, number
 
 function healthNode(n: NodeInfo): Pick<NodeInfo, 'id' | 'role' | 'host' | 'up' | 'since' | 'load'> {
   return { id: n.id, role: n.role, host: n.host, up: n.up, since: n.since, load: { publishers: n.load.publishers, subscribers: n.load.subscribers } };
+}
+
+// ---------------------------------------------------------------- operator
+
+/**
+ * POST /admin/reset (the worker's BRIDGE_SECRET as bearer): resets the coordination objects (the
+ * Balancer and, with agents, the Coordinator), storage and all, as an eviction would and worse.
+ * Nothing a client has depends on them: isolates keep serving from their tables, the agents and
+ * Janus carry the media, and both objects rebuild from the agents. For an object that misbehaves,
+ * and to show that.
+ */
+app.post('/admin/reset', async (c) => {
+  const config = readConfig(c.env);
+  if (!(await isOperator(c.req.header('authorization'), config.bridgeSecret))) throw Errors.operatorOnly('/admin/reset');
+  const coordinator = coordinatorFor(c.env);
+  const objects: Array<{ name: string; reset(): Promise<void> }> = [
+    { name: 'balancer', reset: () => balancerFor(c.env, config.agents).reset() },
+    ...(coordinator === undefined ? [] : [{ name: 'coordinator', reset: () => coordinator.reset() }]),
+  ];
+  const reset: string[] = [];
+  for (const o of objects) {
+    await o.reset();
+    reset.push(o.name);
+  }
+  log.warn('coordination objects reset by the operator', { reset });
+  // With agents, the Coordinator is started again at once: it reads every agent back.
+  kickCoordinator(c.env, log, (p) => c.executionCtx.waitUntil(p));
+  return c.json({ reset }, 200, { 'Cache-Control': 'no-store' });
+});
+
+/** The bearer is the worker's own BRIDGE_SECRET (compared in constant time). */
+async function isOperator(authorization: string | undefined, secret: string | undefined): Promise<boolean> {
+  const m = /^Bearer (.+)$/.exec(authorization ?? '');
+  if (m === null || m[1] === undefined || secret === undefined) return false;
+  const enc = new TextEncoder();
+  const [a, b] = await Promise.all([crypto.subtle.digest('SHA-256', enc.encode(m[1])), crypto.subtle.digest('SHA-256', enc.encode(secret))]);
+  return crypto.subtle.timingSafeEqual(a, b);
 }
 
 // ---------------------------------------------------------------- load balancer

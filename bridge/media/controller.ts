@@ -259,10 +259,14 @@ export class MediaController implements Media {
     if (dir !== undefined) this.#journal = new Journal(dir, () => this.#journalState(), this.#ctx.log);
     if (state === undefined || (state.streams.length === 0 && state.relays.length === 0)) return;
     this.#adopting = true;
+    // The earlier run's journal stands until everything in it is taken back (a kill meanwhile finds it whole).
+    this.#journal?.pause();
     this.#adoption = this.#adopt(state, resources)
       .catch((err: unknown) => this.#ctx.log.error('taking back the earlier run\'s state failed', { err }))
       .finally(() => {
         this.#adopting = false;
+        // (After a failed take-back too: what is live from now on must be written.)
+        this.#journal?.resume();
       });
   }
 
@@ -289,7 +293,8 @@ export class MediaController implements Media {
     for (const g of gone) this.#remember(g.id, g.status, g.info);
     this.#detachStrays(state, streams, relayPlayers);
     for (const node of this.#nodes.all) this.#recount(node);
-    this.#journal?.mark();
+    // Everything is taken back: the journal is written again, whole.
+    this.#journal?.resume();
     const players = streams.reduce((n, s) => n + s.allPlayers().length, relayPlayers.length);
     this.#ctx.log.info('took back what the earlier run left', { streams: streams.length, relays: relays.length, players, gone: gone.length, ms: Date.now() - started });
     // What no link binds within the grace is released, as a lost link's is.

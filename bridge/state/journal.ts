@@ -135,6 +135,8 @@ export class Journal {
   #writtenAt = -Infinity;
   /** Handles may be in the side file that no write has taken in yet (an earlier run's, at first). */
   #noted = true;
+  /** Taking back an earlier run's state: a write now would lack what is not taken back yet. */
+  #paused = false;
   #closed = false;
 
   /** `snapshot` builds the whole state to write (the node sessions and the media layer's records). */
@@ -188,7 +190,7 @@ export class Journal {
    * it was written less than JOURNAL_MIN_INTERVAL_MS ago, once that interval is over.
    */
   mark(): void {
-    if (this.#closed || this.#pending !== undefined) return;
+    if (this.#closed || this.#paused || this.#pending !== undefined) return;
     const wait = this.#writtenAt + JOURNAL_MIN_INTERVAL_MS - performance.now();
     const run = (): void => {
       this.#pending = undefined;
@@ -201,6 +203,17 @@ export class Journal {
       const immediate = setImmediate(run);
       this.#pending = () => clearImmediate(immediate);
     }
+  }
+
+  /** Holds every write until `resume()`: the earlier run's journal stays as it is meanwhile. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Writes again, starting with the current state. */
+  resume(): void {
+    this.#paused = false;
+    this.mark();
   }
 
   /** Writes the current state now. */

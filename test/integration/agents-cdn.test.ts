@@ -4,8 +4,9 @@
  * the edges' agents. Through the worker's WCS API with werift peers: publish on the origin, play on
  * each edge and through the origin's redirect; kill -9 of one agent and of every agent at once
  * while media flows: no status to any client, the WCS sockets stay open, video gaps stay under 1 s,
- * the restarted agents take their state back and unpublish still ends the players; nothing is left
- * on any Janus node.
+ * the restarted agents take their state back and unpublish still ends the players; a reset of the
+ * coordination objects while media flows changes nothing a client sees; nothing is left on any
+ * Janus node.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../harness/poll.ts';
@@ -121,6 +122,49 @@ describe('one agent per node, coordinated by the worker', () => {
     // coordinator's unrelay reaches each edge's copy.
     await origin.end(publishId, 'publish', { name });
     for (const [i, c] of edges.entries()) await c.waitForStatus(subs[i]?.id ?? '', 'STOPPED', { timeoutMs: 5000 });
+    expect(await eventually('nothing left on any node', leftovers, (s) => JSON.stringify(s) === JSON.stringify(CLEAN), 10_000, 200)).toEqual(CLEAN);
+  });
+
+  it('the Balancer and Coordinator objects reset (storage and memory) while media flows: no status to any client, no gap over 1 s, viewers still join through the origin, and both rebuild from the agents (unpublish still stops every player through the Coordinator)', async () => {
+    const name = `agents-reset-${Date.now().toString(36)}`;
+    const { origin, edges, publishId, subs } = await liveStream(name);
+    const marks = [origin.mark(), ...edges.map((c) => c.mark())];
+    const meters = subs.map((s) => s.sub.watchVideoGaps());
+    const { bridgeSecret } = stack.secrets();
+    const worker = stack.info().workerUrl;
+
+    const refused = await fetch(`${worker}/admin/reset`, { method: 'POST' });
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ error: { code: 'UNAUTHENTICATED', message: expect.stringContaining('BRIDGE_SECRET') } });
+    const reset = await fetch(`${worker}/admin/reset`, { method: 'POST', headers: { Authorization: `Bearer ${bridgeSecret}` } });
+    expect(reset.status).toBe(200);
+    expect(await reset.json()).toEqual({ reset: ['balancer', 'coordinator'] });
+
+    // A viewer joins through the origin at once (the isolate's table serves it), and plays.
+    const asked = await WcsClient.connect('origin');
+    closers.push(() => asked.close());
+    const redirected = await asked.playRedirect(name);
+    const viaEdge = await WcsClient.connect(redirected.url);
+    closers.push(() => viaEdge.close());
+    const played = await playWerift(viaEdge, name);
+    closers.push(() => played.sub.close());
+    await played.sub.media({ video: true, keyframe: true, timeoutMs: 10_000 });
+    // /health reads the rebuilt Balancer: every node up.
+    await eventually('every node up after the reset', async () => (await fetch(`${worker}/health`)).status, (status) => status === 200, 10_000, 200);
+    await new Promise((r) => setTimeout(r, 2000));
+
+    const gaps = meters.map((m) => m.stop());
+    console.log(`agents-cdn: video gaps across the reset (ms) = ${JSON.stringify(gaps)}`);
+    for (const g of gaps) expect(g).toBeLessThan(MAX_GAP_MS);
+    for (const [i, c] of [origin, ...edges].entries()) {
+      const told = c.received.slice(marks[i]).filter(({ frame }) => frame.message === 'notifyStreamStatusEvent' || frame.message === 'fail');
+      expect(told.map((r) => JSON.stringify(r.frame)), `${c.node} was told something`).toEqual([]);
+      expect(c.open).toBe(true);
+    }
+
+    // The Coordinator read the stream back from the origin's agent: its unrelay reaches every edge's copy.
+    await origin.end(publishId, 'publish', { name });
+    for (const [c, id] of [...edges.map((e, i) => [e, subs[i]?.id ?? ''] as const), [viaEdge, played.id] as const]) await c.waitForStatus(id, 'STOPPED', { timeoutMs: 5000 });
     expect(await eventually('nothing left on any node', leftovers, (s) => JSON.stringify(s) === JSON.stringify(CLEAN), 10_000, 200)).toEqual(CLEAN);
   });
 });

@@ -186,3 +186,31 @@ describe('the policies, as the Balancer applies them', () => {
     await eventually(async () => (await lb(s)).node === 'edge-2', 3_000, 'edge-2 chosen');
   });
 });
+
+describe('POST /admin/reset', () => {
+  const RESET = 'http://127.0.0.1:8787/admin/reset';
+
+  it('is refused without the worker\'s BRIDGE_SECRET as bearer, naming what it needs', async () => {
+    const s = new Scenario('admin-reset-refused');
+    for (const headers of [{}, { Authorization: 'Bearer not-the-secret' }, { Authorization: 'Basic abc' }]) {
+      const resp = await callWorker(RESET, { method: 'POST', headers }, s.env());
+      expect(resp.status).toBe(401);
+      expect(await resp.json()).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.stringContaining('BRIDGE_SECRET') as unknown, retryable: false } });
+    }
+  });
+
+  it('resets the Balancer (its agent links close, its stored lists go); /lb goes on from the isolate\'s table and /health reads the rebuilt object', async () => {
+    const s = new Scenario('admin-reset');
+    await s.configure({ mode: 'ROUNDROBIN' });
+    expect((await lb(s)).node).toMatch(/^edge-/);
+    const before = await s.log();
+    const resp = await callWorker(RESET, { method: 'POST', headers: { Authorization: `Bearer ${s.env().BRIDGE_SECRET ?? ''}` } }, s.env());
+    expect(resp.status).toBe(200);
+    expect(await resp.json()).toEqual({ reset: ['balancer'] });
+    await eventually(async () => (await s.log()).closed > before.closed, 3_000, 'the Balancer\'s link to the agent closed');
+    expect((await lb(s)).node).toMatch(/^edge-/);
+    const health = await callWorker('http://127.0.0.1:8787/health', {}, s.env());
+    expect(health.status).toBe(200);
+    expect((await s.log()).connections).toBeGreaterThan(before.connections);
+  });
+});

@@ -75,6 +75,19 @@ export class Balancer extends DurableObject<Env> {
     return pending;
   }
 
+  /**
+   * Forgets everything, in memory (its agent links, their lists) and in storage (the lists kept for
+   * an eviction), as an eviction with lost storage would: an operator's tool (POST /admin/reset)
+   * and the proof that nothing depends on it. It rebuilds from the agents on the next read.
+   */
+  async reset(): Promise<void> {
+    for (const agent of this.#agents.values()) agent.close('the balancer is being reset');
+    this.#agents.clear();
+    this.#streams = undefined;
+    await this.ctx.storage.deleteAll();
+    this.ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, json TEXT NOT NULL)');
+  }
+
   /** Passes a worker counters report on to the agent at `url` (sessions that never had a link of their own). */
   async report(agents: AgentMap, url: string, report: WorkerReport): Promise<void> {
     const agent = this.#sync(agents).find((a) => a.url === url);

@@ -31,6 +31,19 @@ export class Coordinator extends DurableObject<Env> {
     await core.tick();
   }
 
+  /**
+   * Forgets everything (its alarm, its links, what it learnt), as an eviction would: an operator's
+   * tool (POST /admin/reset). The next kick reads every agent back.
+   */
+  async reset(): Promise<void> {
+    this.#core?.close();
+    this.#core = undefined;
+    if (this.#soon !== undefined) clearTimeout(this.#soon);
+    this.#soon = undefined;
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+  }
+
   override async alarm(): Promise<void> {
     const core = this.#ensure();
     if (core === undefined) return;
