@@ -67,6 +67,18 @@ async function liveStream(name: string): Promise<{ origin: WcsClient; edges: Wcs
   return { origin, edges, pub, publishId, subs };
 }
 
+/** Since `marks`: no status or `fail` to any client, every socket open, no video gap of `meters` over MAX_GAP_MS. */
+function expectUntouched(across: string, clients: readonly WcsClient[], marks: readonly number[], meters: ReadonlyArray<{ stop(): number }>): void {
+  const gaps = meters.map((m) => m.stop());
+  console.log(`agents-cdn: video gaps across ${across} (ms) = ${JSON.stringify(gaps)}`);
+  for (const g of gaps) expect(g).toBeLessThan(MAX_GAP_MS);
+  for (const [i, c] of clients.entries()) {
+    const told = c.received.slice(marks[i]).filter(({ frame }) => frame.message === 'notifyStreamStatusEvent' || frame.message === 'fail');
+    expect(told.map((r) => JSON.stringify(r.frame)), `${c.node} was told something`).toEqual([]);
+    expect(c.open).toBe(true);
+  }
+}
+
 beforeAll(async () => {
   stack = await Stack.start({ env: { FANOUT_JANUS_ADMIN_PORT_OFFSET: '1000' } });
   const { janusApiSecret } = stack.secrets();
@@ -109,14 +121,7 @@ describe('one agent per node, coordinated by the worker', () => {
     await killAgents(NODE_IDS);
     await new Promise((r) => setTimeout(r, 3000));
 
-    const gaps = meters.map((m) => m.stop());
-    console.log(`agents-cdn: video gaps across the kills (ms) = ${JSON.stringify(gaps)}`);
-    for (const g of gaps) expect(g).toBeLessThan(MAX_GAP_MS);
-    for (const [i, c] of [origin, ...edges].entries()) {
-      const told = c.received.slice(marks[i]).filter(({ frame }) => frame.message === 'notifyStreamStatusEvent' || frame.message === 'fail');
-      expect(told.map((r) => JSON.stringify(r.frame)), `${c.node} was told something`).toEqual([]);
-      expect(c.open).toBe(true);
-    }
+    expectUntouched('the kills', [origin, ...edges], marks, meters);
 
     // The restarted agents took everything back: the session's unpublish reaches its publish, and the
     // coordinator's unrelay reaches each edge's copy.
@@ -153,14 +158,7 @@ describe('one agent per node, coordinated by the worker', () => {
     await eventually('every node up after the reset', async () => (await fetch(`${worker}/health`)).status, (status) => status === 200, 10_000, 200);
     await new Promise((r) => setTimeout(r, 2000));
 
-    const gaps = meters.map((m) => m.stop());
-    console.log(`agents-cdn: video gaps across the reset (ms) = ${JSON.stringify(gaps)}`);
-    for (const g of gaps) expect(g).toBeLessThan(MAX_GAP_MS);
-    for (const [i, c] of [origin, ...edges].entries()) {
-      const told = c.received.slice(marks[i]).filter(({ frame }) => frame.message === 'notifyStreamStatusEvent' || frame.message === 'fail');
-      expect(told.map((r) => JSON.stringify(r.frame)), `${c.node} was told something`).toEqual([]);
-      expect(c.open).toBe(true);
-    }
+    expectUntouched('the reset', [origin, ...edges], marks, meters);
 
     // The Coordinator read the stream back from the origin's agent: its unrelay reaches every edge's copy.
     await origin.end(publishId, 'publish', { name });

@@ -202,20 +202,11 @@ describe('kill -9 of the bridge', () => {
     const orphan = await publish(a, kept);
     const orphanViewer = await play(a, 'edge-2', kept);
 
-    const restarts = stack.output.split('bridge restarted').length;
-    const pid = stack.pidOf('bridge');
-    process.kill(pid, 'SIGSTOP');
-    try {
-      // The publisher hangs up while nobody listens to Janus (its events die with the bridge).
+    // The publisher hangs up while nobody listens to Janus (its events die with the bridge).
+    const { link: b, from } = await meanwhileThenKill(async () => {
       await gone.pub.close();
       await new Promise((r) => setTimeout(r, 500));
-    } finally {
-      // SIGKILL ends a stopped process too.
-      process.kill(pid, 'SIGKILL');
-    }
-    await restarted(restarts);
-    const b = await reconnect();
-    const from = b.mark();
+    });
     // Bound at once (the restarted bridge cannot know yet); Janus's statistics then show the
     // publisher sends nothing, and the stream ends with the no-media timeout, its viewer told.
     await b.request('bind', { ids: [gone.publishId, viewer.playId] });
@@ -262,10 +253,7 @@ describe('kill -9 of the bridge', () => {
       await a.request('answer', { playId: leavesId, sdp: answer });
       await a.waitForEvent('PLAYING', isPlayerEvent(leavesId, 'PLAYING'), { timeoutMs: 15_000 });
       const meter = stays.sub.watchVideoGaps();
-      const restarts = stack.output.split('bridge restarted').length;
-      const pid = stack.pidOf('bridge');
-      process.kill(pid, 'SIGSTOP');
-      try {
+      const { link: b, from } = await meanwhileThenKill(async () => {
         await page.evaluate(() => (Reflect.get(window, 'pc') as RTCPeerConnection).close());
         // Chromium sends a DTLS alert as it closes, but may tear its transport down before the alert
         // leaves; Janus's answer to the alert (janus_ice_webrtc_hangup) is made certain here through
@@ -273,12 +261,7 @@ describe('kill -9 of the bridge', () => {
         const [leaving] = added;
         if (leaving !== undefined) await admin.hangup(leaving);
         await new Promise((r) => setTimeout(r, 500));
-      } finally {
-        process.kill(pid, 'SIGKILL');
-      }
-      await restarted(restarts);
-      const b = await reconnect();
-      const from = b.mark();
+      });
       // The restarted bridge asks Janus about each viewer; the bind says how the one that left ended.
       expect(await b.request('bind', { ids: [publishId, stays.playId, leavesId] })).toEqual({
         bound: [publishId, stays.playId],
@@ -384,6 +367,25 @@ describe('kill -9 of the bridge', () => {
     await expectClean();
   });
 });
+
+/**
+ * Stops the bridge (SIGSTOP), runs `meanwhile` while nobody listens to Janus (its events die with
+ * the bridge), kills it (SIGKILL ends a stopped process too), and returns a link to the restarted
+ * one with the mark where its events begin.
+ */
+async function meanwhileThenKill(meanwhile: () => Promise<void>): Promise<{ link: BridgeClient; from: number }> {
+  const restarts = stack.output.split('bridge restarted').length;
+  const pid = stack.pidOf('bridge');
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await meanwhile();
+  } finally {
+    process.kill(pid, 'SIGKILL');
+  }
+  await restarted(restarts);
+  const link = await reconnect();
+  return { link, from: link.mark() };
+}
 
 /** Waits for the launcher's restart of a bridge already killed (`before`: the restarts counted before the kill). */
 async function restarted(before: number): Promise<void> {
