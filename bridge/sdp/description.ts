@@ -71,6 +71,8 @@ export function readDescription(sdp: string, whose: string): Description {
   }
   const media = raw.media ?? [];
   if (media.length === 0) throw invalidSdp(`${whose} has no media (no m= line)`);
+  // RFC 8866 makes o= mandatory; an answer built from a description without one had no origin to copy (found by the fuzz suite).
+  if (raw.origin === undefined) throw invalidSdp(`${whose} has no origin line ("o=<username> <sess-id> <sess-version> IN IP4 <address>")`);
   if (media.length > MAX_MEDIA_SECTIONS) {
     throw invalidSdp(`${whose} has ${media.length} m= lines; at most ${MAX_MEDIA_SECTIONS} are accepted`);
   }

@@ -78,9 +78,14 @@ describe('readOffer', () => {
     expect(planPlayback(readOffer(sdp), [OPUS]).pairs[0]?.codec.pt).toBe(111);
   });
 
-  it('garbage, a description with no m= line and an absurd number of m-lines are INVALID_ARGUMENT naming the rule', () => {
+  it('garbage, a description with no m= line or no o= line, and an absurd number of m-lines are INVALID_ARGUMENT naming the rule', () => {
     expect(refusal(() => readOffer('v=0\r\ngarbage\r\n'))).toEqual({ code: 'INVALID_ARGUMENT', message: 'sdp: the offer has no media (no m= line)' });
     expect(refusal(() => readOffer('\u0000\u0001 not sdp at all'))).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // No o= line, or one that does not parse: refused, not a crash where the answer copies the origin.
+    for (const origin of ['', 'o=garbage\r\n']) {
+      const sdp = fixture('chromium-websdk-legacy').replace(/^o=.*\r\n/m, origin);
+      expect(refusal(() => readOffer(sdp))).toEqual({ code: 'INVALID_ARGUMENT', message: 'sdp: the offer has no origin line ("o=<username> <sess-id> <sess-version> IN IP4 <address>")' });
+    }
     const many = edited('chromium-legacy-audio-only', (d) => {
       d.media = Array.from({ length: 33 }, (_, i) => ({ ...d.media[0]!, mid: String(i) }));
     });
