@@ -132,6 +132,8 @@ export function janusHostileSdp(r: Rng, base: string): string {
     () => lines.map((l) => (l.startsWith('a=group:BUNDLE') ? `a=group:BUNDLE ${Array.from({ length: r.int(1, 50) }, () => r.int(0, 99)).join(' ')}` : l)),
     () => ['v=0', 'o=- 0 0 IN IP4 0.0.0.0', 's=-', 't=0 0'],
     () => ['v=0'],
+    // No origin line (the bridge's answer once copied it from the offer and crashed without one).
+    () => lines.filter((l) => !l.startsWith('o=')),
     () => [...lines.slice(0, r.int(1, lines.length))],
     () => lines.map((l) => (l.startsWith('c=') ? r.pick(['c=IN IP6 ::', 'c=IN IP4 999.999.999.999', 'c=XX YY ZZ', 'c=IN IP4 224.0.0.1/255']) : l)),
   ];
