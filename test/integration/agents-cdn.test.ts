@@ -67,6 +67,19 @@ async function liveStream(name: string): Promise<{ origin: WcsClient; edges: Wcs
   return { origin, edges, pub, publishId, subs };
 }
 
+/** A player that asks the origin for `name`, is sent to an edge and plays there (audio, video, a keyframe). */
+async function viewerViaOrigin(name: string): Promise<{ viaEdge: WcsClient; played: { sub: WeriftSubscriber; id: string } }> {
+  const asked = await WcsClient.connect('origin');
+  closers.push(() => asked.close());
+  const redirected = await asked.playRedirect(name);
+  const viaEdge = await WcsClient.connect(redirected.url);
+  closers.push(() => viaEdge.close());
+  const played = await playWerift(viaEdge, name);
+  closers.push(() => played.sub.close());
+  await played.sub.media({ audio: true, video: true, keyframe: true, timeoutMs: 10_000 });
+  return { viaEdge, played };
+}
+
 /** Since `marks`: no status or `fail` to any client, every socket open, no video gap of `meters` over MAX_GAP_MS. */
 function expectUntouched(across: string, clients: readonly WcsClient[], marks: readonly number[], meters: ReadonlyArray<{ stop(): number }>): void {
   const gaps = meters.map((m) => m.stop());
@@ -96,14 +109,7 @@ describe('one agent per node, coordinated by the worker', () => {
     const name = `agents-${Date.now().toString(36)}`;
     const { origin, edges, publishId, subs } = await liveStream(name);
     // A player that asks the origin is sent to an edge, and plays there.
-    const asked = await WcsClient.connect('origin');
-    closers.push(() => asked.close());
-    const redirected = await asked.playRedirect(name);
-    const viaEdge = await WcsClient.connect(redirected.url);
-    closers.push(() => viaEdge.close());
-    const played = await playWerift(viaEdge, name);
-    closers.push(() => played.sub.close());
-    await played.sub.media({ audio: true, video: true, keyframe: true, timeoutMs: 10_000 });
+    const { viaEdge, played } = await viewerViaOrigin(name);
 
     await origin.end(publishId, 'publish', { name });
     for (const [c, id] of [...edges.map((e, i) => [e, subs[i]?.id ?? ''] as const), [viaEdge, played.id] as const]) await c.waitForStatus(id, 'STOPPED', { timeoutMs: 5000 });
@@ -146,14 +152,7 @@ describe('one agent per node, coordinated by the worker', () => {
     expect(await reset.json()).toEqual({ reset: ['balancer', 'coordinator'] });
 
     // A viewer joins through the origin at once (the isolate's table serves it), and plays.
-    const asked = await WcsClient.connect('origin');
-    closers.push(() => asked.close());
-    const redirected = await asked.playRedirect(name);
-    const viaEdge = await WcsClient.connect(redirected.url);
-    closers.push(() => viaEdge.close());
-    const played = await playWerift(viaEdge, name);
-    closers.push(() => played.sub.close());
-    await played.sub.media({ video: true, keyframe: true, timeoutMs: 10_000 });
+    const { viaEdge, played } = await viewerViaOrigin(name);
     // /health reads the rebuilt Balancer: every node up.
     await eventually('every node up after the reset', async () => (await fetch(`${worker}/health`)).status, (status) => status === 200, 10_000, 200);
     await new Promise((r) => setTimeout(r, 2000));
