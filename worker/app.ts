@@ -21,7 +21,7 @@ import { balancerFor, chooseEdge, downReason, freshNodeTable, nodeTable, pinnedE
 import { coordinatorFor, kickCoordinator } from './coordinator/index.ts';
 import { doRequests, type DoRequestKind } from './do-requests.ts';
 import { readConfig, type Config, type Env } from './env.ts';
-import { checkStreamParam, corsMiddleware, errorResponse } from './http.ts';
+import { checkStreamParam, corsMiddleware, errorResponse, waitUntilOf } from './http.ts';
 import { clientAddress, sessionLimiter } from './limits/index.ts';
 import { createLogger } from './log.ts';
 import { nodeAddress, notANode, resolveTarget, signallingUrl } from './nodes/index.ts';
@@ -242,16 +242,6 @@ function nodesOf(view: BridgeView): NodeInfo[] | undefined {
 
 function loadBalancingOf(view: BridgeView): boolean {
   return view.bridge === 'up' ? view.loadBalancing : (view.lastKnown?.loadBalancing ?? false);
-}
-
-/** The request's waitUntil, where the runtime gives one (Hono throws when there is no execution context). */
-function waitUntilOf(c: AppContext): ((promise: Promise<unknown>) => void) | undefined {
-  try {
-    const ctx = c.executionCtx;
-    return (promise) => ctx.waitUntil(promise);
-  } catch {
-    return undefined;
-  }
 }
 
 function requestHost(c: AppContext): string {

@@ -4,6 +4,7 @@
  * status) and the one CORS configuration (`hono/cors`) of the cross-origin APIs (/lb, WHIP, WHEP).
  *   { "error": { "code": "NOT_FOUND", "message": "...", "retryable": false } }
  */
+import type { Context } from 'hono';
 import { cors } from 'hono/cors';
 import * as v from 'valibot';
 import { errorBody, Errors, httpStatus, RETRY_AFTER_SECONDS, STREAM_NAME_RULE, StreamName, type CdnError } from '../protocol/index.ts';
@@ -11,6 +12,16 @@ import { errorBody, Errors, httpStatus, RETRY_AFTER_SECONDS, STREAM_NAME_RULE, S
 export type { ErrorBody } from '../protocol/index.ts';
 
 /** A JSON error response with the status of its code; 503s carry Retry-After. `headers` add to it (Allow, WWW-Authenticate, ...). */
+/** The request's waitUntil, where the runtime gives one (Hono throws when there is no execution context). */
+export function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefined {
+  try {
+    const ctx = c.executionCtx;
+    return (promise) => ctx.waitUntil(promise);
+  } catch {
+    return undefined;
+  }
+}
+
 export function errorResponse(err: CdnError, headers: Record<string, string> = {}): Response {
   const status = httpStatus(err.code);
   const extra: Record<string, string> = status === 503 ? { 'Retry-After': String(RETRY_AFTER_SECONDS) } : {};

@@ -45,7 +45,7 @@ export class Balancer extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, json TEXT NOT NULL)');
+    this.#createTables();
   }
 
   /** The agents' view of the nodes (fresh, or the reason it is not available). */
@@ -85,6 +85,11 @@ export class Balancer extends DurableObject<Env> {
     this.#agents.clear();
     this.#streams = undefined;
     await this.ctx.storage.deleteAll();
+    this.#createTables();
+  }
+
+  /** Each agent's last node list, kept across evictions. */
+  #createTables(): void {
     this.ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS snapshots (name TEXT PRIMARY KEY, json TEXT NOT NULL)');
   }
 

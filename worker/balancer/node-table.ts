@@ -17,13 +17,12 @@
  * A table older than TABLE_MAX_AGE_MS (an isolate idle for a while) is read again before it is
  * used; a `down` table is read again after DOWN_REFRESH_MS, so a CDN coming back is seen quickly.
  */
-import type { NodeInfo } from '../../protocol/index.ts';
+import type { ErrorCode, NodeInfo } from '../../protocol/index.ts';
 import { countDoRequest } from '../do-requests.ts';
 import type { AgentMap, Env } from '../env.ts';
 import { createLogger } from '../log.ts';
-import type { ErrorCode } from '../../protocol/index.ts';
 import { balancerName, type BridgeView } from './durable-object.ts';
-import { healthyEdges, noEdgeReason, pickEdge, type BalancingPolicy } from './policy.ts';
+import { pickEdge, type BalancingPolicy } from './policy.ts';
 import { bridgeView, VIEW_WAIT_MS } from './view.ts';
 
 /** How often a table in use is read again (in the background: requests keep using the old one meanwhile). */
@@ -110,15 +109,16 @@ export function chooseEdge(agents: AgentMap, view: BridgeView): EdgeChoice {
     if (origin === undefined) return { ok: false, code: 'FAILED_PRECONDITION', reason: 'the topology has no origin node' };
     return { ok: true, node: origin, policy: 'NONE' };
   }
-  if (healthyEdges(view.nodes).length === 0) return { ok: false, code: 'UNAVAILABLE', reason: noEdgeReason(view.nodes) };
   const entry = entryFor(agents);
   const picks = entry.table?.view === view ? entry.table.picks : new Map<string, number>();
   const nodes = view.nodes.map((n): NodeInfo => {
     const mine = picks.get(n.id) ?? 0;
     return mine === 0 ? n : { ...n, load: { ...n.load, subscribers: n.load.subscribers + mine } };
   });
-  const picked = pickEdge({ policy: view.mode, nodes, tick: entry.tick++, random: Math.random });
+  const picked = pickEdge({ policy: view.mode, nodes, tick: entry.tick, random: Math.random });
   if (!picked.ok) return { ok: false, code: 'UNAVAILABLE', reason: picked.reason };
+  // The round-robin position only moves when a pick happens.
+  entry.tick++;
   picks.set(picked.node.id, (picks.get(picked.node.id) ?? 0) + 1);
   const node = view.nodes.find((n) => n.id === picked.node.id) ?? picked.node;
   return { ok: true, node, policy: view.mode };

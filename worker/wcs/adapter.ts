@@ -81,7 +81,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
           return link;
         }),
       chooseEdge: async (_stream, pinned): Promise<EdgeRedirect> => {
-        if (pinned !== undefined) return pinnedRedirect(env, config, pinned, opts.urlContext);
+        if (pinned !== undefined) return pinnedRedirect(env, config, pinned, opts);
         const choice = chooseEdge(config.agents, await nodeTable(env, config.agents, { waitUntil: opts.waitUntil }));
         if (!choice.ok) return { ok: false, code: choice.code, reason: choice.reason };
         const node: NodeInfo = { ...choice.node, load: { ...choice.node.load } };
@@ -132,13 +132,13 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
 }
 
 /** The edge a token pins a player to (the pinned-edge rule, ../balancer/policy.ts). */
-async function pinnedRedirect(env: Env, config: Config, id: string, urlContext: UrlContext): Promise<EdgeRedirect> {
-  const view = await nodeTable(env, config.agents);
+async function pinnedRedirect(env: Env, config: Config, id: string, opts: Pick<WcsSocketOptions, 'urlContext' | 'waitUntil'>): Promise<EdgeRedirect> {
+  const view = await nodeTable(env, config.agents, { waitUntil: opts.waitUntil });
   if (view.bridge !== 'up') return { ok: false, code: view.code, reason: Errors.bridgeUnavailable(view.reason).message };
   const pin = pinnedEdge(view.nodes, id);
   if (!pin.ok) return pin;
   const node: NodeInfo = { ...pin.node, load: { ...pin.node.load } };
-  return { ok: true, node, url: signallingUrl(node, urlContext), ...nodeAddress(node.host) };
+  return { ok: true, node, url: signallingUrl(node, opts.urlContext), ...nodeAddress(node.host) };
 }
 
 /** The size of a binary message: workerd delivers a Blob (its types say ArrayBuffer). */

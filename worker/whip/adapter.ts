@@ -17,7 +17,7 @@ import { chooseEdge, nodeTable } from '../balancer/index.ts';
 import { connectBridge, type BridgeClient } from '../bridge-client/index.ts';
 import { kickCoordinator } from '../coordinator/index.ts';
 import { readConfig, type Config, type Env } from '../env.ts';
-import { corsMiddleware } from '../http.ts';
+import { corsMiddleware, waitUntilOf } from '../http.ts';
 import { createLogger } from '../log.ts';
 import { handleWhipWhep, optionsHeaders, type Protocol, type Route, type WhipDeps } from './handler.ts';
 
@@ -49,14 +49,7 @@ for (const protocol of ['whip', 'whep'] as const satisfies readonly Protocol[]) 
 }
 
 function serve(c: AppContext, route: Route): Promise<Response> {
-  let waitUntil: ((p: Promise<unknown>) => void) | undefined;
-  try {
-    const ctx = c.executionCtx;
-    waitUntil = (p) => ctx.waitUntil(p);
-  } catch {
-    // No execution context (Hono throws without one): background reads just run.
-  }
-  return handleWhipWhep(c.req.raw, route, depsFor(c.env, waitUntil));
+  return handleWhipWhep(c.req.raw, route, depsFor(c.env, waitUntilOf(c)));
 }
 
 /** One request to `url` (an agent) on a short link of its own (closing it releases nothing: sessions are resources). */
