@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CdnError } from '../../protocol/index.ts';
-import { BIND_TIMEOUT_MS } from './relink.ts';
+import { BIND_TIMEOUT_MS, RELINK_RETRY_MS, relinkRetryDelay } from './relink.ts';
 import { SDP, connect, edge, harness, play, publish, refOf } from './session-harness.ts';
 
 /** A live publish on the harness's link: its ref. */
@@ -25,6 +25,7 @@ const LOST_INFO = 'Failed by error: the connection to the bridge was lost';
 describe('WcsSession re-binds its streams after a lost link (links that move)', () => {
   afterEach(() => {
     vi.useRealTimers();
+    vi.restoreAllMocks();
   });
 
   it('a live publish and a server-offer play are re-bound by ref on a new link: the client sees no frame, and events on the new link reach them', async () => {
@@ -133,8 +134,19 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
     expect(h.session.streamIds).toEqual([]);
   });
 
-  it('re-opens a refused link every 250-500 ms, never faster, and fails the streams naming the bridge when the window passes', async () => {
+  it('waits between half and one and a half RELINK_RETRY_MS between attempts, spread, never the same period twice in a row for long', () => {
+    const waits = Array.from({ length: 1_000 }, () => relinkRetryDelay());
+    expect(Math.min(...waits)).toBeGreaterThanOrEqual(RELINK_RETRY_MS / 2);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(RELINK_RETRY_MS * 1.5);
+    expect(relinkRetryDelay(() => 0)).toBe(RELINK_RETRY_MS / 2);
+    // Spread over the whole range, not a fixed period.
+    expect(new Set(waits.map((w) => Math.floor(w / 25))).size).toBeGreaterThanOrEqual(9);
+  });
+
+  it('re-opens a refused link no faster than every RELINK_RETRY_MS / 2, and fails the streams naming the bridge when the window passes', async () => {
     vi.useFakeTimers();
+    // The shortest wait every time: the most attempts the pacing allows.
+    vi.spyOn(Math, 'random').mockReturnValue(0);
     const h = harness({ relinkWindowMs: 5_000 });
     h.send(connect);
     await livePublish(h, 'm1', 'cam1');
@@ -142,8 +154,8 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
     const opensBefore = h.opens();
     h.link().lose();
     await vi.advanceTimersByTimeAsync(4_900);
-    // At once, then after 250 ms, then every 500 ms: 1 + 1 + 9.
-    expect(h.opens() - opensBefore).toBe(11);
+    // At once, then every 125 ms: 1 + 39.
+    expect(h.opens() - opensBefore).toBe(1 + Math.floor(4_900 / (RELINK_RETRY_MS / 2)));
     expect(h.statuses()).toEqual([]);
     await vi.advanceTimersByTimeAsync(200);
     expect(h.statuses()).toEqual([
@@ -280,7 +292,7 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
     h.link().lose();
     await vi.advanceTimersByTimeAsync(10);
     h.link().lose();
-    await vi.advanceTimersByTimeAsync(300);
+    await vi.advanceTimersByTimeAsync(RELINK_RETRY_MS * 1.5 + 10);
     expect(h.links).toHaveLength(3);
     h.link().call('bind').resolve(BIND_RESULT([ref]));
     await vi.advanceTimersByTimeAsync(10);
@@ -301,6 +313,45 @@ describe('WcsSession re-binds its streams after a lost link (links that move)', 
       h.link().lose();
     }
     await vi.advanceTimersByTimeAsync(600);
+    h.link().call('bind').resolve(BIND_RESULT([ref]));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(h.statuses()).toEqual([]);
+    expect(h.session.streamIds).toEqual(['m1']);
+  });
+
+  it('a bridge restarted every 1.5 s and reachable for only 150 ms of each cycle is reached within every window: the waits do not lock onto the dead part of the cycle', async () => {
+    vi.useFakeTimers();
+    // A fixed sequence from a small generator: the same run every time, spread as Math.random's.
+    let seed = 7;
+    vi.spyOn(Math, 'random').mockImplementation(() => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    });
+    // The default window (BRIDGE_RELINK_WINDOW_MS, 20 s): about 13 cycles.
+    const h = harness({ relinkWindowMs: 20_000 });
+    h.send(connect);
+    const ref = await livePublish(h, 'm1', 'cam1');
+    const down = new CdnError('UNAVAILABLE', 'the bridge at http://127.0.0.1:1/api is unreachable: Network connection lost.');
+    h.refusing(down);
+    h.link().lose();
+    // 60 cycles (90 s, four and a half windows): refused for 1,350 ms, then up for 150 ms and killed, as a
+    // launcher restarting a bridge killed right after it listens. A link opened while it was up is lost.
+    let reached = 0;
+    for (let cycle = 0; cycle < 60; cycle++) {
+      await vi.advanceTimersByTimeAsync(1_350);
+      const links = h.links.length;
+      h.refusing(undefined);
+      await vi.advanceTimersByTimeAsync(150);
+      h.refusing(down);
+      if (h.links.length > links) {
+        reached++;
+        h.link().lose();
+      }
+      expect(h.statuses(), `cycle ${cycle}`).toEqual([]);
+    }
+    expect(reached).toBeGreaterThanOrEqual(30);
+    h.refusing(undefined);
+    await vi.advanceTimersByTimeAsync(400);
     h.link().call('bind').resolve(BIND_RESULT([ref]));
     await vi.advanceTimersByTimeAsync(10);
     expect(h.statuses()).toEqual([]);

@@ -2,7 +2,7 @@
  * Re-binding a WCS session's publishes and plays after its bridge link was lost (links that move,
  * protocol/api.ts). A lost link leaves what it owned in place on the bridge for
  * BRIDGE_OWNER_GRACE_MS; `Relink` keeps re-opening the session's link (the first attempt at once,
- * then every RELINK_RETRY_MS, never a tight loop) and sends `bind` with the refs, until the bridge
+ * then about every RELINK_RETRY_MS, never a tight loop) and sends `bind` with the refs, until the bridge
  * answers or the window (the session's relinkWindowMs, BRIDGE_RELINK_WINDOW_MS) passes. The window
  * is how long the bridge may stay out of reach: it starts again at each link that opens or is lost
  * before its bind (not one whose bind went unanswered: a hung bridge), as the
@@ -21,8 +21,18 @@ import { CdnError, MAX_BIND_IDS, type Logger, type Result } from '../../protocol
 import { INFO, type BridgeLink } from './contract.ts';
 import type { StreamEntry } from './entry.ts';
 
-/** Waits between attempts: the first attempt is at once, then these (the last one repeats). */
-export const RELINK_RETRY_MS = [250, 500] as const;
+/**
+ * The mean wait between attempts (the first attempt is at once). Each wait is drawn between half
+ * and one and a half of it: a bridge restarted again and again is reachable for only part of each
+ * cycle, and attempts at a fixed period can fall in the same unreachable part of every cycle (the
+ * same phase each time) until the window passes, though the bridge was up in every cycle.
+ */
+export const RELINK_RETRY_MS = 250;
+
+/** One wait before a retry: RELINK_RETRY_MS spread by ±50 %. */
+export function relinkRetryDelay(random: () => number = Math.random): number {
+  return Math.round(RELINK_RETRY_MS * (0.5 + random()));
+}
 /**
  * How long one `bind` may wait (the bridge answers once it has taken back its state, well under a
  * second). A link that does not answer is given up (not released) and the next attempt opens a new
@@ -91,7 +101,7 @@ class Relink {
 
   async #loop(): Promise<void> {
     for (let attempt = 0; !this.#done; attempt++) {
-      if (attempt > 0) await this.#sleep(RELINK_RETRY_MS[Math.min(attempt - 1, RELINK_RETRY_MS.length - 1)] ?? 500);
+      if (attempt > 0) await this.#sleep(relinkRetryDelay());
       if (this.#done) return;
       let link: BridgeLink;
       try {
