@@ -13,7 +13,8 @@
  */
 export { SESSION_STATUS, STREAM_STATUS, type SessionStatus, type StreamStatus } from './constants.ts';
 export { createSession, Session, type SessionOptions, type SessionEventMap, type DisconnectInfo } from './session.ts';
-export { Stream, type StreamOptions, type StreamEventMap, type ReplayOptions } from './stream.ts';
+export { Stream, type StreamOptions, type StreamEventMap } from './stream.ts';
+export type { ReplayOptions } from './retry.ts';
 export type { BandwidthReport, BandwidthMonitorOptions } from './bandwidth.ts';
 export type { Listener } from './emitter.ts';
 

@@ -10,16 +10,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { SESSION_STATUS, STREAM_STATUS } from './constants.ts';
 import { Session, type SessionOptions } from './session.ts';
 import type { BandwidthReport } from './bandwidth.ts';
-import type { RedirectInfo } from '../protocol/wcs.ts';
-
-interface Frame {
-  message: string;
-  data: unknown[];
-}
-
-function isFrame(x: unknown): x is Frame {
-  return typeof x === 'object' && x !== null && 'message' in x && typeof x.message === 'string' && 'data' in x && Array.isArray(x.data);
-}
+import { isFrame, redirectTo, type Frame } from './test-support/wcs-servers.ts';
 
 /** A scripted WCS server: records what it receives; the test decides what to answer. */
 class ScriptedServer {
@@ -74,13 +65,6 @@ class ScriptedServer {
     for (const s of this.sockets) s.terminate();
     return new Promise((r) => this.wss.close(() => r()));
   }
-}
-
-
-/** A redirect's data as the worker sends it: every field the contract (protocol/wcs.ts) requires. */
-function redirectTo(mediaSessionId: string, url: string, name = 'x'): RedirectInfo {
-  const u = new URL(url);
-  return { mediaSessionId, name, node: 'edge-1', url, server: u.hostname, ws: Number(u.port), wss: 443 };
 }
 
 const cleanup: (() => Promise<void> | void)[] = [];

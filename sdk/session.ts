@@ -1,7 +1,8 @@
 /**
  * A session: the SDK's connection to a Fanout (or WCS) server. It asks the load balancer first when
  * given `lbUrl`, keeps the WebSocket, routes the server's frames to its streams, and holds the
- * extra connections to edges that its players were redirected to.
+ * extra connections to the nodes its streams were redirected to (edges for plays, origins for
+ * publishes).
  */
 import { resolveServer, withToken, type FetchLike } from './balancer.ts';
 import { WcsConnection, type CloseInfo, type SocketFactory } from './connection.ts';

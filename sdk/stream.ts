@@ -1,11 +1,13 @@
 /**
  * A stream: one published or played WebRTC stream of a session. Publishing offers to the server
- * (sendonly, ICE gathered fully); playing asks with `playStream`, follows the origin's `redirect`
- * to an edge, and answers the server's offer. Statuses arrive as typed events.
+ * (sendonly, ICE gathered fully) and follows a `redirect` to the origin the CDN places it on;
+ * playing asks with `playStream`, follows the origin's `redirect` to an edge, and answers the
+ * server's offer. Statuses arrive as typed events.
  *
  * Over 500 lines on purpose: a stream's publish and play paths share one state machine (statuses,
- * the redirect, replay on failure, the bandwidth monitor's NOT_ENOUGH_BANDWIDTH), and splitting
- * them would put one entity's lifecycle in two files.
+ * the redirect, replay/republish on failure, the bandwidth monitor's NOT_ENOUGH_BANDWIDTH), and
+ * splitting them would put one entity's lifecycle in two files. The retry policy itself (options,
+ * what is retryable, counting, waiting) is in retry.ts.
  */
 import { LossWindow, lossCounters, type BandwidthMonitorOptions, type BandwidthReport } from './bandwidth.ts';
 import { nodeUrl } from './balancer.ts';
@@ -23,6 +25,7 @@ import {
   type MediaEnvironment,
 } from './media.ts';
 import type { ClientFrame, RedirectFrame, StatusFrame } from './protocol.ts';
+import { Retries, retryableFailure, retryOptions, type ReplayOptions } from './retry.ts';
 import { uuid } from './uuid.ts';
 import { errorText } from '../protocol/errors.ts';
 
@@ -55,16 +58,27 @@ export interface StreamOptions {
    * load balancing that is another, healthy edge. The stream goes back to PENDING (`getInfo()` says
    * why) and on to PLAYING; FAILED only when every attempt failed. A stream that ended (STOPPED) or
    * that the server no longer has is not replayed. Default false (off).
+   *
+   * @example
+   * session.createStream({ name: 'cam1', display: player, replayOnFailure: { attempts: 5, delayMs: 1000 } }).play();
    */
   replayOnFailure?: boolean | ReplayOptions;
-}
-
-/** How `replayOnFailure` retries. */
-export interface ReplayOptions {
-  /** Attempts in a row (a PLAYING starts the count again). Default 3. */
-  attempts?: number;
-  /** Wait before the first attempt (ms), doubled for each further one. Default 500. */
-  delayMs?: number;
+  /**
+   * Publishing: when the stream fails after it published (its origin went down, the connection to
+   * it broke, ICE failed, the server reported FAILED), publish the same captured media again
+   * through the session's server, which places it on an up origin (the SDK follows its redirect).
+   * The camera is not asked for again. The stream goes back to PENDING (`getInfo()` says why) and
+   * on to PUBLISHING; FAILED only when every attempt failed, with the last reason. `stop()` while
+   * it waits ends it (UNPUBLISHED). A stream that ended (UNPUBLISHED) or that the server no longer
+   * has is not republished. Same options and counting as `replayOnFailure`. Default false (off).
+   *
+   * @example
+   * session.createStream({ name: 'cam1', display: preview, republishOnFailure: true })
+   *   .on(STREAM_STATUS.PENDING, (s) => console.warn(s.getInfo())) // later ones: "republishing (attempt 1 of 3) after: ..."
+   *   .on(STREAM_STATUS.PUBLISHING, (s) => console.log('live on', s.getServerUrl()))
+   *   .publish();
+   */
+  republishOnFailure?: boolean | ReplayOptions;
 }
 
 /**
@@ -92,7 +106,7 @@ export interface StreamHost {
   /** Frames for `id` on `conn` go to `sink` until `unroute`. */
   route(conn: WcsConnection, id: string, sink: StreamSink): void;
   unroute(conn: WcsConnection, id: string): void;
-  /** An established connection to `url` (an edge), shared and counted. */
+  /** An established connection to `url` (an edge, or the origin a publish is placed on), shared and counted. */
   acquire(url: string): Promise<WcsConnection>;
   /** One user fewer of a connection from `acquire`; the last one closes it. */
   release(conn: WcsConnection): void;
@@ -134,11 +148,10 @@ export class Stream {
   #local: MediaStream | undefined;
   #remote: MediaStream | undefined;
   #redirects = 0;
-  /** PLAYING was reached at least once (replay only re-plays streams that played). */
-  #played = false;
-  /** Replays in a row since the last PLAYING. */
-  #replays = 0;
-  #replayTimer: ReturnType<typeof setTimeout> | undefined;
+  /** PLAYING or PUBLISHING was reached at least once (only a stream that was live is retried). */
+  #live = false;
+  /** replayOnFailure / republishOnFailure, set by `publish()` / `play()`. */
+  #retries = new Retries(undefined);
   /** The request is on the wire: `stop()` must tell the server. */
   #requested = false;
   #stopTimer: ReturnType<typeof setTimeout> | undefined;
@@ -346,6 +359,7 @@ export class Stream {
     if (this.#status !== STREAM_STATUS.NEW) throw new Error(`Fanout: stream "${this.#opts.name}" was already ${this.#published ? 'published' : 'played'}`);
     if (this.#host.main() === undefined) throw new Error('Fanout: the session is not established');
     this.#published = published;
+    this.#retries = new Retries(retryOptions(published ? this.#opts.republishOnFailure : this.#opts.replayOnFailure));
     this.#setStatus(STREAM_STATUS.PENDING, undefined);
     this.#armPendingTimer();
   }
@@ -425,31 +439,58 @@ export class Stream {
         video.srcObject = local;
         void startPlayback(video);
       }
+      await this.#publishOnMain();
+    } catch (err) {
+      this.#failed(`cannot create the offer: ${describe(err)}`);
+    }
+  }
+
+  /** Offers the captured media on the session's own connection: the first publish, or a republish. */
+  async #publishOnMain(): Promise<void> {
+    const sdp = await this.#localOffer();
+    if (sdp === undefined || this.#final()) return;
+    const main = this.#host.main();
+    if (main === undefined) {
+      this.#failed('the session is closed');
+      return;
+    }
+    this.#attach(main, false);
+    this.#sendRequest(sdp);
+  }
+
+  /**
+   * The publish's offer: the current peer connection's while no server has answered it (a redirect
+   * sends the same offer on), else a new peer connection's over the captured tracks (a republish;
+   * the camera is not asked again). Undefined when it failed (reported) or the attempt is over.
+   */
+  async #localOffer(): Promise<string | undefined> {
+    const current = this.#pc;
+    if (current?.signalingState === 'have-local-offer' && current.localDescription !== null) return current.localDescription.sdp;
+    current?.close();
+    const local = this.#local;
+    if (local === undefined) return undefined;
+    try {
       const pc = this.#newPeerConnection();
       for (const track of local.getTracks()) {
         const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [local] });
         if (track.kind === 'video' && this.#opts.codec !== undefined) {
           const prefs = preferCodec(this.#host.media.videoCapabilities() ?? [], this.#opts.codec);
           if (prefs === undefined) {
-            this.#failed(`this browser cannot send the ${this.#opts.codec} codec`);
-            return;
+            this.#failed(`this browser cannot send the ${this.#opts.codec} codec`, false);
+            return undefined;
           }
           t.setCodecPreferences(prefs);
         }
       }
       await pc.setLocalDescription(await pc.createOffer());
       await iceGatheringComplete(pc, this.#host.iceGatheringTimeoutMs);
-      if (this.#final()) return;
-      const main = this.#host.main();
+      if (this.#final() || pc !== this.#pc) return undefined;
       const sdp = pc.localDescription?.sdp;
-      if (main === undefined || sdp === undefined) {
-        this.#failed(main === undefined ? 'the session is closed' : 'no local description');
-        return;
-      }
-      this.#attach(main, false);
-      this.#sendRequest(sdp);
+      if (sdp === undefined) this.#failed('no local description');
+      return sdp;
     } catch (err) {
       this.#failed(`cannot create the offer: ${describe(err)}`);
+      return undefined;
     }
   }
 
@@ -512,34 +553,42 @@ export class Stream {
     return pc;
   }
 
+  /** The server sends the stream elsewhere: a play to an edge, a publish to the origin it is placed on. */
   async #onRedirect(ev: RedirectFrame, from: WcsConnection): Promise<void> {
-    if (this.#final() || this.#published) return;
+    if (this.#final()) return;
     const url = nodeUrl(from.url, ev);
     if (url === undefined) {
-      this.#failed('the origin redirected the stream to an unusable address');
+      this.#failed('the server redirected the stream to an unusable address');
       return;
     }
     if (++this.#redirects > MAX_REDIRECTS) {
       this.#failed(`too many redirects (last to ${url})`);
       return;
     }
-    // Leave the origin first: its FAILED for this stream (for clients that do not follow
+    // Leave the server first: its FAILED for this stream (for clients that do not follow
     // redirects) must not reach the user.
     this.#detach();
     this.#requested = false;
+    const round = this.#retries.scheduled;
     let conn: WcsConnection;
     try {
       conn = await this.#host.acquire(url);
     } catch (err) {
-      this.#failed(`Failed to connect to the edge ${url}: ${describe(err)}`);
+      if (round === this.#retries.scheduled) this.#failed(`Failed to connect to the ${this.#published ? 'origin' : 'edge'} ${url}: ${describe(err)}`);
       return;
     }
-    if (this.#final()) {
+    // Ended, or failed and retrying from the session's server meanwhile: this attempt is over.
+    if (this.#final() || round !== this.#retries.scheduled) {
       this.#host.release(conn);
       return;
     }
     this.#attach(conn, true);
-    this.#sendRequest();
+    if (!this.#published) {
+      this.#sendRequest();
+      return;
+    }
+    const sdp = await this.#localOffer();
+    if (sdp !== undefined && !this.#final() && round === this.#retries.scheduled) this.#sendRequest(sdp);
   }
 
   #onStatus(ev: StatusFrame): void {
@@ -550,10 +599,8 @@ export class Stream {
       case STREAM_STATUS.PLAYING:
         if (this.#status === ev.status) return;
         clearTimeout(this.#pendingTimer);
-        if (ev.status === STREAM_STATUS.PLAYING) {
-          this.#played = true;
-          this.#replays = 0;
-        }
+        this.#live = true;
+        this.#retries.reset();
         this.#setStatus(ev.status, info);
         this.#startMonitor();
         return;
@@ -562,8 +609,7 @@ export class Stream {
         this.#finish(ev.status, info);
         return;
       case STREAM_STATUS.FAILED:
-        // A stream the server does not have any more is not worth asking for again.
-        this.#failed(info ?? 'failed', ev['code'] !== 'NOT_FOUND' && !/stream not found/i.test(info ?? ''));
+        this.#failed(info ?? 'failed', retryableFailure(ev));
         return;
       case STREAM_STATUS.NOT_ENOUGH_BANDWIDTH: {
         const figures: Record<string, number> = {};
@@ -619,31 +665,17 @@ export class Stream {
     else conn.send({ message: 'stopStream', data: [{ mediaSessionId: this.#id, name: this.#opts.name, published: false }] });
   }
 
-  #failed(info: string, replayable = true): void {
-    if (replayable && this.#mayReplay()) this.#replay(info);
+  #failed(info: string, retryable = true): void {
+    if (retryable && this.#live && !this.#final() && this.#retries.left() && this.#host.main() !== undefined) this.#retry(info);
     else this.#finish(STREAM_STATUS.FAILED, info);
   }
 
-  #replayOptions(): Required<ReplayOptions> | undefined {
-    const o = this.#opts.replayOnFailure;
-    if (o === undefined || o === false) return undefined;
-    const given = o === true ? {} : o;
-    return { attempts: Math.max(0, Math.floor(given.attempts ?? 3)), delayMs: Math.max(0, given.delayMs ?? 500) };
-  }
-
-  #mayReplay(): boolean {
-    const o = this.#replayOptions();
-    return o !== undefined && !this.#published && this.#played && !this.#final() && this.#replays < o.attempts && this.#host.main() !== undefined;
-  }
-
   /**
-   * Releases this attempt (peer connection, edge connection) and plays again through the session's
-   * own server after a delay. The display keeps its video element: the picture comes back in place.
+   * Releases this attempt (peer connection, edge or origin connection) and, after a delay, plays or
+   * publishes again through the session's own server. The display keeps its video element: the
+   * picture comes back in place; a publisher keeps its captured media.
    */
-  #replay(info: string): void {
-    const o = this.#replayOptions();
-    if (o === undefined) return;
-    const attempt = ++this.#replays;
+  #retry(info: string): void {
     clearTimeout(this.#pendingTimer);
     clearTimeout(this.#stopTimer);
     this.#stopTimer = undefined;
@@ -655,19 +687,23 @@ export class Stream {
     this.#detach();
     this.#requested = false;
     this.#redirects = 0;
-    this.#setStatus(STREAM_STATUS.PENDING, `replaying (attempt ${attempt} of ${o.attempts}) after: ${info}`);
-    this.#replayTimer = setTimeout(() => {
-      this.#replayTimer = undefined;
+    const verb = this.#published ? 'republish' : 'replay';
+    const attempt = this.#retries.schedule(() => {
       if (this.#final()) return;
       const main = this.#host.main();
       if (main === undefined) {
-        this.#finish(STREAM_STATUS.FAILED, `${info} (not replayed: the session is closed)`);
+        this.#finish(STREAM_STATUS.FAILED, `${info} (not ${verb}ed: the session is closed)`);
         return;
       }
       this.#armPendingTimer();
+      if (this.#published) {
+        void this.#publishOnMain();
+        return;
+      }
       this.#attach(main, false);
       this.#sendRequest();
-    }, o.delayMs * 2 ** (attempt - 1));
+    });
+    this.#setStatus(STREAM_STATUS.PENDING, `${verb}ing (${attempt}) after: ${info}`);
   }
 
   #setStatus(status: StreamStatus, info: string | undefined): void {
@@ -699,7 +735,7 @@ export class Stream {
     if (this.#final()) return;
     clearTimeout(this.#stopTimer);
     clearTimeout(this.#pendingTimer);
-    clearTimeout(this.#replayTimer);
+    this.#retries.cancel();
     clearInterval(this.#monitor);
     this.#monitor = undefined;
     this.#pc?.close();
