@@ -144,6 +144,11 @@ export const Errors = {
   invalid: (message: string) => new CdnError('INVALID_ARGUMENT', message),
   streamNotFound: (stream: string) => new CdnError('NOT_FOUND', `stream "${stream}" is not published`),
   streamNameInUse: (stream: string) => new CdnError('ALREADY_EXISTS', `stream "${stream}" is already published`),
+  /** The stream's record holds the name for a publish on `node` (the CDN-wide publish lock). */
+  streamHeld: (stream: string, node: string) => new CdnError('ALREADY_EXISTS', `stream "${stream}" is already published (on ${node})`),
+  /** The record's holder could not be checked: it may be live, so the name stays held for now. */
+  streamHolderUnknown: (stream: string, node: string, reason: string) =>
+    new CdnError('UNAVAILABLE', `stream "${stream}" is held by a publish on ${node}, whose agent cannot be asked whether it is still live (${reason}); retry shortly`),
   idInUse: (id: string) => new CdnError('ALREADY_EXISTS', `id "${id}" is already in use`),
   publishNotFound: (publishId: string) => new CdnError('NOT_FOUND', `no publish with id "${publishId}"`),
   playNotFound: (playId: string) => new CdnError('NOT_FOUND', `no play with id "${playId}"`),

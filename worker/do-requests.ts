@@ -14,10 +14,12 @@ export const DO_REQUEST_KINDS = [
   'counters',
   /** The dashboard's streams. */
   'streams',
+  /** A publish's claim or release of its name in the stream's record (several origins only). */
+  'stream-record',
 ] as const;
 export type DoRequestKind = (typeof DO_REQUEST_KINDS)[number];
 
-const counts: Record<DoRequestKind, number> = { 'table-awaited': 0, 'table-background': 0, coordinator: 0, counters: 0, streams: 0 };
+const counts: Record<DoRequestKind, number> = { 'table-awaited': 0, 'table-background': 0, coordinator: 0, counters: 0, streams: 0, 'stream-record': 0 };
 
 export function countDoRequest(kind: DoRequestKind): void {
   counts[kind]++;

@@ -9,6 +9,7 @@ import { BRIDGE_OWNER_GRACE_MS, BRIDGE_RELINK_WINDOW_MS, BRIDGE_REQUEST_TIMEOUT_
 import { MAX_KEYS, MIN_KEY_LENGTH } from './auth/token.ts';
 import type { Balancer } from './balancer/durable-object.ts';
 import type { Coordinator } from './coordinator/durable-object.ts';
+import type { StreamRecord } from './streams/durable-object.ts';
 import { IceServersVar, type IceServer } from './whip/ice-servers.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits/index.ts';
 
@@ -59,6 +60,8 @@ export interface Env {
   BALANCER: DurableObjectNamespace<Balancer>;
   /** Cross-node work when nodes have agents of their own (AGENT_URLS). */
   COORDINATOR: DurableObjectNamespace<Coordinator>;
+  /** Each stream name's record: the CDN-wide publish lock when the topology has several origins. */
+  STREAM_RECORDS: DurableObjectNamespace<StreamRecord>;
   ASSETS: Fetcher;
 }
 

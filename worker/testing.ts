@@ -37,7 +37,7 @@ export class Scenario {
   }
 
   /** The worker's env with BRIDGE_URL pointing at this scenario (plus any overrides). */
-  env(overrides: Partial<Record<Exclude<keyof Env, 'BALANCER' | 'COORDINATOR' | 'ASSETS' | 'BRIDGE_URL'>, string>> = {}): Env {
+  env(overrides: Partial<Record<Exclude<keyof Env, 'BALANCER' | 'COORDINATOR' | 'STREAM_RECORDS' | 'ASSETS' | 'BRIDGE_URL'>, string>> = {}): Env {
     return { ...env, BRIDGE_URL: this.url, ...overrides };
   }
 

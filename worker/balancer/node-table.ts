@@ -13,6 +13,8 @@
  *   at once; what other isolates sent shows at the next read;
  * - RANDOM is the same everywhere.
  * Exactness across isolates would need one counter every viewer asks, which is what this avoids.
+ * Publishers to be placed get an origin the same way (`chooseOrigin`, ./policy.ts pickOrigin),
+ * counting this isolate's own placements on top of the reported publishers.
  *
  * A table older than TABLE_MAX_AGE_MS (an isolate idle for a while) is read again before it is
  * used; a `down` table is read again after DOWN_REFRESH_MS, so a CDN coming back is seen quickly.
@@ -22,7 +24,7 @@ import { countDoRequest } from '../do-requests.ts';
 import type { AgentMap, Env } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { balancerName, type BridgeView } from './durable-object.ts';
-import { pickEdge, type BalancingPolicy } from './policy.ts';
+import { pickEdge, pickOrigin, type BalancingPolicy } from './policy.ts';
 import { bridgeView, VIEW_WAIT_MS } from './view.ts';
 
 /** How often a table in use is read again (in the background: requests keep using the old one meanwhile). */
@@ -39,7 +41,7 @@ const log = createLogger({ unit: 'node-table' });
 
 /** The node a player should use, or why there is none. */
 export type EdgeChoice =
-  | { ok: true; node: NodeInfo; policy: BalancingPolicy | 'NONE' }
+  | { ok: true; node: NodeInfo; policy: BalancingPolicy | 'NONE' | 'LEAST_LOADED_ORIGIN' }
   | { ok: false; code: ErrorCode; reason: string };
 
 interface Table {
@@ -48,6 +50,8 @@ interface Table {
   at: number;
   /** Players this isolate sent to each edge since it was read. */
   picks: Map<string, number>;
+  /** Publishers this isolate placed on each origin since it was read. */
+  placed: Map<string, number>;
 }
 
 interface Entry {
@@ -125,6 +129,25 @@ export function chooseEdge(agents: AgentMap, view: BridgeView): EdgeChoice {
 }
 
 /**
+ * The origin for a publish that must be placed (asked at an edge, or at an origin that is down),
+ * from `view` (a table this isolate read): the least loaded origin that is up (./policy.ts).
+ */
+export function chooseOrigin(agents: AgentMap, view: BridgeView): EdgeChoice {
+  if (view.bridge !== 'up') return { ok: false, code: view.code, reason: view.reason };
+  const entry = entryFor(agents);
+  const placed = entry.table?.view === view ? entry.table.placed : new Map<string, number>();
+  const nodes = view.nodes.map((n): NodeInfo => {
+    const mine = placed.get(n.id) ?? 0;
+    return mine === 0 ? n : { ...n, load: { ...n.load, publishers: n.load.publishers + mine } };
+  });
+  const picked = pickOrigin(nodes, entry.tick);
+  if (!picked.ok) return { ok: false, code: 'UNAVAILABLE', reason: picked.reason };
+  placed.set(picked.node.id, (placed.get(picked.node.id) ?? 0) + 1);
+  const node = view.nodes.find((n) => n.id === picked.node.id) ?? picked.node;
+  return { ok: true, node, policy: 'LEAST_LOADED_ORIGIN' };
+}
+
+/**
  * A read is under way. The runtime may cancel a read whose request ended without waitUntil; one
  * that has taken longer than bridgeView's own bound is taken for lost.
  */
@@ -146,7 +169,7 @@ function entryFor(agents: AgentMap): Entry {
 function read(env: Env, agents: AgentMap, entry: Entry): Promise<Table> {
   const reading = bridgeView(env, agents)
     .then((view): Table => {
-      const table: Table = { view, at: Date.now(), picks: new Map() };
+      const table: Table = { view, at: Date.now(), picks: new Map(), placed: new Map() };
       entry.table = table;
       return table;
     })

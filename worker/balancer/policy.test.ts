@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeInfo } from '../../protocol/index.ts';
-import { healthyEdges, noEdgeReason, pickEdge, pinnedEdge, type BalancingPolicy } from './policy.ts';
+import { healthyEdges, noEdgeReason, pickEdge, pickOrigin, pinnedEdge, type BalancingPolicy } from './policy.ts';
 
 function n(id: string, role: 'origin' | 'edge', load: { publishers?: number; subscribers?: number } = {}, up = true): NodeInfo {
   return { id, role, host: `${id}.localhost:8787`, up, since: 0, load: { publishers: load.publishers ?? 0, subscribers: load.subscribers ?? 0 } };
@@ -121,5 +121,28 @@ describe('pinnedEdge (the rule /lb, WHEP and the WCS redirect share)', () => {
   });
   it('a token naming an edge that is down is UNAVAILABLE', () => {
     expect(pinnedEdge(nodes, 'edge-2')).toEqual({ ok: false, code: 'UNAVAILABLE', reason: "edge-2 (the token's node) is down" });
+  });
+});
+
+describe('pickOrigin: where a publish that must be placed goes', () => {
+  const o = (id: string, publishers: number, subscribers: number, up = true): NodeInfo => ({ id, role: 'origin', host: `${id}.localhost:8787`, up, since: 0, load: { publishers, subscribers } });
+
+  it('the up origin with the fewest publishers, then the fewest subscribers', () => {
+    expect(pickOrigin([o('origin', 2, 0), o('origin-2', 1, 50), o('origin-3', 1, 10)], 0)).toMatchObject({ ok: true, node: { id: 'origin-3' } });
+  });
+
+  it('never an origin that is down, nor an edge', () => {
+    const edge: NodeInfo = { ...o('edge-1', 0, 0), role: 'edge' };
+    expect(pickOrigin([o('origin', 0, 0, false), edge, o('origin-2', 5, 5)], 0)).toMatchObject({ ok: true, node: { id: 'origin-2' } });
+  });
+
+  it('ties rotate with tick', () => {
+    const nodes = [o('origin', 1, 1), o('origin-2', 1, 1)];
+    expect([0, 1, 2].map((t) => (pickOrigin(nodes, t) as { node: NodeInfo }).node.id)).toEqual(['origin', 'origin-2', 'origin']);
+  });
+
+  it('no origin up says which are down; none at all says so', () => {
+    expect(pickOrigin([o('origin', 0, 0, false), o('origin-2', 0, 0, false)], 0)).toEqual({ ok: false, reason: 'no origin is up: origin is down, origin-2 is down' });
+    expect(pickOrigin([], 0)).toEqual({ ok: false, reason: 'the topology has no origin node' });
   });
 });

@@ -10,6 +10,10 @@
  *
  * Ties in FEWESTCALLS and LESS_LOADED_NODE rotate with `tick`, so a burst of players arriving
  * before the load figures move is spread over the tied edges instead of piling on the first.
+ *
+ * Publishers that must be placed (`pickOrigin`: asked at an edge, or at an origin that is down) go
+ * to the least loaded origin that is up: the fewest publishers, then the fewest subscribers, ties
+ * rotating with `tick` as above.
  */
 import type { NodeInfo } from '../../protocol/index.ts';
 
@@ -31,6 +35,23 @@ const byId = (a: NodeInfo, b: NodeInfo): number => a.id.localeCompare(b.id, 'en'
 /** The edges that may take players, in a stable order. */
 export function healthyEdges(nodes: readonly NodeInfo[]): NodeInfo[] {
   return nodes.filter((n) => n.role === 'edge' && n.up).sort(byId);
+}
+
+/** The origins that may take publishers, in a stable order. */
+export function healthyOrigins(nodes: readonly NodeInfo[]): NodeInfo[] {
+  return nodes.filter((n) => n.role === 'origin' && n.up).sort(byId);
+}
+
+/** Picks the origin for a publish that must be placed (the least loaded origin that is up). */
+export function pickOrigin(nodes: readonly NodeInfo[], tick: number): PickResult {
+  const origins = healthyOrigins(nodes);
+  if (origins.length === 0) {
+    const all = nodes.filter((n) => n.role === 'origin').sort(byId);
+    return { ok: false, reason: all.length === 0 ? 'the topology has no origin node' : `no origin is up: ${all.map((n) => `${n.id} is down`).join(', ')}` };
+  }
+  const fewestPublishers = Math.min(...origins.map((n) => n.load.publishers));
+  const candidates = origins.filter((n) => n.load.publishers === fewestPublishers);
+  return { ok: true, node: leastBy(candidates, (n) => n.load.subscribers, Math.max(0, Math.floor(tick))) };
 }
 
 /** Why no edge can be chosen (for the 503 body). */

@@ -7,7 +7,7 @@
  */
 import { Errors, type ErrorCode, type NodeInfo } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
-import { balancerFor, balancerName, chooseEdge, nodeTable, pinnedEdge } from '../balancer/index.ts';
+import { balancerFor, balancerName, chooseEdge, chooseOrigin, nodeTable, pinnedEdge } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
 import { kickCoordinator } from '../coordinator/index.ts';
 import { countDoRequest } from '../do-requests.ts';
@@ -15,14 +15,14 @@ import type { Config, Env } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { ReportBatch, SessionReporter } from '../metrics/index.ts';
 import { nodeAddress, signallingUrl, type UrlContext } from '../nodes/index.ts';
-import { CLOSE_CODES, WcsSession, type EdgeRedirect } from './session.ts';
+import { claimStream, originsOf, releaseStream } from '../streams/index.ts';
+import { CLOSE_CODES, WcsSession, type EdgeRedirect, type PublishLock, type PublishPlace } from './session.ts';
 
 export interface WcsSocketOptions {
   env: Env;
   config: Config;
   node: NodeInfo | undefined;
   nodeError?: { code: ErrorCode; message: string };
-  originHost: string | undefined;
   loadBalancing: boolean;
   /** How the client reached the worker (for the redirect URL's style). */
   urlContext: UrlContext;
@@ -87,6 +87,8 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
         const node: NodeInfo = { ...choice.node, load: { ...choice.node.load } };
         return { ok: true, node, url: signallingUrl(node, opts.urlContext), ...nodeAddress(node.host) };
       },
+      placePublish: (_stream, node) => placePublish(env, config, node, opts),
+      publishLock: publishLock(env, config, opts, log),
       now: () => Date.now(),
       log,
     },
@@ -94,7 +96,6 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
       sessionId,
       node: opts.node,
       ...(opts.nodeError === undefined ? {} : { nodeError: opts.nodeError }),
-      originHost: opts.originHost,
       loadBalancing: opts.loadBalancing,
       pingTimeoutMs: config.pingTimeoutMs,
       auth: authFor(config.tokenKeys, log),
@@ -129,6 +130,36 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
   });
   server.addEventListener('error', finish);
   return new Response(null, { status: 101, webSocket: client });
+}
+
+/**
+ * Where a publish asked on this session's node runs: here on an origin that is up (or the only
+ * origin, which then says itself why it cannot), else on the origin chooseOrigin places it on.
+ */
+async function placePublish(env: Env, config: Config, here: NodeInfo, opts: Pick<WcsSocketOptions, 'urlContext' | 'waitUntil'>): Promise<PublishPlace> {
+  const view = await nodeTable(env, config.agents, { waitUntil: opts.waitUntil });
+  const nodes = view.bridge === 'up' ? view.nodes : [];
+  const now = nodes.find((n) => n.id === here.id);
+  if (here.role === 'origin' && (now?.up !== false || originsOf(nodes).length <= 1)) return { ok: true, here: true };
+  const choice = chooseOrigin(config.agents, view);
+  if (!choice.ok) return { here: false, ok: false, code: choice.code, reason: choice.reason };
+  if (choice.node.id === here.id) return { ok: true, here: true };
+  const node: NodeInfo = { ...choice.node, load: { ...choice.node.load } };
+  return { here: false, ok: true, node, url: signallingUrl(node, opts.urlContext), ...nodeAddress(node.host) };
+}
+
+/** The CDN-wide publish lock through each stream's record, asked only when the topology has several origins. */
+function publishLock(env: Env, config: Config, opts: Pick<WcsSocketOptions, 'waitUntil'>, log: ReturnType<typeof createLogger>): PublishLock {
+  const held = new Set<string>();
+  return {
+    claim: async (stream, node, publishId) => {
+      const view = await nodeTable(env, config.agents, { waitUntil: opts.waitUntil });
+      if (await claimStream(env, originsOf(view.bridge === 'up' ? view.nodes : []), stream, node, publishId)) held.add(publishId);
+    },
+    release: (stream, publishId) => {
+      if (held.delete(publishId)) releaseStream(env, stream, publishId, log, opts.waitUntil);
+    },
+  };
 }
 
 /** The edge a token pins a player to (the pinned-edge rule, ../balancer/policy.ts). */

@@ -69,6 +69,15 @@ export type EdgeRedirect =
   | { ok: true; node: NodeInfo; url: string; server: string; ws: number; wss: number }
   | { ok: false; code: ErrorCode; reason: string };
 
+export type PublishPlace = { ok: true; here: true } | ({ here: false } & EdgeRedirect);
+
+export interface PublishLock {
+  /** Takes the name for `publishId` on `node`, or rejects with the CdnError saying why not. */
+  claim(stream: string, node: string, publishId: string): Promise<void>;
+  /** Frees the name if `publishId` holds it (best effort, never throws). */
+  release(stream: string, publishId: string): void;
+}
+
 export interface SessionDeps {
   /** Sends a frame to the client (JSON text). */
   send(frame: ServerFrame): void;
@@ -78,6 +87,13 @@ export interface SessionDeps {
   openBridge(handlers: BridgeHandlers): Promise<BridgeLink>;
   /** Chooses the edge for a player that asked the origin (`pinned`: the node its token names). */
   chooseEdge(stream: string, pinned?: string): Promise<EdgeRedirect>;
+  /**
+   * Where a publish asked on `node` (this session's) runs: `here` (an origin that is up), or the
+   * origin it is placed on (asked at an edge, or at an origin that is down).
+   */
+  placePublish(stream: string, node: NodeInfo): Promise<PublishPlace>;
+  /** The CDN-wide publish lock (several origins); absent: the origin's agent refuses a name in use itself. */
+  publishLock?: PublishLock;
   now(): number;
   log?: Logger;
 }
@@ -88,8 +104,6 @@ export interface SessionOptions {
   node: NodeInfo | undefined;
   /** Why the node is unknown (the bridge is unreachable, the secret is missing, ...). */
   nodeError?: { code: ErrorCode; message: string };
-  /** The origin's public host, for the "publish on the origin" message. */
-  originHost?: string | undefined;
   /** Players on the origin are sent to an edge (load_balancing_enabled). */
   loadBalancing: boolean;
   /** A session silent (no frame at all) for longer than this is closed by `tick`. */

@@ -37,6 +37,8 @@ export interface StreamEntry {
   /** The bridge's id of this publish or play, named here before the bridge is asked. */
   readonly ref: string;
   state: EntryState;
+  /** A publish whose name the CDN-wide lock holds for it (released when it ends). */
+  claimed?: boolean;
 }
 
 /** An entry's state as it is now (its handlers change it while a request is out). */

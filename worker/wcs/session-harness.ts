@@ -6,6 +6,7 @@ import * as v from 'valibot';
 import { CdnError, type Method, type NodeInfo, type Params, type Result } from '../../protocol/index.ts';
 import type { ServerFrame } from '../../protocol/wcs.ts';
 import { WcsSession, type BridgeHandlers, type BridgeLink, type EdgeRedirect, type SessionOptions } from './session.ts';
+import { nodeAddress } from '../nodes/index.ts';
 
 export const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
 
@@ -88,6 +89,9 @@ export function harness(opts: Partial<SessionOptions> = {}, chooseEdge?: (stream
         });
       },
       chooseEdge: chooseEdge ?? (() => Promise.resolve({ ok: false, code: 'UNAVAILABLE', reason: 'none' })),
+      // An origin takes its own publishes; an edge sends them to the harness's origin.
+      placePublish: (_stream, node) =>
+        Promise.resolve(node.role === 'origin' ? { ok: true, here: true } : { here: false, ok: true, node: origin, url: 'ws://origin.localhost:8787/', ...nodeAddress(origin.host) }),
       now: () => now,
     },
     { sessionId: 's1', node: origin, loadBalancing: false, pingTimeoutMs: 30_000, ...opts },

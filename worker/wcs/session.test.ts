@@ -190,6 +190,7 @@ describe('WcsSession and its bridge link', () => {
         close: () => undefined,
         openBridge: () => Promise.reject(new CdnError('UNAVAILABLE', 'no')),
         chooseEdge: () => Promise.reject(new Error('no')),
+        placePublish: () => Promise.resolve({ ok: true, here: true }),
         now: () => 0,
       },
       { sessionId: 's', node: origin, loadBalancing: false, pingTimeoutMs: 1_000 },

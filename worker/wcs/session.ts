@@ -6,7 +6,9 @@
  * (./session-tokens.ts), and the bridge link is kept by ./session-link.ts.
  *
  *   connection        -> getUserData                         (session ESTABLISHED)
- *   publishStream     -> bridge publish -> setRemoteSDP       then PUBLISHING / FAILED from events
+ *   publishStream     -> (an edge, or an origin that is down) redirect + FAILED "Publish on origin ..."
+ *                     -> publish lock (several origins) -> bridge publish -> setRemoteSDP
+ *                                                             then PUBLISHING / FAILED from events
  *   playStream        -> (origin with load balancing) redirect + FAILED "Play from edge ..."
  *                     -> bridge play    -> setRemoteSDP       then PLAYING / STOPPED / FAILED
  *   setRemoteSDP      -> bridge answer                        (server-offer play flow)
@@ -25,19 +27,23 @@
  * While it re-binds, new publishes and plays get a retryable FAILED at once, a client's answer
  * waits for the new link, and a stop ends the stream for the client at once (the bridge releases
  * it once re-bound).
+ *
+ * Over 500 lines on purpose: it is one state machine per stream (admit, place, gate, request,
+ * answer, end), and each step reads and moves the same entry; the parts with a life of their own
+ * (the link, the relink, the tokens, the frame checks, the entry states) are in files of their own.
  */
 import { BRIDGE_RELINK_WINDOW_MS, CdnError, Errors, frames, newMediaId, silentLogger, type BridgeEvent, type ClientFrame, type ConnectionData, type ErrorCode, type Logger, type NodeInfo, type ServerFrame, type StreamStatus } from '../../protocol/index.ts';
 import type * as v from 'valibot';
 import type { TokenRequest } from '../auth/token.ts';
 import { DEFAULT_LIMITS, MessageRate, type Limits } from '../limits/index.ts';
-import { CLOSE_CODES, INFO, infoFor, namingNode, type BridgeLink, type EdgeRedirect, type SessionDeps, type SessionOptions } from './contract.ts';
+import { CLOSE_CODES, INFO, infoFor, namingNode, type BridgeLink, type EdgeRedirect, type PublishPlace, type SessionDeps, type SessionOptions } from './contract.ts';
 import { binaryFrameInfo, checkFrame, streamOf, type FrameProblem } from './frame-check.ts';
 import { stateOf, type StreamEntry } from './entry.ts';
 import { Rebinder } from './relink.ts';
 import { SessionLink } from './session-link.ts';
 import { SessionTokens } from './session-tokens.ts';
 
-export { CLOSE_CODES, INFO, infoFor, type BridgeHandlers, type BridgeLink, type EdgeRedirect, type SessionDeps, type SessionOptions } from './contract.ts';
+export { CLOSE_CODES, INFO, infoFor, type BridgeHandlers, type BridgeLink, type EdgeRedirect, type PublishLock, type PublishPlace, type SessionDeps, type SessionOptions } from './contract.ts';
 
 type Started = { sdp: string; awaitingAnswer: boolean };
 
@@ -126,8 +132,10 @@ export class WcsSession {
     this.#closed = true;
     this.#rebind.cancel();
     this.#link.close();
-    for (const entry of this.#streams.values()) entry.state = 'ended';
-    for (const entry of this.#byRef.values()) entry.state = 'ended';
+    for (const entry of [...this.#streams.values(), ...this.#byRef.values()]) {
+      entry.state = 'ended';
+      this.#unclaim(entry);
+    }
     this.#streams.clear();
     this.#byRef.clear();
   }
@@ -230,14 +238,49 @@ export class WcsSession {
     const node = this.#node;
     if (entry === undefined) return;
     if (node === undefined) return this.#fail(entry, this.#opts.nodeError?.code ?? 'UNAVAILABLE', this.#nodeUnknownInfo());
-    if (node.role !== 'origin') {
-      const where = this.#opts.originHost === undefined ? 'the origin' : `the origin (${this.#opts.originHost})`;
-      return this.#fail(entry, 'FAILED_PRECONDITION', `Publishing is accepted only on ${where}; ${node.id} is an edge`);
-    }
-    void this.#start(entry, { action: 'publish', stream: d.name, node: node.id }, async (link) => {
-      const result = await link.request('publish', { publishId: entry.ref, node: node.id, stream: d.name, sdp: d.sdp });
-      return { sdp: result.sdp, awaitingAnswer: false };
+    void this.#placed(entry, node).then((here) => {
+      if (!here) return;
+      void this.#start(entry, { action: 'publish', stream: d.name, node: node.id }, async (link) => {
+        const lock = this.#deps.publishLock;
+        if (lock !== undefined) {
+          await lock.claim(d.name, node.id, entry.ref);
+          entry.claimed = true;
+          // Stopped while the claim was out: the name goes back at once.
+          if (stateOf(entry) === 'ended') {
+            this.#unclaim(entry);
+            throw Errors.closed('the publish');
+          }
+        }
+        const result = await link.request('publish', { publishId: entry.ref, node: node.id, stream: d.name, sdp: d.sdp });
+        return { sdp: result.sdp, awaitingAnswer: false };
+      });
     });
+  }
+
+  /**
+   * True when the publish runs on this session's node. Otherwise (an edge, or an origin that is
+   * down) it is placed on another origin: the `redirect` extension, then FAILED naming the origin,
+   * as a player asking the origin is sent to an edge.
+   */
+  async #placed(entry: StreamEntry, node: NodeInfo): Promise<boolean> {
+    let choice: PublishPlace;
+    try {
+      choice = await this.#deps.placePublish(entry.name, node);
+    } catch (err) {
+      const e = CdnError.from(err);
+      choice = { here: false, ok: false, code: e.code, reason: e.message };
+    }
+    if (entry.state !== 'admitted') return false;
+    if (choice.here) return true;
+    if (!choice.ok) {
+      this.#fail(entry, choice.code, `No origin can take "${entry.name}": ${choice.reason}`);
+      return false;
+    }
+    const { node: to, url, server, ws, wss } = choice;
+    this.#send(frames.redirect({ mediaSessionId: entry.mediaSessionId, name: entry.name, node: to.id, url, server, ws, wss }));
+    this.#end(entry);
+    this.#sendStatus(entry, 'FAILED', { info: `Publish on origin ${to.id}: ${url}` });
+    return false;
   }
 
   #play(d: { mediaSessionId: string; name: string; sdp?: string | null | undefined }): void {
@@ -431,8 +474,16 @@ export class WcsSession {
   /** Ends a stream: it leaves the session, and later replies and events about it are ignored. */
   #end(entry: StreamEntry): void {
     entry.state = 'ended';
+    this.#unclaim(entry);
     if (this.#streams.get(entry.mediaSessionId) === entry) this.#streams.delete(entry.mediaSessionId);
     if (this.#byRef.get(entry.ref) === entry) this.#byRef.delete(entry.ref);
+  }
+
+  /** A publish that held its name frees it (once). */
+  #unclaim(entry: StreamEntry): void {
+    if (entry.claimed !== true) return;
+    entry.claimed = false;
+    this.#deps.publishLock?.release(entry.name, entry.ref);
   }
 
   #fail(entry: StreamEntry, code: ErrorCode, info: string): void {

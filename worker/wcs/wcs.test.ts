@@ -81,18 +81,18 @@ describe('publishStream', () => {
     expect(await c.nextData('notifyStreamStatusEvent')).toEqual({ mediaSessionId: 'm1', name: 'taken-cam', published: true, status: 'FAILED', info: 'Stream name is already in use', code: 'ALREADY_EXISTS' });
   });
 
-  it('on an edge fails naming the origin, and nothing reaches the bridge', async () => {
+  it('on an edge is placed on the origin: a redirect naming it, then FAILED saying where (the WebSDK\'s view); nothing reaches the bridge', async () => {
     const s = new Scenario('wcs-publish-edge');
     const c = await open(s, EDGE1);
     await c.connect();
     publish(c, 'm1', 'cam1');
+    expect(await c.nextData('redirect')).toEqual({ mediaSessionId: 'm1', name: 'cam1', node: 'origin', url: 'ws://origin.localhost:8787/', server: 'origin.localhost', ws: 8787, wss: 8787 });
     expect(await c.nextData('notifyStreamStatusEvent')).toEqual({
       mediaSessionId: 'm1',
       name: 'cam1',
       published: true,
       status: 'FAILED',
-      info: 'Publishing is accepted only on the origin (origin.localhost:8787); edge-1 is an edge',
-      code: 'FAILED_PRECONDITION',
+      info: 'Publish on origin origin: ws://origin.localhost:8787/',
     });
     expect(await s.requests('publish')).toEqual([]);
   });

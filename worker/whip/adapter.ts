@@ -13,11 +13,12 @@
 import { Hono, type Context } from 'hono';
 import { CdnError, Errors, type Method, type Params, type Result } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
-import { chooseEdge, nodeTable } from '../balancer/index.ts';
+import { chooseEdge, chooseOrigin, nodeTable } from '../balancer/index.ts';
 import { connectBridge, type BridgeClient } from '../bridge-client/index.ts';
 import { kickCoordinator } from '../coordinator/index.ts';
 import { readConfig, type Config, type Env } from '../env.ts';
 import { corsMiddleware, waitUntilOf } from '../http.ts';
+import { claimStream, originsOf, releaseStream } from '../streams/index.ts';
 import { createLogger } from '../log.ts';
 import { handleWhipWhep, optionsHeaders, type Protocol, type Route, type WhipDeps } from './handler.ts';
 
@@ -89,6 +90,21 @@ function depsFor(env: Env, waitUntil: ((p: Promise<unknown>) => void) | undefine
     chooseEdge: async () => {
       const choice = chooseEdge(config.agents, await nodeTable(env, config.agents, { waitUntil }));
       return choice.ok ? { ok: true, node: choice.node } : { ok: false, code: choice.code, reason: choice.reason };
+    },
+    chooseOrigin: async () => {
+      const choice = chooseOrigin(config.agents, await nodeTable(env, config.agents, { waitUntil }));
+      return choice.ok ? { ok: true, node: choice.node } : { ok: false, code: choice.code, reason: choice.reason };
+    },
+    claim: async (stream, node, publishId) => {
+      const view = await nodeTable(env, config.agents, { waitUntil });
+      return claimStream(env, originsOf(view.bridge === 'up' ? view.nodes : []), stream, node, publishId);
+    },
+    // Only with several origins was the name claimed (a WHIP session outlives the request that made it).
+    release: (stream, publishId) => {
+      const done = nodeTable(env, config.agents, { waitUntil }).then((view) => {
+        if (originsOf(view.bridge === 'up' ? view.nodes : []).length > 1) releaseStream(env, stream, publishId, log, waitUntil);
+      });
+      waitUntil?.(done.catch(() => undefined));
     },
     auth: authFor(config.tokenKeys),
     iceServers: config.iceServers,

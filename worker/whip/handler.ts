@@ -53,6 +53,12 @@ export interface WhipDeps {
   bridge<M extends Method>(node: string, method: M, params: Params<M>): Promise<Result<M>>;
   /** The edge a WHEP player on the origin goes to: the same policy and health as /lb. */
   chooseEdge(): Promise<EdgePick>;
+  /** The origin a WHIP publish asked elsewhere (an edge, an origin that is down) is sent to. */
+  chooseOrigin(): Promise<EdgePick>;
+  /** Takes the name for a publish (several origins: the CDN-wide lock); true when it must be released. */
+  claim(stream: string, node: string, publishId: string): Promise<boolean>;
+  /** Frees the name (never throws). */
+  release(stream: string, publishId: string): void;
   /** The token keys (the gate of ../auth). */
   auth: Auth;
   iceServers: readonly IceServer[];
@@ -113,16 +119,25 @@ async function admitted(request: Request, deps: WhipDeps, want: TokenRequest): P
 // ---------------------------------------------------------------- POST
 
 async function whipPost(request: Request, stream: string, node: NodeInfo, nodes: readonly NodeInfo[], urls: UrlMaker, deps: WhipDeps): Promise<Response> {
-  if (node.role !== 'origin') {
-    const origin = nodes.find((n) => n.role === 'origin');
-    if (origin === undefined) throw new CdnError('NOT_FOUND', `WHIP is served by the origin, and the topology has none (this is ${node.id})`);
-    return redirect(urls.endpoint('whip', origin, stream), `WHIP is served by the origin (${origin.id}), not by ${node.id}`);
+  // Asked at an edge, or at an origin that is down (with another to take it): placed on an origin.
+  const origins = nodes.filter((n) => n.role === 'origin');
+  if (node.role !== 'origin' || (!node.up && origins.length > 1)) {
+    const pick = await deps.chooseOrigin();
+    if (!pick.ok) throw new CdnError(pick.code === 'TIMEOUT' ? 'UNAVAILABLE' : pick.code, `WHIP is served by an origin, and none can take "${stream}": ${pick.reason}`);
+    if (pick.node.id !== node.id) return redirect(urls.endpoint('whip', pick.node, stream), `publish "${stream}" on origin ${pick.node.id}`);
   }
   const verdict = await admitted(request, deps, { action: 'publish', stream, node: node.id });
   if (verdict instanceof Response) return verdict;
   const offer = await readOffer(request);
   const publishId = newMediaId('pub');
-  const result = await deps.bridge(node.id, 'publish', { publishId, node: node.id, stream, sdp: offer, resource: true });
+  const claimed = await deps.claim(stream, node.id, publishId);
+  let result: Result<'publish'>;
+  try {
+    result = await deps.bridge(node.id, 'publish', { publishId, node: node.id, stream, sdp: offer, resource: true });
+  } catch (err) {
+    if (claimed) deps.release(stream, publishId);
+    throw err;
+  }
   const headers = new Headers(created(urls.session('whip', node, stream, publishId), publishId));
   for (const link of iceServerLinks(deps.iceServers)) headers.append('Link', link);
   return new Response(result.sdp, { status: 201, headers });
@@ -228,8 +243,10 @@ async function remove(request: Request, route: Route, id: string, node: NodeInfo
   const verdict = await admitted(request, deps, { action: route.protocol === 'whip' ? 'publish' : 'play', stream: route.stream, node: node.id });
   if (verdict instanceof Response) return verdict;
   try {
-    if (route.protocol === 'whip') await deps.bridge(node.id, 'unpublish', { publishId: id, resource: true });
-    else await deps.bridge(node.id, 'stop', { playId: id, resource: true });
+    if (route.protocol === 'whip') {
+      await deps.bridge(node.id, 'unpublish', { publishId: id, resource: true });
+      deps.release(route.stream, id);
+    } else await deps.bridge(node.id, 'stop', { playId: id, resource: true });
   } catch (err) {
     const e = CdnError.from(err);
     throw e.code === 'NOT_FOUND' ? Errors.sessionNotFound(route.protocol.toUpperCase(), id) : e;
