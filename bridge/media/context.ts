@@ -45,8 +45,8 @@ export interface MediaNode {
 
 /** The node set (a NodeManager satisfies it). */
 export interface MediaNodes {
-  /** The topology's origin, by id (driven here or not). */
-  readonly originId: string;
+  /** The topology's origins, by id, in topology order (driven here or not). */
+  readonly originIds: readonly string[];
   /** The nodes this process drives: every node, or an agent's one. */
   readonly all: readonly MediaNode[];
   /** The edges this process drives. */

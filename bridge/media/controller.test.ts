@@ -1,7 +1,9 @@
 /**
  * The registry's id contract against the fake Janus (./fake-janus.ts): the requester names each
  * publish and play, an id in use is refused, and unpublish, stop and trickle reach a publish or play
- * whose request is still running, ending it without leaving anything behind.
+ * whose request is still running, ending it without leaving anything behind. With several origins
+ * (one bridge), a publish on any origin cascades from it to every edge, and one on an edge is
+ * refused naming every origin.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { newMediaId } from '../../protocol/index.ts';
@@ -155,5 +157,63 @@ describe('media ids (fake Janus)', () => {
     const sub = [...world.node('edge-1').handles].find((h) => h.plugin === 'streaming');
     sub!.emit('handle_slowlink', { uplink: false, lost: 7 });
     expect(viewer.events).toEqual([{ event: 'slowlink', id: playId, stream: 'cam', uplink: false, lost: 7 }]);
+  });
+});
+
+describe('several origins (one bridge, fake Janus)', () => {
+  it('a publish on the second origin cascades from it to every edge, and players on both edges play it; the first origin holds nothing', async () => {
+    const { world, media } = setup({ origins: ['origin', 'origin-2'] });
+    await media.publish(owner(), { publishId: newMediaId('pub'), node: 'origin-2', stream: 'cam', sdp: OFFER });
+    await settle();
+    expect(world.rooms().sort()).toEqual(['edge-1:fanout:cam:1', 'edge-2:fanout:cam:1', 'origin-2:fanout:cam:1']);
+    expect(world.log.filter((l) => l.endsWith(' publish_remotely')).sort()).toEqual(['origin-2 publish_remotely', 'origin-2 publish_remotely']);
+    expect(media.cascadeReadyMs('cam')).toEqual(expect.any(Number));
+    for (const edge of ['edge-1', 'edge-2']) {
+      await expect(media.play(owner(`v-${edge}`), { playId: newMediaId('play'), node: edge, stream: 'cam' })).resolves.toMatchObject({ type: 'offer' });
+    }
+    expect([world.node('origin').load, world.node('origin-2').load]).toEqual([
+      { publishers: 0, subscribers: 0 },
+      { publishers: 1, subscribers: 0 },
+    ]);
+    expect(world.node('origin').handles.size).toBe(0);
+  });
+
+  it('one stream on each origin: each cascades from its own origin, and one origin going down fails only its own stream', async () => {
+    const { world, media } = setup({ origins: ['origin', 'origin-2'] });
+    const first = owner('a');
+    const second = owner('b');
+    const firstId = newMediaId('pub');
+    const secondId = newMediaId('pub');
+    await media.publish(first, { publishId: firstId, node: 'origin', stream: 'one', sdp: OFFER });
+    await media.publish(second, { publishId: secondId, node: 'origin-2', stream: 'two', sdp: OFFER });
+    await settle();
+    expect(world.rooms().sort()).toEqual([
+      'edge-1:fanout:one:1', 'edge-1:fanout:two:1', 'edge-2:fanout:one:1', 'edge-2:fanout:two:1', 'origin-2:fanout:two:1', 'origin:fanout:one:1',
+    ]);
+    const origin2 = world.node('origin-2');
+    origin2.up = false;
+    world.emit('down', origin2);
+    await settle();
+    expect(second.events).toContainEqual({ event: 'publisher', publishId: secondId, stream: 'two', status: 'FAILED', info: 'the origin node "origin-2" went down' });
+    expect(first.events.filter((e) => e.event === 'publisher' && e.status === 'FAILED')).toEqual([]);
+    expect(world.rooms().filter((r) => !r.startsWith('origin-2:')).sort()).toEqual(['edge-1:fanout:one:1', 'edge-2:fanout:one:1', 'origin:fanout:one:1']);
+    await expect(media.play(owner('v'), { playId: newMediaId('play'), node: 'edge-1', stream: 'one' })).resolves.toMatchObject({ type: 'offer' });
+  });
+
+  it('a publish on an edge fails with FAILED_PRECONDITION naming every origin and leaves nothing', async () => {
+    const { world, media } = setup({ origins: ['origin', 'origin-2'] });
+    await expect(media.publish(owner(), { publishId: newMediaId('pub'), node: 'edge-1', stream: 'cam', sdp: OFFER })).rejects.toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: 'publishing is accepted only on the origins ("origin", "origin-2"), not on edge "edge-1"',
+    });
+    expect(world.rooms()).toEqual([]);
+  });
+
+  it('with one origin the refusal names it as before', async () => {
+    const { media } = setup();
+    await expect(media.publish(owner(), { publishId: newMediaId('pub'), node: 'edge-2', stream: 'cam', sdp: OFFER })).rejects.toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: 'publishing is accepted only on the origin ("origin"), not on edge "edge-2"',
+    });
   });
 });

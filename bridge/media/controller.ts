@@ -140,7 +140,7 @@ export class MediaController implements Media {
     this.#checkOpen();
     this.#checkIdFree(params.publishId);
     const node = this.#nodes.get(params.node);
-    if (node.role !== 'origin') throw MediaErrors.publishOnEdge(this.#nodes.originId, node.id);
+    if (node.role !== 'origin') throw MediaErrors.publishOnEdge(this.#nodes.originIds, node.id);
     if (this.#streams.has(params.stream)) throw Errors.streamNameInUse(params.stream);
     if (!node.up) throw node.unavailable();
 

@@ -6,8 +6,11 @@ import { CdnError } from '../../protocol/index.ts';
 
 export const MediaErrors = {
   shuttingDown: () => new CdnError('UNAVAILABLE', 'the bridge is shutting down'),
-  publishOnEdge: (origin: string, edge: string) =>
-    new CdnError('FAILED_PRECONDITION', `publishing is accepted only on the origin ("${origin}"), not on edge "${edge}"`),
+  publishOnEdge: (origins: readonly string[], edge: string) =>
+    new CdnError(
+      'FAILED_PRECONDITION',
+      `publishing is accepted only on ${origins.length === 1 ? 'the origin' : 'the origins'} (${origins.map((o) => `"${o}"`).join(', ')}), not on edge "${edge}"`,
+    ),
   /** The requester ended its own publish or play (unpublish, stop, its link closing) while the request ran. */
   endedBeforeStart: (kind: 'publish' | 'play', id: string) => new CdnError('FAILED_PRECONDITION', `${kind} "${id}" was ended before it started`),
   /** The stream, or a node under it, ended or changed while a publish ran. */

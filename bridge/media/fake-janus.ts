@@ -241,23 +241,31 @@ export class World extends EventEmitter implements MediaNodes {
   readonly log: string[] = [];
   readonly remoteStreams: unknown[] = [];
   readonly forwards: Array<{ node: string; mid: string; port: number; rtcpPort: number | undefined }> = [];
+  /** The first origin (most tests have only it). */
   readonly origin: FakeNode;
+  readonly origins: FakeNode[];
   readonly edges: FakeNode[];
-  readonly originId = 'origin';
+  get originIds(): string[] {
+    return this.origins.map((n) => n.id);
+  }
   get all(): FakeNode[] {
-    return [this.origin, ...this.edges];
+    return [...this.origins, ...this.edges];
   }
   fail: (node: FakeNode, body: Body) => Error | undefined = () => undefined;
   /** Holds a request until the promise it returns resolves (a slow Janus), when it returns one. */
   hold: (node: FakeNode, body: Body) => Promise<void> | undefined = () => undefined;
 
-  constructor() {
+  /** `origins`: the origins' ids, "origin" alone by default (a topology may list several). */
+  constructor(origins: readonly string[] = ['origin']) {
     super();
-    this.origin = new FakeNode('origin', 'origin', this);
+    this.origins = origins.map((id) => new FakeNode(id, 'origin', this));
+    const [first] = this.origins;
+    if (first === undefined) throw new Error('World: at least one origin');
+    this.origin = first;
     this.edges = [new FakeNode('edge-1', 'edge', this), new FakeNode('edge-2', 'edge', this)];
   }
   get(id: string): FakeNode {
-    const n = [this.origin, ...this.edges].find((x) => x.id === id);
+    const n = this.all.find((x) => x.id === id);
     if (n === undefined) throw Errors.nodeUnknown(id);
     return n;
   }
@@ -270,15 +278,15 @@ export class World extends EventEmitter implements MediaNodes {
   }
   /** Every mountpoint left anywhere: "<node>:<description>". */
   mountpoints(): string[] {
-    return [this.origin, ...this.edges].flatMap((n) => [...n.mountpoints.values()].map((m) => `${n.id}:${m.description}`));
+    return this.all.flatMap((n) => [...n.mountpoints.values()].map((m) => `${n.id}:${m.description}`));
   }
   /** Every forwarder left anywhere. */
   forwarders(): number {
-    return [this.origin, ...this.edges].reduce((sum, n) => sum + [...n.rooms.values()].reduce((a, r) => a + [...r.participants.values()].reduce((b, p) => b + p.forwarders.size, 0), 0), 0);
+    return this.all.reduce((sum, n) => sum + [...n.rooms.values()].reduce((a, r) => a + [...r.participants.values()].reduce((b, p) => b + p.forwarders.size, 0), 0), 0);
   }
   /** Every Fanout room left anywhere. */
   rooms(): string[] {
-    return [this.origin, ...this.edges].flatMap((n) => [...n.rooms.values()].map((r) => `${n.id}:${r.description}:${r.participants.size}`));
+    return this.all.flatMap((n) => [...n.rooms.values()].map((r) => `${n.id}:${r.description}:${r.participants.size}`));
   }
 }
 
@@ -293,9 +301,10 @@ export const OFFER = 'v=0\r\noffer\r\n';
 const made: Media[] = [];
 
 /** A media layer over a fresh fake world (closed by `closeMedia`, which each test file runs after each test). */
-export function setup(opts: { answerTimeoutMs?: number; mediaTimeoutMs?: number } = {}): { world: World; media: Media } {
-  const world = new World();
-  const media = createMedia({ nodes: world, adminKey: 'admin', log: silentLogger, candidateWaitMs: 0, ...opts });
+export function setup(opts: { answerTimeoutMs?: number; mediaTimeoutMs?: number; origins?: readonly string[] } = {}): { world: World; media: Media } {
+  const { origins, ...timeouts } = opts;
+  const world = new World(origins);
+  const media = createMedia({ nodes: world, adminKey: 'admin', log: silentLogger, candidateWaitMs: 0, ...timeouts });
   made.push(media);
   return { world, media };
 }

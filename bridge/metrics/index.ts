@@ -26,7 +26,7 @@ import { sampleOf, sharesOf, streamInfos, type MediaView, type NodesView, type S
 
 export { JanusStats, sumBitrates, JANUS_EVENT_TYPE_MEDIA, type HandleBitrate } from './janus-stats.ts';
 export { ViewerHistory } from './history.ts';
-export type { CopyView, MediaView, NodesView, StreamView } from './view.ts';
+export { UNKNOWN_ORIGIN, type CopyView, type MediaView, type NodesView, type StreamView } from './view.ts';
 
 /** Where Janus posts its events (janus-config's sample event handler `backend`). */
 export const JANUS_EVENTS_PATH = '/janus/events';
@@ -252,7 +252,7 @@ export class BridgeMetrics implements ApiMonitor {
 
   streams(): StreamsResult {
     const streams = this.#opts.media.streams();
-    const list = streamInfos(streams, this.#shares(streams), this.#opts.nodes.originId, (h) => this.janusStats.bitrate(h), (s) => this.#forwardedMs(s));
+    const list = streamInfos(streams, this.#shares(streams), this.#opts.nodes.originIds, (h) => this.janusStats.bitrate(h), (s) => this.#forwardedMs(s));
     return { at: this.#now(), streams: list, history: this.history.samples(), historyPeriodMs: this.history.periodMs };
   }
 

@@ -45,7 +45,7 @@ afterEach(() => {
 function make(streams: StreamView[] = [stream()], opts: { janusEventsSecret?: string; metricsToken?: string } = {}): BridgeMetrics {
   let now = 10_000;
   metrics = new BridgeMetrics({
-    nodes: { originId: 'origin', snapshot: () => [node('origin', 'origin', true, 1, 0), node('edge-1', 'edge', true, 0, 2), node('edge-2', 'edge', false, 0, 0)] },
+    nodes: { originIds: ['origin'], snapshot: () => [node('origin', 'origin', true, 1, 0), node('edge-1', 'edge', true, 0, 2), node('edge-2', 'edge', false, 0, 0)] },
     media: { streams: () => streams },
     log: createLogger('silent'),
     now: () => (now += 10),
@@ -179,10 +179,10 @@ describe('BridgeMetrics streams view', () => {
 
 describe('BridgeMetrics of one agent (one node)', () => {
   /** An agent's metrics: it drives `only`; `streams` are its origin's, `copies` its edge's. */
-  function agent(only: NodeInfo, media: { streams?: StreamView[]; copies?: CopyView[] }): { m: BridgeMetrics; tick: (ms: number) => void } {
+  function agent(only: NodeInfo, media: { streams?: StreamView[]; copies?: CopyView[] }, originIds: readonly string[] = ['origin']): { m: BridgeMetrics; tick: (ms: number) => void } {
     let now = 10_000;
     metrics = new BridgeMetrics({
-      nodes: { originId: 'origin', snapshot: () => [only] },
+      nodes: { originIds, snapshot: () => [only] },
       media: { streams: () => media.streams ?? [], relays: () => media.copies ?? [] },
       log: createLogger('silent'),
       now: () => now,
@@ -228,6 +228,16 @@ describe('BridgeMetrics of one agent (one node)', () => {
     ]);
     // Only a ready copy is a live stream here: a pending one is not fed yet.
     expect(r.history).toEqual([{ t: 10_000, viewers: 2, streams: 1 }]);
+  });
+
+  it('an edge agent of a topology with several origins reports a copy that does not name its origin with the empty UNKNOWN_ORIGIN, one that does with its origin', () => {
+    const copies = [copy(), copy({ name: 'lobby', origin: 'origin-2', state: 'pending', players: [] })];
+    const { m } = agent(node('edge-1', 'edge', true, 0, 2), { copies }, ['origin', 'origin-2']);
+    // Not the first origin: either may feed the copy.
+    expect(m.streams().streams.map((s) => [s.name, s.origin])).toEqual([
+      ['cam', ''],
+      ['lobby', 'origin-2'],
+    ]);
   });
 
   it('an origin agent reports its forwards per edge, and times the first forward of each publish to each edge from its configuration', async () => {

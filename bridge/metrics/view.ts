@@ -22,6 +22,11 @@ export type StreamView = StreamSnapshot & { readonly forwards?: ReadonlyArray<{ 
 export interface CopyView {
   readonly name: string;
   readonly node: string;
+  /**
+   * The origin that feeds it, when the edge knows it; optional because the coordinator's `relay`
+   * does not name the stream's origin (protocol/api.ts), so an edge's agent learns it nowhere yet.
+   */
+  readonly origin?: string | undefined;
   readonly state: 'pending' | 'ready' | 'failed';
   readonly players: readonly PlayerView[];
 }
@@ -35,11 +40,20 @@ export interface MediaView {
   relays?(): CopyView[];
 }
 
-/** The nodes as the metrics read them: the ones this process drives, and the topology's origin. */
+/** The nodes as the metrics read them: the ones this process drives, and the topology's origins. */
 export interface NodesView {
   snapshot(): NodeInfo[];
-  readonly originId: string;
+  /** Every origin of the topology, in its order. */
+  readonly originIds: readonly string[];
 }
+
+/**
+ * StreamInfo.origin of a copy whose origin this process cannot tell: an edge's agent of a topology
+ * with several origins, whose copy does not name its origin. The schema's `origin` is any string,
+ * and no node id is empty (bridge/topology's NODE_ID_PATTERN). The worker's merge takes the origin
+ * from the publisher side's answer, so this shows only while the origin's agent cannot be reached.
+ */
+export const UNKNOWN_ORIGIN = '';
 
 export interface Share {
   readonly stream: string;
@@ -48,6 +62,8 @@ export interface Share {
   readonly state: StreamNodeInfo['state'];
   /** The players whose Janus handle is attached: the viewers. */
   readonly viewers: readonly PlayerView[];
+  /** The stream's origin: the publishing node on an origin share, a copy's own when it knows it. */
+  readonly origin?: string | undefined;
 }
 
 const attached = (players: readonly PlayerView[], node: string): PlayerView[] => players.filter((p) => p.node === node && p.handle !== undefined);
@@ -63,10 +79,10 @@ export function sharesOf(streams: readonly StreamView[], copies: readonly CopyVi
     out.push(share);
   };
   for (const s of streams) {
-    add({ stream: s.name, node: s.origin, role: 'origin', state: 'ready', viewers: attached(s.players, s.origin) });
-    for (const e of s.edges) add({ stream: s.name, node: e.node, role: 'edge', state: e.state, viewers: attached(s.players, e.node) });
+    add({ stream: s.name, node: s.origin, role: 'origin', state: 'ready', viewers: attached(s.players, s.origin), origin: s.origin });
+    for (const e of s.edges) add({ stream: s.name, node: e.node, role: 'edge', state: e.state, viewers: attached(s.players, e.node), origin: s.origin });
   }
-  for (const c of copies) add({ stream: c.name, node: c.node, role: 'edge', state: c.state, viewers: attached(c.players, c.node) });
+  for (const c of copies) add({ stream: c.name, node: c.node, role: 'edge', state: c.state, viewers: attached(c.players, c.node), origin: c.origin });
   return out;
 }
 
@@ -101,12 +117,13 @@ export function sampleOf(streams: readonly StreamView[], shares: readonly Share[
  * The `streams` answer (the dashboard, merged over the agents by the worker's Balancer): each
  * stream of this origin with its shares, then each stream only copied here, with this edge's
  * share. A copy knows nothing of the publisher: `since` 0 and `publishing` false, which the merge
- * replaces by the origin agent's figures.
+ * replaces by the origin agent's figures. Its origin is the one the copy names, else the
+ * topology's only origin, else UNKNOWN_ORIGIN (several origins, and any of them may feed it).
  */
 export function streamInfos(
   streams: readonly StreamView[],
   shares: readonly Share[],
-  originId: string,
+  originIds: readonly string[],
   bitrate: (handle: number | undefined) => { in: Bitrate; out: Bitrate } | undefined,
   /** An origin agent's cascade time from its forwards, for a stream the bridge did not cascade. */
   forwardedMs: (s: StreamView) => number | undefined = () => undefined,
@@ -118,11 +135,15 @@ export function streamInfos(
     return info;
   };
   const sharesByName = new Map<string, StreamNodeInfo[]>();
+  const originByName = new Map<string, string>();
   for (const s of shares) {
     const list = sharesByName.get(s.stream) ?? [];
     list.push(nodeInfo(s));
     sharesByName.set(s.stream, list);
+    if (s.origin !== undefined && !originByName.has(s.stream)) originByName.set(s.stream, s.origin);
   }
+  const onlyOrigin = originIds.length === 1 ? originIds[0] : undefined;
+  const copyOrigin = (name: string): string => originByName.get(name) ?? onlyOrigin ?? UNKNOWN_ORIGIN;
   const total = (nodes: readonly StreamNodeInfo[]): number => nodes.reduce((sum, n) => sum + n.viewers, 0);
   const own = streams.map((s): StreamInfo => {
     const nodes = sharesByName.get(s.name) ?? [];
@@ -141,5 +162,5 @@ export function streamInfos(
   });
   const published = new Set(streams.map((s) => s.name));
   const copied = [...sharesByName].filter(([name]) => !published.has(name));
-  return [...own, ...copied.map(([name, nodes]): StreamInfo => ({ name, origin: originId, since: 0, publishing: false, viewers: total(nodes), nodes }))];
+  return [...own, ...copied.map(([name, nodes]): StreamInfo => ({ name, origin: copyOrigin(name), since: 0, publishing: false, viewers: total(nodes), nodes }))];
 }

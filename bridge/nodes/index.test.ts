@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { errorText } from '../../protocol/errors.ts';
 import { createLogger } from '../log.ts';
-import { janodeError } from './index.ts';
+import { loadTopology } from '../topology/index.ts';
+import { janodeError, NodeManager } from './index.ts';
 
 /**
  * The `ws` ErrorEvent Janode rejects with when a node's WebSocket cannot open, made by `ws` itself
@@ -47,5 +48,27 @@ describe('janodeError', () => {
     createLogger('info', {}, stream).warn('janus node unreachable', { node: 'edge-1', err: janodeError(event) });
     const line = JSON.parse(chunks.join('')) as Record<string, unknown>;
     expect(line).toMatchObject({ msg: 'janus node unreachable', node: 'edge-1', err: 'connect ECONNREFUSED 127.0.0.1:8188' });
+  });
+});
+
+describe('NodeManager of a topology with two origins', () => {
+  const topology = loadTopology(new URL('../../test/fixtures/two-origins.xml', import.meta.url).pathname);
+
+  it('knows every origin in topology order, whether it drives them all or one node (an agent)', async () => {
+    const all = new NodeManager({ topology, apiSecret: undefined, log: createLogger('silent') });
+    const agent = new NodeManager({ topology, apiSecret: undefined, only: 'edge-1', log: createLogger('silent') });
+    try {
+      expect(all.originIds).toEqual(['origin', 'origin-2']);
+      expect(all.all.map((n) => [n.id, n.role])).toEqual([
+        ['origin', 'origin'],
+        ['edge-1', 'edge'],
+        ['edge-2', 'edge'],
+        ['origin-2', 'origin'],
+      ]);
+      expect(agent.originIds).toEqual(['origin', 'origin-2']);
+      expect(agent.all.map((n) => n.id)).toEqual(['edge-1']);
+    } finally {
+      await Promise.all([all.close(), agent.close()]);
+    }
   });
 });

@@ -182,7 +182,8 @@ export class JanusNode {
 export class NodeManager extends EventEmitter<NodeEvents> {
   /** The nodes this process drives. */
   readonly nodes: ReadonlyMap<string, JanusNode>;
-  readonly originId: string;
+  /** The topology's origins, by id, in topology order (driven here or not). */
+  readonly originIds: readonly string[];
   readonly #topology: Topology;
   readonly #opts: Required<Omit<NodeManagerOptions, 'apiSecret' | 'reclaim' | 'only'>> & { apiSecret: string | undefined };
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -201,7 +202,7 @@ export class NodeManager extends EventEmitter<NodeEvents> {
     if (driven.length === 0) throw Errors.nodeUnknown(opts.only ?? '');
     this.#firstTries = Promise.all(driven.map((n) => new Promise<void>((resolve) => this.#firstTried.set(n.id, resolve)))).then(() => undefined);
     this.nodes = new Map(driven.map((n) => [n.id, new JanusNode(n)]));
-    this.originId = opts.topology.origin.id;
+    this.originIds = opts.topology.origins.map((n) => n.id);
   }
 
   get all(): JanusNode[] {

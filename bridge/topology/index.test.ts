@@ -32,7 +32,7 @@ describe('parseTopology', () => {
     ]);
     expect(t.mode).toBe('FEWESTCALLS');
     expect(t.loadBalancing).toBe(true);
-    expect(t.origin.id).toBe('origin');
+    expect(t.origins.map((o) => o.id)).toEqual(['origin']);
     expect(t.edges.map((e) => e.id)).toEqual(['edge-1', 'edge-2']);
   });
 
@@ -66,11 +66,26 @@ describe('parseTopology', () => {
     );
   });
 
-  it('no origin, or two, fails', () => {
-    expect(error(node('edge-1', 'edge'))).toBe('lb.xml: role: exactly one node must be the origin, found 0');
-    expect(error(node('origin', 'origin') + node('second', 'origin'))).toBe(
-      'lb.xml: role: exactly one node must be the origin, found 2',
-    );
+  it('no origin fails', () => {
+    expect(error(node('edge-1', 'edge'))).toBe('lb.xml: role: at least one node must be an origin, found 0');
+  });
+
+  it('several origins are read in topology order, the edges apart', () => {
+    const t = parse(node('origin', 'origin') + node('edge-1', 'edge') + node('second', 'origin'));
+    expect(t.origins.map((o) => o.id)).toEqual(['origin', 'second']);
+    expect(t.edges.map((e) => e.id)).toEqual(['edge-1']);
+  });
+
+  it('reads test/fixtures/two-origins.xml: loadbalancing.xml with origin-2 last, on its own Janus and RTP ports', () => {
+    const t = loadTopology(new URL('../../test/fixtures/two-origins.xml', import.meta.url).pathname);
+    expect(t.nodes.map((n) => [n.id, n.role, n.host, n.janusUrl, n.rtpPortRange])).toEqual([
+      ['origin', 'origin', 'origin.localhost:8787', 'ws://127.0.0.1:8188', '20000-20999'],
+      ['edge-1', 'edge', 'edge-1.localhost:8787', 'ws://127.0.0.1:8189', '21000-21999'],
+      ['edge-2', 'edge', 'edge-2.localhost:8787', 'ws://127.0.0.1:8190', '22000-22999'],
+      ['origin-2', 'origin', 'origin-2.localhost:8787', 'ws://127.0.0.1:8191', '23000-23999'],
+    ]);
+    expect(t.origins.map((o) => o.id)).toEqual(['origin', 'origin-2']);
+    expect(t.edges.map((e) => e.id)).toEqual(['edge-1', 'edge-2']);
   });
 
   it('a duplicate id or host fails naming both nodes', () => {

@@ -65,7 +65,8 @@ export interface Topology {
   readonly mode: BalancingMode;
   readonly loadBalancing: boolean;
   readonly nodes: readonly TopologyNode[];
-  readonly origin: TopologyNode;
+  /** Every origin (at least one), in topology order: a publish runs on one of them. */
+  readonly origins: readonly TopologyNode[];
   readonly edges: readonly TopologyNode[];
 }
 
@@ -134,15 +135,15 @@ export function parseTopology(xml: string, file: string): Topology {
     }
   }
   const origins = nodes.filter((n) => n.role === 'origin');
-  if (origins.length !== 1) {
-    throw new TopologyError(`${file}: role: exactly one node must be the origin, found ${origins.length}`);
+  if (origins.length === 0) {
+    throw new TopologyError(`${file}: role: at least one node must be an origin, found 0`);
   }
   return {
     file,
     mode: t.mode,
     loadBalancing: t.load_balancing_enabled === 'true',
     nodes,
-    origin: origins[0]!,
+    origins,
     edges: nodes.filter((n) => n.role === 'edge'),
   };
 }

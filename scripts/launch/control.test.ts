@@ -56,7 +56,7 @@ describe('controlPlan', () => {
     expect(plan[0]?.env['FANOUT_BRIDGE_STATE_DIR']).toBe('/tmp/fanout-x/bridge');
     expect(eventsUrlFor(plan, 'edge-2')).toBe('http://127.0.0.1:8790/janus/events');
     expect(agentUrls(plan, ['origin', 'edge-1'])).toEqual({ origin: 'http://127.0.0.1:8790', 'edge-1': 'http://127.0.0.1:8790' });
-    expect(primaryUrl(plan, 'origin')).toBe('http://127.0.0.1:8790');
+    expect(primaryUrl(plan, ['origin'])).toBe('http://127.0.0.1:8790');
   });
 
   it('agents mode: one agent per node, `--node <id>`, its own port, journal folder and log file, in topology order', () => {
@@ -94,7 +94,7 @@ describe('controlPlan', () => {
       'edge-1': 'http://127.0.0.1:8792',
       'edge-2': 'http://127.0.0.1:8793',
     });
-    expect(primaryUrl(plan, 'origin')).toBe('http://127.0.0.1:8791');
+    expect(primaryUrl(plan, ['origin'])).toBe('http://127.0.0.1:8791');
   });
 
   it('agents mode: a node that is not local gets no agent here, and the others keep their topology-order ports', () => {

@@ -140,12 +140,6 @@ export function agentUrls(plan: readonly ControlProcess[], nodes: Iterable<strin
 }
 
 /**
- * stack.json's `bridgeUrl`, kept for every reader that links to one bridge (the suites, the bench,
- * the worker's test setup). With agents it is the origin's agent: a single-link reader can still
- * publish and play on the origin there, and a request for another node fails loudly with NOT_FOUND
- * naming the agent instead of silently reaching nobody.
- */
-/**
  * The worker's AGENT_URLS (`node=url,...`) for a plan of agents: every local node's agent. Empty
  * with the one bridge (every node is at BRIDGE_URL, and the bridge cascades by itself).
  */
@@ -153,8 +147,15 @@ export function agentUrlsVar(plan: readonly ControlProcess[]): string {
   return plan.flatMap((c) => (c.node === undefined ? [] : [`${c.node}=${c.url}`])).join(',');
 }
 
-export function primaryUrl(plan: readonly ControlProcess[], originId: string): string {
-  const first = plan.find((c) => c.node === undefined || c.node === originId) ?? plan[0];
+/**
+ * stack.json's `bridgeUrl` and the worker's BRIDGE_URL, kept for every reader that links to one
+ * bridge (the suites, the bench, the worker's test setup). With agents it is the agent of the first
+ * origin (`originIds` in topology order) run here: a single-link reader can still publish and play
+ * on that origin there, and a request for another node fails loudly with NOT_FOUND naming the agent
+ * instead of silently reaching nobody. No local origin: the first agent.
+ */
+export function primaryUrl(plan: readonly ControlProcess[], originIds: readonly string[]): string {
+  const first = plan.find((c) => c.node === undefined) ?? originIds.map((id) => plan.find((c) => c.node === id)).find((c) => c !== undefined) ?? plan[0];
   if (first === undefined) throw new Error('no control process');
   return first.url;
 }

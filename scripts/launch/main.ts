@@ -1,8 +1,8 @@
 /**
- * `npm start`: runs the whole CDN locally: a Janus node per local node of the topology (origin and
- * edges), the bridge (or, with --agents, one agent per local node) and `wrangler dev`. Waits for each
- * health check, prints the URLs, and stops everything it started on Ctrl-C / SIGTERM, or when a part
- * fails to start. A Janus node, the bridge or an agent that dies is restarted, as a service manager
+ * `npm start`: runs the whole CDN locally: a Janus node per local node of the topology (every origin
+ * and edge, ./node-plan.ts), the bridge (or, with --agents, one agent per local node) and
+ * `wrangler dev`. Waits for each health check, prints the URLs, and stops everything it started on
+ * Ctrl-C / SIGTERM, or when a part fails to start. A Janus node, the bridge or an agent that dies is restarted, as a service manager
  * would (the bridge and agents after 250 ms).
  *
  * Settings (environment):
@@ -30,11 +30,12 @@
  *   --agents               one agent per local Janus node (`bridge/main.ts --node <id>`) instead of
  *                          the one bridge; each node's Janus posts its events to its own agent,
  *                          and the worker gets AGENT_URLS (its coordinator relays every stream
- *                          from the origin's agent to the edges' agents).
+ *                          from its origin's agent to the edges' agents).
  *
  * stack.json (in FANOUT_STATE_DIR) says where everything is: the worker, `bridgeUrl` (the bridge; with
- * --agents the origin's agent), `agentUrls` (each local node's controller: its agent, or the bridge)
- * and the pid of every child by name ("janus edge-1", "bridge", "agent edge-1", ...).
+ * --agents the first origin's agent, ./control.ts primaryUrl), `agentUrls` (each local node's
+ * controller: its agent, or the bridge) and the pid of every child by name ("janus edge-1",
+ * "bridge", "agent edge-1", ...).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -42,12 +43,13 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { loadTopology, TopologyError, type Topology, type TopologyNode } from '../../bridge/topology/index.ts';
+import { loadTopology, TopologyError, type Topology } from '../../bridge/topology/index.ts';
 import { agentSecret } from '../../protocol/index.ts';
 import { BRIDGE_RESTART_MS } from './bridge-env.ts';
 import { agentUrls, agentUrlsVar, ControlError, controlPlan, eventsUrlFor, parseFlags, primaryUrl, type ControlMode, type ControlProcess } from './control.ts';
 import { ensureJanus } from './janus-install.ts';
 import { parseEnvFile, writeJanusConfig } from './janus-config.ts';
+import { checkDistinctPorts, janusPorts, localJanusPlan, NodePlanError, type LocalJanus, type PortUse } from './node-plan.ts';
 import { Child } from './processes.ts';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
@@ -107,20 +109,6 @@ function readSettings(): Settings {
     logLevel: process.env['FANOUT_LOG_LEVEL'] || 'info',
     ...flags,
   };
-}
-
-/** A local node is one whose Janus API URL points at this machine: the launcher runs it. */
-function janusEndpoint(node: TopologyNode): { host: string; port: number; local: boolean } {
-  const url = new URL(node.janusUrl);
-  const port = url.port === '' ? (url.protocol === 'wss:' ? 443 : 80) : Number(url.port);
-  const host = url.hostname;
-  const local = host === 'localhost' || host.startsWith('127.') || host === '[::1]';
-  return { host: host === 'localhost' ? '127.0.0.1' : host, port, local };
-}
-
-function defaultRtpRange(index: number): string {
-  const lo = 20000 + index * 1000;
-  return `${lo}-${lo + 999}`;
 }
 
 /** Secrets for local runs: generated once into an ignored file, never committed. */
@@ -283,10 +271,18 @@ async function main(): Promise<void> {
     mkdirSync(logDir, { recursive: true });
     const { bridgeSecret, janusApiSecret } = loadSecrets(s.stateDir);
 
-    const localNodes = s.topology.nodes.filter((n) => janusEndpoint(n).local);
-    // The bridge, or one agent per local node: planned before Janus starts, since each node's Janus
+    // One Janus per local node (every origin and edge whose Janus URL is this machine's), then the
+    // bridge, or one agent per local node: planned before Janus starts, since each node's Janus
     // posts its events to the process that drives it.
+    let janusPlan: LocalJanus[];
     let control: ControlProcess[];
+    try {
+      janusPlan = localJanusPlan(s.topology.nodes, s.janusAdminPortOffset);
+    } catch (err) {
+      if (err instanceof NodePlanError) throw new StartError(err.message);
+      throw err;
+    }
+    const localNodes = janusPlan.map((j) => j.node);
     try {
       control = controlPlan({
         mode: s.control,
@@ -301,36 +297,39 @@ async function main(): Promise<void> {
       throw err;
     }
 
-    // Every port must be free before anything starts.
-    const wanted: Array<[string, string, number]> = [
-      ...localNodes.map((n): [string, string, number] => [`Janus API of node ${n.id}`, janusEndpoint(n).host, janusEndpoint(n).port]),
-      ...localNodes.flatMap((n): Array<[string, string, number]> =>
-        s.janusAdminPortOffset === undefined ? [] : [[`Janus admin API of node ${n.id}`, janusEndpoint(n).host, janusEndpoint(n).port + s.janusAdminPortOffset]],
-      ),
-      ...control.map((c): [string, string, number] => [`the ${c.name}`, '127.0.0.1', c.port]),
-      ...(s.worker ? [['the worker (wrangler dev)', '127.0.0.1', s.workerPort] as [string, string, number]] : []),
+    // Every port must be planned once and free before anything starts.
+    const wanted: PortUse[] = [
+      ...janusPorts(janusPlan),
+      ...control.map((c): PortUse => ({ what: `the ${c.name}`, host: '127.0.0.1', port: c.port })),
+      ...(s.worker ? [{ what: 'the worker (wrangler dev)', host: '127.0.0.1', port: s.workerPort }] : []),
     ];
-    for (const [what, host, port] of wanted) {
+    try {
+      checkDistinctPorts(wanted);
+    } catch (err) {
+      if (err instanceof NodePlanError) throw new StartError(err.message);
+      throw err;
+    }
+    for (const { what, host, port } of wanted) {
       if (!(await portFree(host, port))) throw new StartError(`port ${port} on ${host}, needed by ${what}, is already in use`);
     }
 
     // Janus nodes.
     const janusNodes: Child[] = [];
-    const startJanus = (node: TopologyNode, index: number): Child => {
-      const ep = janusEndpoint(node);
+    const startJanus = (j: LocalJanus): Child => {
+      const node = j.node;
       const dir = join(s.stateDir, 'nodes', node.id);
       writeJanusConfig(
         {
           nodeId: node.id,
           role: node.role,
-          wsIp: ep.host,
-          wsPort: ep.port,
+          wsIp: j.host,
+          wsPort: j.port,
           mediaIp: s.janusIp,
-          rtpPortRange: node.rtpPortRange ?? defaultRtpRange(index),
+          rtpPortRange: j.rtpPortRange,
           logFile: join(logDir, `janus-${node.id}.log`),
           apiSecret: janusApiSecret,
           eventsUrl: eventsUrlFor(control, node.id),
-          adminWsPort: s.janusAdminPortOffset === undefined ? undefined : ep.port + s.janusAdminPortOffset,
+          adminWsPort: j.adminPort,
         },
         dir,
       );
@@ -344,12 +343,8 @@ async function main(): Promise<void> {
         killAfterMs: 4000,
       });
     };
-    localNodes.forEach((node, i) => {
-      janusNodes.push(launch(() => startJanus(node, i)));
-    });
-    await Promise.all(
-      localNodes.map((node, i) => waitFor(janusNodes[i]!, () => janusInfo(`ws://${janusEndpoint(node).host}:${janusEndpoint(node).port}`, janusApiSecret), 15_000)),
-    );
+    for (const j of janusPlan) janusNodes.push(launch(() => startJanus(j)));
+    await Promise.all(janusPlan.map((j, i) => waitFor(janusNodes[i]!, () => janusInfo(`ws://${j.host}:${j.port}`, janusApiSecret), 15_000)));
 
     // The bridge or the agents. Each one's state folder outlives its processes: the next one
     // re-adopts from it.
@@ -368,7 +363,10 @@ async function main(): Promise<void> {
       return launch(() => startControl(c));
     });
     await Promise.all(control.map((c, i) => waitFor(controllers[i]!, () => httpOk(`${c.url}/health`), 20_000)));
-    const bridgeUrl = primaryUrl(control, s.topology.origin.id);
+    // BRIDGE_URL, the worker's default agent (and stack.json's bridgeUrl, where a one-link reader
+    // publishes): an origin's agent, since publishing is accepted only on an origin. Any origin's
+    // would do; the first in topology order keeps the choice stable (loadbalancing.xml: 8791).
+    const bridgeUrl = primaryUrl(control, s.topology.origins.map((o) => o.id));
 
     const workerUrl = `http://127.0.0.1:${s.workerPort}`;
     let worker: Child | undefined;
@@ -377,7 +375,8 @@ async function main(): Promise<void> {
       await waitFor(worker, () => httpOk(`${workerUrl}/health`), 60_000);
     }
 
-    // Up: print where everything is.
+    // Up: print where everything is. The demo pages are served at the first origin's host.
+    const demoHost = new URL(`http://${s.topology.origins[0]?.host ?? 'origin.localhost'}`).hostname;
     const lines = [
       '',
       'Fanout is up.',
@@ -389,8 +388,8 @@ async function main(): Promise<void> {
             ...s.topology.nodes.map((n) => `    ${n.id.padEnd(8)} ${n.role.padEnd(6)} ws://${n.host}/   (or ws://127.0.0.1:${s.workerPort}/node/${n.id}/ws)`),
             '',
             '  Demo pages:',
-            `    Two Way Streaming  http://origin.localhost:${s.workerPort}/two-way-streaming.html`,
-            `    Embed Player       http://origin.localhost:${s.workerPort}/embed-player.html`,
+            `    Two Way Streaming  http://${demoHost}:${s.workerPort}/two-way-streaming.html`,
+            `    Embed Player       http://${demoHost}:${s.workerPort}/embed-player.html`,
             `    CDN status         http://127.0.0.1:${s.workerPort}/status.html`,
             '',
             process.env['FANOUT_TOKEN_KEYS']
@@ -451,7 +450,7 @@ async function main(): Promise<void> {
         supervise(next, restart, delayMs);
       });
     };
-    localNodes.forEach((node, i) => supervise(janusNodes[i]!, () => startJanus(node, i), s.janusRestartMs));
+    janusPlan.forEach((j, i) => supervise(janusNodes[i]!, () => startJanus(j), s.janusRestartMs));
     control.forEach((c, i) => supervise(controllers[i]!, () => startControl(c), BRIDGE_RESTART_MS));
     void worker?.exited.then(() => {
       if (stopping !== undefined) return;
