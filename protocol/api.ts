@@ -183,8 +183,11 @@ export const RequestParams = {
     room: RoomId,
     streams: v.pipe(v.array(SourceStream, 'streams must be a list'), v.minLength(1, 'streams must list 1-16 streams'), v.maxLength(16, 'streams must list 1-16 streams')),
   }),
-  /** On an edge's agent: remove the edge's copy of `stream`; its players are told STOPPED with `info`. */
-  unrelay: v.strictObject({ node: NodeId, stream: StreamName, info: v.optional(v.pipe(v.string(), v.maxLength(256))) }),
+  /**
+   * On an edge's agent: remove the edge's copy of `stream`; its players are told STOPPED with `info`
+   * (FAILED when `failed`: the stream failed at its origin, and a player may retry it elsewhere).
+   */
+  unrelay: v.strictObject({ node: NodeId, stream: StreamName, info: v.optional(v.pipe(v.string(), v.maxLength(256))), failed: v.optional(v.boolean()) }),
   /** On the origin's agent: forward publish `publishId` to an edge's copy (`relay`'s answer). */
   forward: v.strictObject({
     publishId: Id,
@@ -304,8 +307,11 @@ export const BridgeEvent = v.variant('event', [
   }),
   /** To links that asked `sources`: a stream went live on this agent's origin (relay it)... */
   v.object({ event: v.literal('source'), source: SourceInfo }),
-  /** ... or ended (remove its copies). */
-  v.object({ event: v.literal('source-ended'), stream: v.string(), publishId: v.string(), node: v.string(), info: v.string() }),
+  /**
+   * ... or ended (remove its copies). `failed`: it failed (its origin went down, its publisher was
+   * lost) rather than being unpublished: its players are told FAILED, which players retry.
+   */
+  v.object({ event: v.literal('source-ended'), stream: v.string(), publishId: v.string(), node: v.string(), info: v.string(), failed: v.optional(v.boolean()) }),
   v.object({
     event: v.literal('slowlink'),
     id: Id,

@@ -59,9 +59,9 @@ export class CrossNode {
    * A stream on this agent's origin ended: the coordinator removes its copies. Only one that went
    * live (was configured) can have copies; one taken back after a restart went live in the run before.
    */
-  ended(s: Stream, info: string): void {
+  ended(s: Stream, info: string, failed: boolean): void {
     if (s.configuredAt === undefined) return;
-    this.#emit({ event: 'source-ended', stream: s.name, publishId: s.publishId, node: s.node.id, info });
+    this.#emit({ event: 'source-ended', stream: s.name, publishId: s.publishId, node: s.node.id, info, ...(failed ? { failed } : {}) });
   }
 
   sources(streams: Iterable<Stream>): Result<'sources'> {
@@ -144,7 +144,7 @@ export class CrossNode {
     if (r === undefined) return {};
     this.#relays.delete(key);
     this.#deps.ctx.changed();
-    await r.close({ status: 'STOPPED', info: p.info ?? 'the stream ended' });
+    await r.close({ status: p.failed === true ? 'FAILED' : 'STOPPED', info: p.info ?? 'the stream ended' });
     return {};
   }
 

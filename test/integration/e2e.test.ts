@@ -420,12 +420,18 @@ describe('the seed flow in Chromium', () => {
     }
   });
 
-  it('publishing on an edge gives FAILED with an info that says to publish on the origin', async () => {
+  it('publishing on an edge is placed on the origin: the SDK follows the redirect and is PUBLISHING there', async () => {
+    const before = await bridgeLoads(stack);
     const page = await twoWay('ws://edge-1.localhost:8787/');
     await page.fill('#publishStream', `e2e-edge-${Date.now().toString(36)}`);
     await page.click('#publishBtn');
-    await page.waitForSelector('#publishStatus[data-status="FAILED"]', { timeout: WAIT_MS });
-    expect(await page.textContent('#publishStatus')).toMatch(/only on the origin/);
+    await page.waitForSelector('#publishStatus[data-status="PUBLISHING"]', { timeout: WAIT_MS });
+    const loads = await bridgeLoads(stack);
+    expect(loads['origin']?.publishers).toBe((before['origin']?.publishers ?? 0) + 1);
+    expect(loads['edge-1']?.publishers).toBe(before['edge-1']?.publishers ?? 0);
+    await page.click('#publishBtn');
+    await page.waitForSelector('#publishStatus[data-status="UNPUBLISHED"]', { timeout: WAIT_MS });
+    await eventually('the origin publisher gone', () => bridgeLoads(stack), (l) => l['origin']?.publishers === (before['origin']?.publishers ?? 0), 5000);
     await page.close();
   });
 

@@ -262,10 +262,10 @@ export async function goLive(w: World, src: SourceInfo): Promise<void> {
   await flush();
 }
 
-/** `src` ended on the origin (unpublished): gone from its model, and `source-ended` told. */
-export async function end(w: World, src: SourceInfo, info = 'Unpublished by the publisher'): Promise<void> {
+/** `src` ended on the origin (unpublished, or `failed`): gone from its model, and `source-ended` told. */
+export async function end(w: World, src: SourceInfo, info = 'Unpublished by the publisher', failed = false): Promise<void> {
   w.origin.streams = w.origin.streams.filter((s) => s.publishId !== src.publishId);
-  w.origin.emit({ event: 'source-ended', stream: src.stream, publishId: src.publishId, node: src.node, info });
+  w.origin.emit({ event: 'source-ended', stream: src.stream, publishId: src.publishId, node: src.node, info, ...(failed ? { failed } : {}) });
   await flush();
 }
 

@@ -57,6 +57,15 @@ describe('Coordinator relays each live stream from its origin to every edge that
     expect(carried(w)).toEqual({});
   });
 
+  it('a `source-ended` that failed (its origin went down): `unrelay` says so, so the edges tell their players FAILED, which they retry', async () => {
+    const w = await relayed();
+    await end(w, CAM, 'the origin node "origin-1" went down', true);
+    for (const id of ['edge-1', 'edge-2']) {
+      expect(edge(w, id).requests('unrelay')).toEqual([{ node: id, stream: 'cam1', info: 'the stream ended: the origin node "origin-1" went down', failed: true }]);
+    }
+    expect(carried(w)).toEqual({});
+  });
+
   it('a `source-ended` of another publish of the same name (an older one) removes nothing', async () => {
     const w = await relayed();
     w.origin.emit({ event: 'source-ended', stream: 'cam1', publishId: 'pub_cam1_older', node: 'origin-1', info: 'Unpublished' });

@@ -184,7 +184,7 @@ export class Coordinator {
         return;
       case 'source-ended': {
         const src = this.#live.get(e.stream);
-        if (src?.publishId === e.publishId) this.#ended(src, e.info);
+        if (src?.publishId === e.publishId) this.#ended(src, e.info, e.failed === true);
         return;
       }
       case 'node': {
@@ -240,15 +240,15 @@ export class Coordinator {
     }
   }
 
-  /** A stream ended: every edge's copy goes, its players told how the stream ended. */
-  #ended(src: SourceInfo, info: string): void {
+  /** A stream ended: every edge's copy goes, its players told how the stream ended (FAILED when it failed). */
+  #ended(src: SourceInfo, info: string, failed = false): void {
     this.#live.delete(src.stream);
     // Every edge, not only those with a copy on record: a relay whose forward failed was forgotten
     // here but may still be held there. Nothing else of that name is live, so none is hurt.
     for (const edge of this.#edgesUp()) {
       const copies = this.#copiesOf(edge.id);
       if (copies.get(src.stream)?.publishId === src.publishId) copies.delete(src.stream);
-      void this.#unrelay(edge.id, src.stream, `the stream ended: ${info}`);
+      void this.#unrelay(edge.id, src.stream, `the stream ended: ${info}`, failed);
     }
     this.#deps.log.info('coordinator: stream ended; its copies go', { stream: src.stream, info });
   }
@@ -270,9 +270,9 @@ export class Coordinator {
       .catch((err: unknown) => this.#deps.log.warn('coordinator: unforward failed', { stream, forwardId, err: CdnError.from(err) }));
   }
 
-  async #unrelay(edge: string, stream: string, info: string): Promise<void> {
+  async #unrelay(edge: string, stream: string, info: string, failed = false): Promise<void> {
     try {
-      await this.#linkOf(edge)?.request('unrelay', { node: edge, stream, info });
+      await this.#linkOf(edge)?.request('unrelay', { node: edge, stream, info, ...(failed ? { failed } : {}) });
     } catch (err) {
       this.#deps.log.warn('coordinator: unrelay failed', { stream, edge, err: CdnError.from(err) });
     }
