@@ -8,7 +8,7 @@
 
   const ui = {
     url: $('url'), token: $('token'), connectBtn: $('connectBtn'), connectStatus: $('connectStatus'),
-    publishName: $('publishStream'), codec: $('codec'), publishBtn: $('publishBtn'), publishStatus: $('publishStatus'),
+    publishName: $('publishStream'), codec: $('codec'), republish: $('republish'), publishBtn: $('publishBtn'), publishStatus: $('publishStatus'),
     localVideo: $('localVideo'), publishBadge: $('publishBadge'),
     playName: $('playStream'), playBtn: $('playBtn'), playStatus: $('playStatus'),
     remoteVideo: $('remoteVideo'), playBadge: $('playBadge'),
@@ -103,7 +103,7 @@
       return;
     }
     const codec = ui.codec.value;
-    const stream = session.createStream({ name, display: ui.localVideo, ...(codec ? { codec } : {}) });
+    const stream = session.createStream({ name, display: ui.localVideo, republishOnFailure: ui.republish.checked, ...(codec ? { codec } : {}) });
     publishing = stream;
     const done = (status, info) => {
       if (publishing === stream) publishing = null;
@@ -112,7 +112,7 @@
       refreshButtons();
     };
     stream
-      .on(STREAM_STATUS.PENDING, () => setStatus(ui.publishStatus, 'PENDING', name))
+      .on(STREAM_STATUS.PENDING, (s) => setStatus(ui.publishStatus, 'PENDING', s.getInfo() || name))
       .on(STREAM_STATUS.PUBLISHING, (s) => {
         setStatus(ui.publishStatus, 'PUBLISHING', `${s.name()}${codec ? ` (${codec})` : ''}`);
         ui.publishBadge.textContent = 'LIVE';
