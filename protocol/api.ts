@@ -308,8 +308,8 @@ export const BridgeEvent = v.variant('event', [
   /** To links that asked `sources`: a stream went live on this agent's origin (relay it)... */
   v.object({ event: v.literal('source'), source: SourceInfo }),
   /**
-   * ... or ended (remove its copies). `failed`: it failed (its origin went down, its publisher was
-   * lost) rather than being unpublished: its players are told FAILED, which players retry.
+   * ... or ended (remove its copies). `failed`: its origin node went down (rather than its publisher
+   * ending): its players are told FAILED, which players retry (it may come back on another origin).
    */
   v.object({ event: v.literal('source-ended'), stream: v.string(), publishId: v.string(), node: v.string(), info: v.string(), failed: v.optional(v.boolean()) }),
   v.object({

@@ -73,7 +73,7 @@ export class MediaController implements Media {
     closing: (s) => {
       if (this.#streams.get(s.name) === s) this.#streams.delete(s.name);
       if (this.#ids.get(s.publishId) === s) this.#ids.delete(s.publishId);
-      this.#cross.ended(s, s.ending?.info ?? 'unpublished', s.ending?.status === 'FAILED');
+      this.#cross.ended(s, s.ending?.info ?? 'unpublished', s.ending?.nodeFailed === true);
     },
     closed: (s) => this.#records.delete(s),
     newRoomId: () => this.#newRoomId(),

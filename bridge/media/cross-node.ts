@@ -59,6 +59,7 @@ export class CrossNode {
    * A stream on this agent's origin ended: the coordinator removes its copies. Only one that went
    * live (was configured) can have copies; one taken back after a restart went live in the run before.
    */
+  /** `failed`: its origin node went down (its copies' players are told FAILED). */
   ended(s: Stream, info: string, failed: boolean): void {
     if (s.configuredAt === undefined) return;
     this.#emit({ event: 'source-ended', stream: s.name, publishId: s.publishId, node: s.node.id, info, ...(failed ? { failed } : {}) });

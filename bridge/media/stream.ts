@@ -36,6 +36,11 @@ export type StreamState = 'starting' | 'live' | 'publishing' | 'closing' | 'clos
 export interface StreamEnding {
   status: 'UNPUBLISHED' | 'FAILED';
   info: string;
+  /**
+   * Its origin node went down (not its publisher): its players are told FAILED, not STOPPED, since
+   * the stream may come back on another origin (a publisher that republishes) for them to retry.
+   */
+  nodeFailed?: true;
   notifyOwner: boolean;
   /** Its owner's own `unpublish`: a `publish` still running for it then fails with FAILED_PRECONDITION. */
   requested?: true;
@@ -236,7 +241,10 @@ export class Stream implements PlaySource, MountSetSource {
         media: (e) => this.#media(e),
         hangup: (reason) => end(/ice/i.test(reason) ? 'FAILED' : 'UNPUBLISHED', `the publisher hung up (${reason})`),
         iceFailed: () => end('FAILED', 'ICE failed'),
-        detached: () => end('FAILED', reachable(node, this.generation) ? 'the publisher handle was detached' : `the origin node "${node.id}" went down`),
+        detached: () =>
+          reachable(node, this.generation)
+            ? end('FAILED', 'the publisher handle was detached')
+            : void this.close({ status: 'FAILED', info: `the origin node "${node.id}" went down`, notifyOwner: true, nodeFailed: true }),
         destroyed: () => end('FAILED', 'the room was destroyed'),
         slowlink: (e) => this.ctx.send(this.owner, { event: 'slowlink', id: this.publishId, stream: this.name, uplink: e.uplink, lost: e.lost }),
       },
@@ -389,7 +397,7 @@ export class Stream implements PlaySource, MountSetSource {
   /** A node went down: on the origin the stream fails; on an edge its players there fail and its copy there is forgotten. */
   nodeDown(node: MediaNode): void {
     if (node === this.node) {
-      void this.close({ status: 'FAILED', info: `the origin node "${node.id}" went down`, notifyOwner: true });
+      void this.close({ status: 'FAILED', info: `the origin node "${node.id}" went down`, notifyOwner: true, nodeFailed: true });
       return;
     }
     const c = this.cascades.get(node.id);
@@ -439,7 +447,7 @@ export class Stream implements PlaySource, MountSetSource {
       this.ctx.send(this.owner, { event: 'publisher', publishId: this.publishId, stream: this.name, status: ending.status, info: ending.info });
     }
     const info = `the stream ended: ${ending.info}`;
-    this.#closing = Promise.all(this.allPlayers().map((p) => p.close({ status: 'STOPPED', info })))
+    this.#closing = Promise.all(this.allPlayers().map((p) => p.close({ status: ending.nodeFailed === true ? 'FAILED' : 'STOPPED', info })))
       .then(() => this.serial.run(() => this.#cleanup()))
       .catch((err: unknown) => this.#log.error('stream cleanup failed', { stream: this.name, err }))
       .finally(() => {
