@@ -6,7 +6,8 @@
  *   GET /health                 any host: the agents' view of every node (200 all up, else 503), and
  *                               this isolate's Durable Object requests by kind
  *   GET /status.json            any host: /health plus live streams, viewers, bitrates, viewer history (the dashboard)
- *   POST /admin/reset           the operator (BRIDGE_SECRET as bearer): resets the Balancer and Coordinator objects
+ *   POST /admin/reset[?stream=NAME...]  the operator (BRIDGE_SECRET as bearer): resets the Balancer and
+ *                               Coordinator objects, and the records of the streams named
  *   GET /lb[?stream=NAME]       origin: the WCS load-balancer answer {server, ws, wss, url} (CORS);
  *                               with token keys configured it needs a play token (?token= or Bearer)
  *   GET / and /ws  (Upgrade)    a node: the WCS WebSocket API
@@ -27,6 +28,7 @@ import { createLogger } from './log.ts';
 import { nodeAddress, notANode, resolveTarget, signallingUrl } from './nodes/index.ts';
 import { cdnStatus } from './status/index.ts';
 import { acceptWcsSocket } from './wcs/index.ts';
+import { streamRecordFor } from './streams/index.ts';
 import { whipWhepRoutes } from './whip/index.ts';
 
 type AppContext = Context<{ Bindings: Env }>;
@@ -100,8 +102,9 @@ function healthNode(n: NodeInfo): Pick<NodeInfo, 'id' | 'role' | 'host' | 'up' |
  * POST /admin/reset (the worker's BRIDGE_SECRET as bearer): resets the coordination objects (the
  * Balancer and, with agents, the Coordinator), storage and all, as an eviction would and worse.
  * Nothing a client has depends on them: isolates keep serving from their tables, the agents and
- * Janus carry the media, and both objects rebuild from the agents. For an object that misbehaves,
- * and to show that.
+ * Janus carry the media, and both objects rebuild from the agents. `?stream=NAME` (repeatable) also
+ * resets those streams' records (each name's publish lock), which rebuild from the origins' agents
+ * at their next claim. For an object that misbehaves, and to show that.
  */
 app.post('/admin/reset', async (c) => {
   const config = readConfig(c.env);
@@ -110,6 +113,10 @@ app.post('/admin/reset', async (c) => {
   const objects: Array<{ name: string; reset(): Promise<void> }> = [
     { name: 'balancer', reset: () => balancerFor(c.env, config.agents).reset() },
     ...(coordinator === undefined ? [] : [{ name: 'coordinator', reset: () => coordinator.reset() }]),
+    ...(c.req.queries('stream') ?? []).map((name) => {
+      const stream = checkStreamParam(name);
+      return { name: `stream ${stream}`, reset: () => streamRecordFor(c.env, stream).reset() };
+    }),
   ];
   const reset: string[] = [];
   for (const o of objects) {

@@ -2,8 +2,10 @@
  * Several origins (test/fixtures/two-origins.xml: origin, origin-2, edge-1, edge-2), with real Janus
  * nodes, their agents, workerd and Chromium running the SDK:
  * - a publisher on each origin, each stream played through the load balancer on an edge;
- * - a name is published once across the CDN: the same name on the other origin is refused, naming
- *   the origin that holds it (the stream's record, a Durable Object, asked through real workerd);
+ * - a name is published once across the CDN: the same name on the other origin is refused (the
+ *   stream's record, a Durable Object, asked through real workerd), also after the records and the
+ *   coordination objects are reset while both streams play (they rebuild from the agents; no client
+ *   hears of it);
  * - kill -9 of one origin's Janus ends only the streams on it: the other stream's publisher and
  *   player see nothing and keep decoding, while the SDK's `republishOnFailure` publishes the killed
  *   origin's stream again, placed on the other origin, and its player (`replayOnFailure`) plays it
@@ -28,6 +30,7 @@ declare global {
 
 const TOPOLOGY = join(ROOT, 'test/fixtures/two-origins.xml');
 const WAIT_MS = 20_000;
+const IN_USE = 'Stream name is already in use';
 
 let stack: Stack | undefined;
 let browser: Browser | undefined;
@@ -164,9 +167,26 @@ describe('two origins', () => {
     await decoding(playA, 'player of the origin stream');
     await decoding(playB, 'player of the origin-2 stream');
 
-    // The same name on the other origin: refused, naming the origin that holds it.
-    expect(await publishOnce('ws://origin.localhost:8787/', onOrigin2)).toEqual({ status: 'FAILED', info: `Failed by error: stream "${onOrigin2}" is already published (on origin-2)` });
-    expect(await publishOnce('ws://origin-2.localhost:8787/', onOrigin)).toEqual({ status: 'FAILED', info: `Failed by error: stream "${onOrigin}" is already published (on origin)` });
+    // The same name on the other origin: refused there by the stream's record (that origin's own
+    // agent has no such stream), with WCS's info; the frame's reason names the holder (worker suite).
+    expect(await publishOnce('ws://origin.localhost:8787/', onOrigin2)).toEqual({ status: 'FAILED', info: IN_USE });
+    expect(await publishOnce('ws://origin-2.localhost:8787/', onOrigin)).toEqual({ status: 'FAILED', info: IN_USE });
+    expect(await bridgeLoads(stack)).toMatchObject({ origin: { publishers: 1 }, 'origin-2': { publishers: 1 } });
+
+    // The coordination objects and both streams' records reset, storage and all, while both play:
+    // no client hears of it, and the records rebuild from the origins' agents (the names stay held).
+    const resetAt = Date.now();
+    const reset = await fetch(`http://127.0.0.1:8787/admin/reset?stream=${onOrigin}&stream=${onOrigin2}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${stack!.secrets().bridgeSecret}` },
+    });
+    expect(await reset.json()).toEqual({ reset: ['balancer', 'coordinator', `stream ${onOrigin}`, `stream ${onOrigin2}`] });
+    expect(await publishOnce('ws://origin.localhost:8787/', onOrigin2)).toEqual({ status: 'FAILED', info: IN_USE });
+    expect(await publishOnce('ws://origin-2.localhost:8787/', onOrigin)).toEqual({ status: 'FAILED', info: IN_USE });
+    for (const [what, page] of [['publisher A', pubA], ['publisher B', pubB], ['player A', playA], ['player B', playB]] as const) {
+      expect((await logOf(page)).filter((e) => e.at >= resetAt), `${what} after the reset`).toEqual([]);
+    }
+    await decoding(playA, 'player of the origin stream after the reset');
 
     const killedAt = Date.now();
     process.kill(stack!.pidOf('janus origin'), 'SIGKILL');
@@ -188,8 +208,8 @@ describe('two origins', () => {
     }
     await decoding(playB, 'player of the origin-2 stream after the kill');
 
-    // The republished name is held on origin-2 now: the only live origin refuses it a second time.
-    expect(await publishOnce('ws://origin-2.localhost:8787/', onOrigin)).toEqual({ status: 'FAILED', info: `Failed by error: stream "${onOrigin}" is already published (on origin-2)` });
+    // The republished name is held on origin-2 now: asked anywhere, it is refused a second time.
+    expect(await publishOnce('ws://origin-2.localhost:8787/', onOrigin)).toEqual({ status: 'FAILED', info: IN_USE });
     console.log(`[origins] killed origin's Janus; republished on origin-2 after ${again.at - killedAt} ms`);
 
     // Unpublish ends every player, on whichever origin the stream now lives.

@@ -199,6 +199,17 @@ describe('POST /admin/reset', () => {
     }
   });
 
+  it('?stream=NAME (repeatable) also resets those streams\' records; a bad name is a 400 naming the rule, and nothing is reset', async () => {
+    const s = new Scenario('admin-reset-streams');
+    const auth = { Authorization: `Bearer ${s.env().BRIDGE_SECRET ?? ''}` };
+    const resp = await callWorker(`${RESET}?stream=cam1&stream=cam-2`, { method: 'POST', headers: auth }, s.env());
+    expect(resp.status).toBe(200);
+    expect(await resp.json()).toEqual({ reset: ['balancer', 'stream cam1', 'stream cam-2'] });
+    const bad = await callWorker(`${RESET}?stream=${encodeURIComponent('no spaces')}`, { method: 'POST', headers: auth }, s.env());
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('stream') as unknown } });
+  });
+
   it('resets the Balancer (its agent links close, its stored lists go); /lb goes on from the isolate\'s table and /health reads the rebuilt object', async () => {
     const s = new Scenario('admin-reset');
     await s.configure({ mode: 'ROUNDROBIN' });

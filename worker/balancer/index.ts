@@ -1,5 +1,5 @@
 /** The origin's load balancer: pure policies, the merge of every agent's view, and the Durable Object that shares their state. */
-export { BALANCING_POLICIES, healthyEdges, healthyOrigins, noEdgeReason, pickEdge, pickOrigin, pinnedEdge, type BalancingPolicy, type PickInput, type PickResult, type PinResult } from './policy.ts';
+export { BALANCING_POLICIES, healthyEdges, healthyOrigins, noEdgeReason, pickEdge, pickOrigin, pinnedEdge, pinnedOrigin, type BalancingPolicy, type PickInput, type PickResult, type PinResult } from './policy.ts';
 export {
   Balancer,
   RETRY_AFTER_FAILURE_MS,

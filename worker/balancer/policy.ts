@@ -98,6 +98,17 @@ function at(list: readonly NodeInfo[], i: number): NodeInfo {
 export type PinResult = { ok: true; node: NodeInfo } | { ok: false; code: 'PERMISSION_DENIED' | 'UNAVAILABLE'; reason: string };
 
 /**
+ * The pinned-origin rule, for WCS publishes and WHIP alike: a publish token that names a node
+ * publishes on that node, which must be an origin, and up.
+ */
+export function pinnedOrigin(nodes: readonly NodeInfo[], id: string): PinResult {
+  const node = nodes.find((n) => n.id === id);
+  if (node === undefined || node.role !== 'origin') return { ok: false, code: 'PERMISSION_DENIED', reason: `the token is for node ${id}, which is not an origin` };
+  if (!node.up) return { ok: false, code: 'UNAVAILABLE', reason: `${id} (the token's node) is down` };
+  return { ok: true, node };
+}
+
+/**
  * The pinned-edge rule, for /lb, WHEP and the WCS origin redirect alike: a play token that names a
  * node sends its player to that node, which must be an edge, and up.
  */

@@ -13,7 +13,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import * as v from 'valibot';
-import { CdnError, type Logger } from '../../protocol/index.ts';
+import { CdnError, type ErrorCode, type Logger } from '../../protocol/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
 import { readConfig, type Env } from '../env.ts';
 import { createLogger } from '../log.ts';
@@ -25,10 +25,11 @@ const Stored = v.object({
 });
 const KEY = 'state';
 
-/** What a claimant learns: the epoch of its hold. */
-export interface ClaimAnswer {
-  epoch: number;
-}
+/**
+ * What a claimant learns: the epoch of its hold, or the refusal (as data: an error thrown across
+ * the object's boundary would reach the caller without its code).
+ */
+export type ClaimAnswer = { ok: true; epoch: number } | { ok: false; code: ErrorCode; message: string };
 
 export class StreamRecord extends DurableObject<Env> {
   readonly #log: Logger = createLogger({ unit: 'stream-record' });
@@ -36,17 +37,17 @@ export class StreamRecord extends DurableObject<Env> {
   #queue: Promise<unknown> = Promise.resolve();
 
   /**
-   * Takes the name for `publishId` on origin `node`, or throws the CdnError that says why not.
-   * `otherOrigins`: the origins besides `node`, asked when the record has nothing stored.
+   * Takes the name for `publishId` on origin `node`, or says why not. `otherOrigins`: the origins
+   * besides `node`, asked when the record has nothing stored.
    */
   claim(stream: string, node: string, publishId: string, otherOrigins: readonly string[]): Promise<ClaimAnswer> {
     return this.#inTurn(async () => {
       const stored = await this.#load();
       const state = stored ?? (await this.#rebuilt(stream, node, otherOrigins));
       const outcome = await claim(state, { stream, node, publishId, now: Date.now(), isLive: (h) => this.#isLive(stream, h) });
-      if (!outcome.ok) throw outcome.error;
+      if (!outcome.ok) return { ok: false, code: outcome.error.code, message: outcome.error.message };
       if (outcome.state !== stored) await this.ctx.storage.put(KEY, outcome.state);
-      return { epoch: outcome.state.epoch };
+      return { ok: true, epoch: outcome.state.epoch };
     });
   }
 

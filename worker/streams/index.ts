@@ -3,7 +3,7 @@
  * publish lock the worker takes through it when the topology has several origins. With one
  * origin, that origin's agent refuses a name in use by itself and no record is asked.
  */
-import type { Logger, NodeInfo } from '../../protocol/index.ts';
+import { CdnError, type Logger, type NodeInfo } from '../../protocol/index.ts';
 import { countDoRequest } from '../do-requests.ts';
 import type { Env } from '../env.ts';
 import type { StreamRecord } from './durable-object.ts';
@@ -28,7 +28,8 @@ export function originsOf(nodes: readonly NodeInfo[]): string[] {
 export async function claimStream(env: Env, origins: readonly string[], stream: string, node: string, publishId: string): Promise<boolean> {
   if (origins.length <= 1) return false;
   countDoRequest('stream-record');
-  await streamRecordFor(env, stream).claim(stream, node, publishId, origins.filter((o) => o !== node));
+  const answer = await streamRecordFor(env, stream).claim(stream, node, publishId, origins.filter((o) => o !== node));
+  if (!answer.ok) throw new CdnError(answer.code, answer.message);
   return true;
 }
 

@@ -48,6 +48,8 @@
  *            Answered after the scenario's bindDelayMs (0 by default).
  *   streams  -> the configured streams, one history sample
  *   metrics  -> {}; the report goes to the log's `reports`, not `requests` (tests of the rest stay as they were)
+ *   sources  -> nothing live (a stream record asking whether another origin holds a name)
+ *   anything else -> INVALID_ARGUMENT naming it (never silence)
  *
  * Run by hand: `npx tsx worker/test-support/bridge-stand-in.ts [port]` (BRIDGE_SECRET from the env).
  *
@@ -460,6 +462,10 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
         }
         case 'metrics':
           return ok({});
+        case 'sources':
+          return ok({ streams: [], relays: [] });
+        default:
+          return err('INVALID_ARGUMENT', `the stand-in does not script "${req.method}"`);
       }
     });
   };

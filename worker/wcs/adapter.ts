@@ -7,7 +7,7 @@
  */
 import { Errors, type ErrorCode, type NodeInfo } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
-import { balancerFor, balancerName, chooseEdge, chooseOrigin, nodeTable, pinnedEdge } from '../balancer/index.ts';
+import { balancerFor, balancerName, chooseEdge, chooseOrigin, nodeTable, pinnedEdge, pinnedOrigin } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
 import { kickCoordinator } from '../coordinator/index.ts';
 import { countDoRequest } from '../do-requests.ts';
@@ -87,7 +87,7 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
         const node: NodeInfo = { ...choice.node, load: { ...choice.node.load } };
         return { ok: true, node, url: signallingUrl(node, opts.urlContext), ...nodeAddress(node.host) };
       },
-      placePublish: (_stream, node) => placePublish(env, config, node, opts),
+      placePublish: (_stream, node, pinned) => placePublish(env, config, node, pinned, opts),
       publishLock: publishLock(env, config, opts, log),
       now: () => Date.now(),
       log,
@@ -136,12 +136,13 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
  * Where a publish asked on this session's node runs: here on an origin that is up (or the only
  * origin, which then says itself why it cannot), else on the origin chooseOrigin places it on.
  */
-async function placePublish(env: Env, config: Config, here: NodeInfo, opts: Pick<WcsSocketOptions, 'urlContext' | 'waitUntil'>): Promise<PublishPlace> {
+async function placePublish(env: Env, config: Config, here: NodeInfo, pinned: string | undefined, opts: Pick<WcsSocketOptions, 'urlContext' | 'waitUntil'>): Promise<PublishPlace> {
   const view = await nodeTable(env, config.agents, { waitUntil: opts.waitUntil });
   const nodes = view.bridge === 'up' ? view.nodes : [];
+  if (pinned === here.id && here.role === 'origin') return { ok: true, here: true };
   const now = nodes.find((n) => n.id === here.id);
-  if (here.role === 'origin' && (now?.up !== false || originsOf(nodes).length <= 1)) return { ok: true, here: true };
-  const choice = chooseOrigin(config.agents, view);
+  if (pinned === undefined && here.role === 'origin' && (now?.up !== false || originsOf(nodes).length <= 1)) return { ok: true, here: true };
+  const choice = pinned === undefined ? chooseOrigin(config.agents, view) : view.bridge === 'up' ? pinnedOrigin(view.nodes, pinned) : { ok: false as const, code: view.code, reason: view.reason };
   if (!choice.ok) return { here: false, ok: false, code: choice.code, reason: choice.reason };
   if (choice.node.id === here.id) return { ok: true, here: true };
   const node: NodeInfo = { ...choice.node, load: { ...choice.node.load } };

@@ -89,9 +89,10 @@ export interface SessionDeps {
   chooseEdge(stream: string, pinned?: string): Promise<EdgeRedirect>;
   /**
    * Where a publish asked on `node` (this session's) runs: `here` (an origin that is up), or the
-   * origin it is placed on (asked at an edge, or at an origin that is down).
+   * origin it is placed on (asked at an edge, or at an origin that is down; `pinned`: the node the
+   * publish token names, which must be an origin).
    */
-  placePublish(stream: string, node: NodeInfo): Promise<PublishPlace>;
+  placePublish(stream: string, node: NodeInfo, pinned?: string): Promise<PublishPlace>;
   /** The CDN-wide publish lock (several origins); absent: the origin's agent refuses a name in use itself. */
   publishLock?: PublishLock;
   now(): number;

@@ -240,6 +240,7 @@ export class WcsSession {
     if (node === undefined) return this.#fail(entry, this.#opts.nodeError?.code ?? 'UNAVAILABLE', this.#nodeUnknownInfo());
     void this.#placed(entry, node).then((here) => {
       if (!here) return;
+      // The token is checked again for the node it runs on.
       void this.#start(entry, { action: 'publish', stream: d.name, node: node.id }, async (link) => {
         const lock = this.#deps.publishLock;
         if (lock !== undefined) {
@@ -263,15 +264,24 @@ export class WcsSession {
    * as a player asking the origin is sent to an edge.
    */
   async #placed(entry: StreamEntry, node: NodeInfo): Promise<boolean> {
+    // A client without the right to publish learns nothing of where it would go.
+    const pinned = await this.#permitted(entry, { action: 'publish', stream: entry.name });
+    if (pinned === false) return false;
     let choice: PublishPlace;
     try {
-      choice = await this.#deps.placePublish(entry.name, node);
+      choice = await (pinned === undefined ? this.#deps.placePublish(entry.name, node) : this.#deps.placePublish(entry.name, node, pinned));
     } catch (err) {
       const e = CdnError.from(err);
       choice = { here: false, ok: false, code: e.code, reason: e.message };
     }
     if (entry.state !== 'admitted') return false;
     if (choice.here) return true;
+    if (!choice.ok && choice.code === 'PERMISSION_DENIED') {
+      // The token names a node that cannot take it: a token refusal like any other.
+      this.#end(entry);
+      this.#sendStatus(entry, 'FAILED', { info: INFO.RESTRICTED_ACCESS, code: choice.code, reason: choice.reason });
+      return false;
+    }
     if (!choice.ok) {
       this.#fail(entry, choice.code, `No origin can take "${entry.name}": ${choice.reason}`);
       return false;
@@ -334,7 +344,8 @@ export class WcsSession {
     } catch (err) {
       if (stateOf(entry) === 'ended') return;
       const e = CdnError.from(err);
-      return this.#failOnNode(entry, e.code, infoFor(e, entry.kind));
+      // WCS's info for a name in use says nothing of where: the reason does (which origin holds it).
+      return this.#failOnNode(entry, e.code, infoFor(e, entry.kind), e.code === 'ALREADY_EXISTS' ? e.message : undefined);
     }
     // Ended meanwhile (a stop, a FAILED event, the link lost): the bridge has ended it too.
     const now = stateOf(entry);
@@ -486,14 +497,14 @@ export class WcsSession {
     this.#deps.publishLock?.release(entry.name, entry.ref);
   }
 
-  #fail(entry: StreamEntry, code: ErrorCode, info: string): void {
+  #fail(entry: StreamEntry, code: ErrorCode, info: string, reason?: string): void {
     this.#end(entry);
-    this.#sendStatus(entry, 'FAILED', { info, code });
+    this.#sendStatus(entry, 'FAILED', { info, code, ...(reason === undefined ? {} : { reason }) });
   }
 
   /** A FAILED from this node's agent (or the link to it): a retryable one names the node. */
-  #failOnNode(entry: StreamEntry, code: ErrorCode, info: string): void {
-    this.#fail(entry, code, namingNode(info, code, this.#node?.id));
+  #failOnNode(entry: StreamEntry, code: ErrorCode, info: string, reason?: string): void {
+    this.#fail(entry, code, namingNode(info, code, this.#node?.id), reason);
   }
 
   /**

@@ -73,12 +73,20 @@ describe('publishStream', () => {
     expect(await s.requests('publish')).toEqual([{ id: expect.any(Number), method: 'publish', params: { publishId: expect.stringMatching(/^pub_/), node: 'origin', stream: 'cam1', sdp: OFFER_SDP } }]);
   });
 
-  it('of a name already published fails with "Stream name is already in use"', async () => {
+  it('of a name already published fails with "Stream name is already in use", the bridge\'s words as its reason', async () => {
     const s = new Scenario('wcs-publish-taken');
     const c = await open(s, ORIGIN);
     await c.connect();
     publish(c, 'm1', 'taken-cam');
-    expect(await c.nextData('notifyStreamStatusEvent')).toEqual({ mediaSessionId: 'm1', name: 'taken-cam', published: true, status: 'FAILED', info: 'Stream name is already in use', code: 'ALREADY_EXISTS' });
+    expect(await c.nextData('notifyStreamStatusEvent')).toEqual({
+      mediaSessionId: 'm1',
+      name: 'taken-cam',
+      published: true,
+      status: 'FAILED',
+      info: 'Stream name is already in use',
+      code: 'ALREADY_EXISTS',
+      reason: 'stream "taken-cam" is already published',
+    });
   });
 
   it('on an edge is placed on the origin: a redirect naming it, then FAILED saying where (the WebSDK\'s view); nothing reaches the bridge', async () => {
@@ -94,6 +102,46 @@ describe('publishStream', () => {
       status: 'FAILED',
       info: 'Publish on origin origin: ws://origin.localhost:8787/',
     });
+    expect(await s.requests('publish')).toEqual([]);
+  });
+
+  it('with two origins, a name is published once across the CDN: the stream record refuses it on the other origin, naming the holder; unpublished, it is free again', async () => {
+    const s = new Scenario('wcs-two-origins');
+    await s.configure({ nodes: [node('origin', 'origin'), node('origin-2', 'origin'), node('edge-1', 'edge')] });
+    const name = `two-${Date.now().toString(36)}`;
+    const onOrigin = await open(s, ORIGIN);
+    await onOrigin.connect();
+    publish(onOrigin, 'm1', name);
+    await onOrigin.next('setRemoteSDP');
+    const onOrigin2 = await open(s, 'http://origin-2.localhost:8787/');
+    await onOrigin2.connect();
+    publish(onOrigin2, 'm2', name);
+    expect(await onOrigin2.nextData('notifyStreamStatusEvent')).toEqual({
+      mediaSessionId: 'm2',
+      name,
+      published: true,
+      status: 'FAILED',
+      info: 'Stream name is already in use',
+      code: 'ALREADY_EXISTS',
+      reason: `stream "${name}" is already published (on origin)`,
+    });
+    expect((await s.requests('publish')).map((r) => Reflect.get(Object(r.params), 'node'))).toEqual(['origin']);
+    // Unpublished on origin (its release goes to the record as the stream ends): origin-2 may have it.
+    onOrigin.send({ message: 'unPublishStream', data: [{ mediaSessionId: 'm1', name }] });
+    expect(await onOrigin.nextData('notifyStreamStatusEvent')).toMatchObject({ status: 'UNPUBLISHED' });
+    publish(onOrigin2, 'm3', name);
+    await onOrigin2.next('setRemoteSDP');
+    expect((await s.requests('publish')).map((r) => Reflect.get(Object(r.params), 'node'))).toEqual(['origin', 'origin-2']);
+  });
+
+  it('with two origins, a publish asked at one that is down is placed on the other, however loaded: a redirect naming it', async () => {
+    const s = new Scenario('wcs-origin-down');
+    await s.configure({ nodes: [node('origin', 'origin', { up: false }), node('origin-2', 'origin', { load: { publishers: 9, subscribers: 9 } }), node('edge-1', 'edge')] });
+    const c = await open(s, ORIGIN);
+    await c.connect();
+    publish(c, 'm1', 'cam1');
+    expect(await c.nextData('redirect')).toMatchObject({ mediaSessionId: 'm1', name: 'cam1', node: 'origin-2', url: 'ws://origin-2.localhost:8787/' });
+    expect(await c.nextData('notifyStreamStatusEvent')).toMatchObject({ status: 'FAILED', info: 'Publish on origin origin-2: ws://origin-2.localhost:8787/' });
     expect(await s.requests('publish')).toEqual([]);
   });
 

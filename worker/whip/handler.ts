@@ -20,7 +20,7 @@
 import * as v from 'valibot';
 import { CdnError, ClientSdp, Errors, issueText, MAX_SDP_LENGTH, MediaId, newMediaId, RETRY_AFTER_SECONDS, type ErrorCode, type Method, type NodeInfo, type Params, type Result } from '../../protocol/index.ts';
 import { check, denialResponse, tokenOf, type Auth, type GateVerdict, type TokenRequest } from '../auth/index.ts';
-import { pinnedEdge } from '../balancer/policy.ts';
+import { pinnedEdge, pinnedOrigin } from '../balancer/policy.ts';
 import { checkStreamParam, errorResponse } from '../http.ts';
 import { notANodeMessage, resolveTarget } from '../nodes/index.ts';
 import { iceServerLinks, type IceServer } from './ice-servers.ts';
@@ -119,10 +119,16 @@ async function admitted(request: Request, deps: WhipDeps, want: TokenRequest): P
 // ---------------------------------------------------------------- POST
 
 async function whipPost(request: Request, stream: string, node: NodeInfo, nodes: readonly NodeInfo[], urls: UrlMaker, deps: WhipDeps): Promise<Response> {
-  // Asked at an edge, or at an origin that is down (with another to take it): placed on an origin.
+  // A client without the right to publish learns nothing of where it would go.
+  const allowed = await admitted(request, deps, { action: 'publish', stream });
+  if (allowed instanceof Response) return allowed;
+  // Placed on an origin when asked at an edge, or at an origin that is down (with another to take
+  // it); a token that names a node publishes there (an origin, up).
   const origins = nodes.filter((n) => n.role === 'origin');
-  if (node.role !== 'origin' || (!node.up && origins.length > 1)) {
-    const pick = await deps.chooseOrigin();
+  const pinned = allowed.pinnedNode;
+  if (pinned !== undefined ? pinned !== node.id : node.role !== 'origin' || (!node.up && origins.length > 1)) {
+    const pick = pinned !== undefined ? pinnedOrigin(nodes, pinned) : await deps.chooseOrigin();
+    if (!pick.ok && pick.code === 'PERMISSION_DENIED') return denialResponse({ code: 'PERMISSION_DENIED', reason: pick.reason });
     if (!pick.ok) throw new CdnError(pick.code === 'TIMEOUT' ? 'UNAVAILABLE' : pick.code, `WHIP is served by an origin, and none can take "${stream}": ${pick.reason}`);
     if (pick.node.id !== node.id) return redirect(urls.endpoint('whip', pick.node, stream), `publish "${stream}" on origin ${pick.node.id}`);
   }
