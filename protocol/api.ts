@@ -22,6 +22,14 @@ export const BRIDGE_REQUEST_TIMEOUT_MS = 15_000;
  */
 export const BRIDGE_KEEPALIVE_MS = 5_000;
 /**
+ * Node membership and load: an agent reports its whole node list (`report`) this often to every
+ * link that asked `nodes`, and the worker takes an agent that has not reported for NODE_STALE_MS as
+ * stale: its nodes are down until it reports again. A hung agent (its link open, nothing sent) is
+ * out of the balancer within NODE_STALE_MS, and loads are never older than NODE_REPORT_MS.
+ */
+export const NODE_REPORT_MS = 2_000;
+export const NODE_STALE_MS = 5_000;
+/**
  * Links that move. A link that closes with BRIDGE_RELEASE_CLOSE_CODE (the worker's own `close()`:
  * the client session is over) releases everything it owned at once. A link that is lost any other
  * way (the bridge restarted, a keep-alive timed out, the network dropped) leaves what it owned in
@@ -291,6 +299,8 @@ export const PlayerStatus = v.picklist(['PLAYING', 'STOPPED', 'FAILED']);
 
 export const BridgeEvent = v.variant('event', [
   v.object({ event: v.literal('node'), node: NodeInfo }),
+  /** Every NODE_REPORT_MS to links that asked `nodes`: the agent's whole node list, as `nodes` answers it. */
+  v.object({ event: v.literal('report'), mode: BalancingMode, loadBalancing: v.boolean(), nodes: v.array(NodeInfo) }),
   v.object({
     event: v.literal('publisher'),
     publishId: Id,

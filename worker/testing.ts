@@ -41,7 +41,7 @@ export class Scenario {
     return { ...env, BRIDGE_URL: this.url, ...overrides };
   }
 
-  async configure(cfg: { mode?: string; loadBalancing?: boolean; nodes?: NodeInfo[]; streams?: StreamInfo[]; graceMs?: number; bindDelayMs?: number; agentNode?: string }): Promise<void> {
+  async configure(cfg: { mode?: string; loadBalancing?: boolean; nodes?: NodeInfo[]; streams?: StreamInfo[]; graceMs?: number; bindDelayMs?: number; agentNode?: string; reports?: boolean }): Promise<void> {
     const resp = await fetch(`${this.url}/config`, { method: 'POST', body: JSON.stringify(cfg) });
     if (!resp.ok) throw new Error(`stand-in config failed: ${await resp.text()}`);
   }

@@ -11,6 +11,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import {
   BRIDGE_API_PATH,
   BRIDGE_KEEPALIVE_MS,
+  NODE_REPORT_MS,
   BRIDGE_OWNER_GRACE_MS,
   BRIDGE_RELEASE_CLOSE_CODE,
   BridgeRequest,
@@ -100,7 +101,7 @@ export class ApiServer {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #owners = new Set<WebSocket>();
-  /** The links that asked for `nodes`: only they get `node` events. */
+  /** The links that asked for `nodes`: only they get `node` events and reports. */
   readonly #nodeWatchers = new Set<WebSocket>();
   /** The links that asked for `sources` (coordinators), with how to stop their `source` events. */
   readonly #sourceWatchers = new Map<WebSocket, () => void>();
@@ -109,6 +110,7 @@ export class ApiServer {
   /** Links that answered (pong or any frame) since the last keep-alive tick. */
   readonly #alive = new WeakSet<WebSocket>();
   readonly #keepAlive: NodeJS.Timeout;
+  readonly #reports: NodeJS.Timeout;
   /** WHIP/WHEP sessions: publishes and plays no link owns (`resource: true`). */
   readonly #resources: Resources;
   #nextOwner = 1;
@@ -123,6 +125,10 @@ export class ApiServer {
     opts.nodes.on('changed', (node) => this.#broadcast({ event: 'node', node: node.info() }));
     this.#keepAlive = setInterval(() => this.#tick(), opts.keepAliveMs ?? BRIDGE_KEEPALIVE_MS);
     this.#keepAlive.unref();
+    // Membership and load, whether anything changed or not: a worker that hears nothing for
+    // NODE_STALE_MS takes this agent's nodes as down.
+    this.#reports = setInterval(() => this.#broadcast({ event: 'report', ...this.#nodesResult() }), NODE_REPORT_MS);
+    this.#reports.unref();
   }
 
   /** Drops worker links that stayed silent for a whole period (a half-open TCP link never closes). */
@@ -163,6 +169,7 @@ export class ApiServer {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#keepAlive);
+    clearInterval(this.#reports);
     for (const t of this.#graceTimers) clearTimeout(t);
     this.#graceTimers.clear();
     this.#resources.close();
@@ -321,11 +328,7 @@ export class ApiServer {
     switch (req.method) {
       case 'nodes':
         this.#nodeWatchers.add(ws);
-        return Promise.resolve({
-          mode: this.#opts.topology.mode,
-          loadBalancing: this.#opts.topology.loadBalancing,
-          nodes: this.#opts.nodes.snapshot(),
-        });
+        return Promise.resolve(this.#nodesResult());
       case 'ping':
         return Promise.resolve({ time: Date.now() });
       case 'bind':
@@ -366,6 +369,10 @@ export class ApiServer {
   }
 
   /** A node event, to the links that asked for `nodes` (the balancers), and no other. */
+  #nodesResult(): Result<'nodes'> {
+    return { mode: this.#opts.topology.mode, loadBalancing: this.#opts.topology.loadBalancing, nodes: this.#opts.nodes.snapshot() };
+  }
+
   #broadcast(event: BridgeEvent): void {
     const text = JSON.stringify(event);
     for (const ws of this.#nodeWatchers) {

@@ -1,19 +1,17 @@
 /**
  * One agent's part of the Balancer: its link (the only one that asks it `nodes`, so the only one
- * its `node` events reach), the node list it last reported, and its last failure. The Balancer
+ * its `node` events and its reports reach), the node list it last reported, and its last failure.
+ * The agent reports its whole list every NODE_REPORT_MS; one that has not reported (nor answered,
+ * nor sent an event) for NODE_STALE_MS is stale: its link is given up and its nodes are down until
+ * a new link reads them. The Balancer
  * keeps one per distinct agent URL and merges their lists (./merge.ts); each keeps the bounds the
  * single bridge link had, so one agent that hangs or is away costs only its own nodes.
  */
-import { CdnError, Errors, type BridgeEvent, type Logger, type Result } from '../../protocol/index.ts';
+import { CdnError, Errors, NODE_REPORT_MS, NODE_STALE_MS, type BridgeEvent, type Logger, type Result } from '../../protocol/index.ts';
 import type { BridgeClient } from '../bridge-client/index.ts';
 import type { NodesSnapshot } from './merge.ts';
 
-/**
- * A cached node list older than this is re-read from its agent even with the link open, and the
- * read may take NODES_TIMEOUT_MS: an agent that hangs (its link open, nothing answered) is reported
- * down within their sum, inside the keep-alive bound, instead of every caller waiting on it.
- */
-export const SNAPSHOT_MAX_AGE_MS = 5_000;
+/** How long a read of the node list (on a new link) may take. */
 export const NODES_TIMEOUT_MS = 2_000;
 /** After a failed connection, callers get the same error for this long instead of a new attempt. */
 export const RETRY_AFTER_FAILURE_MS = 1_000;
@@ -58,7 +56,7 @@ export class AgentNodes {
   }
 
   /**
-   * Its node list, fresh (see SNAPSHOT_MAX_AGE_MS). `waitForRetry` false: once it has failed, the
+   * Its node list, as last reported (not older than NODE_STALE_MS). `waitForRetry` false: once it has failed, the
    * caller hears that failure at once while the next try runs on (one of several agents must not
    * hold up the others' view for its whole connect timeout); true: the caller that starts the
    * next try waits for it, as the one bridge's callers always did.
@@ -67,8 +65,11 @@ export class AgentNodes {
   fresh(waitForRetry = true): Promise<NodesSnapshot> {
     if (this.#closed) return Promise.reject(Errors.closed(`the link to ${this.url}`));
     const snap = this.#snapshot;
-    if (snap !== undefined && this.#link !== undefined && !this.#link.closed && Date.now() - snap.updatedAt < SNAPSHOT_MAX_AGE_MS) {
-      return Promise.resolve(snap);
+    const link = this.#link;
+    if (snap !== undefined && link !== undefined && !link.closed) {
+      const silentMs = Date.now() - snap.updatedAt;
+      if (silentMs < NODE_STALE_MS) return Promise.resolve(snap);
+      this.#stale(link, silentMs);
     }
     const failure = this.#lastFailure;
     if (failure !== undefined && Date.now() - failure.at < RETRY_AFTER_FAILURE_MS) return Promise.reject(failure.error);
@@ -91,6 +92,17 @@ export class AgentNodes {
     this.#closed = true;
     this.#link?.close(reason);
     this.#link = undefined;
+  }
+
+  /** No report for NODE_STALE_MS on an open link: a hung agent. Its nodes are down from now. */
+  #stale(link: BridgeClient, silentMs: number): void {
+    const error = new CdnError('UNAVAILABLE', `the agent at ${this.url} sent no report for ${Math.round(silentMs / 100) / 10} s (it reports every ${NODE_REPORT_MS / 1000} s)`);
+    const at = Date.now();
+    this.#lastFailure = { at, error };
+    this.#failingSince ??= at;
+    this.#link = undefined;
+    link.abandon(error.message);
+    this.#deps.log.warn('agent stale: its nodes are down', { agent: this.url, err: error });
   }
 
   #startRefresh(): Promise<NodesSnapshot> {
@@ -135,7 +147,15 @@ export class AgentNodes {
   async #connect(): Promise<BridgeClient> {
     const link = await this.#deps.open(this.url, {
       onEvent: (event) => {
-        if (event.event !== 'node' || this.#link !== link || this.#snapshot === undefined) return;
+        if (this.#link !== link || this.#snapshot === undefined) return;
+        if (event.event === 'report') {
+          // The whole list, as `nodes` answers it; stored only when it changed (a report comes every 2 s).
+          const changed = JSON.stringify(event.nodes) !== JSON.stringify(this.#snapshot.nodes);
+          this.#snapshot = { mode: event.mode, loadBalancing: event.loadBalancing, nodes: [...event.nodes], updatedAt: Date.now() };
+          if (changed) this.#deps.save(this.url, this.#snapshot);
+          return;
+        }
+        if (event.event !== 'node') return;
         const nodes = this.#snapshot.nodes.filter((n) => n.id !== event.node.id);
         nodes.push(event.node);
         this.#snapshot = { ...this.#snapshot, nodes, updatedAt: Date.now() };

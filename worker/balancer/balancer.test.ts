@@ -5,6 +5,7 @@
 import { abortAllDurableObjects } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as v from 'valibot';
+import { NODE_REPORT_MS, NODE_STALE_MS } from '../../protocol/index.ts';
 import { OFFER_SDP, Scenario, type WcsClient, callWorker, eventually, node, openWcs } from '../testing.ts';
 
 const LB = 'http://origin.localhost:8787/lb';
@@ -224,4 +225,28 @@ describe('POST /admin/reset', () => {
     expect(health.status).toBe(200);
     expect((await s.log()).connections).toBeGreaterThan(before.connections);
   });
+});
+
+describe('node reports', () => {
+  it('an agent that stops reporting (a hung agent, its link open) is down within NODE_STALE_MS, saying so; reporting again, it is up', async () => {
+    const s = new Scenario('reports-stale');
+    const Health = v.object({ bridge: v.optional(v.string()), reason: v.optional(v.string()) });
+    type Seen = { status: number; body: v.InferOutput<typeof Health> };
+    const health = async (): Promise<Seen> => {
+      const r = await callWorker('http://127.0.0.1:8787/health', {}, s.env());
+      return { status: r.status, body: v.parse(Health, await r.json()) };
+    };
+    expect((await health()).status).toBe(200);
+    // Reports every NODE_REPORT_MS keep it up past NODE_STALE_MS.
+    await new Promise((r) => setTimeout(r, NODE_STALE_MS + 500));
+    expect((await health()).status).toBe(200);
+    await s.configure({ reports: false });
+    const silentAt = Date.now();
+    let seen: Seen = { status: 0, body: {} };
+    await eventually(async () => (seen = await health()).status === 503, NODE_STALE_MS + NODE_REPORT_MS + 1_000, 'down after its reports stopped');
+    expect(Date.now() - silentAt).toBeLessThanOrEqual(NODE_STALE_MS + NODE_REPORT_MS + 500);
+    expect(seen.body).toMatchObject({ bridge: 'down', reason: expect.stringContaining('sent no report for') as unknown });
+    await s.configure({ reports: true });
+    await eventually(async () => (await health()).status === 200, 5_000, 'up again once it reports');
+  }, 20_000);
 });

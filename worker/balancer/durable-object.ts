@@ -19,7 +19,7 @@ import { createLogger } from '../log.ts';
 import { AgentNodes } from './agent-nodes.ts';
 import { mergeLastReports, mergeNodes, mergeStreams, type AgentOutcome, type NodesSnapshot } from './merge.ts';
 
-export { NODES_TIMEOUT_MS, RETRY_AFTER_FAILURE_MS, SNAPSHOT_MAX_AGE_MS } from './agent-nodes.ts';
+export { NODES_TIMEOUT_MS, RETRY_AFTER_FAILURE_MS } from './agent-nodes.ts';
 export type { NodesSnapshot } from './merge.ts';
 /** Dashboards polling at once share one `streams` answer this fresh. */
 export const STREAMS_MAX_AGE_MS = 1_000;

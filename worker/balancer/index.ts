@@ -3,7 +3,6 @@ export { BALANCING_POLICIES, healthyEdges, healthyOrigins, noEdgeReason, pickEdg
 export {
   Balancer,
   RETRY_AFTER_FAILURE_MS,
-  SNAPSHOT_MAX_AGE_MS,
   balancerFor,
   balancerName,
   type BridgeView,

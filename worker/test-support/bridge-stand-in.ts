@@ -7,7 +7,8 @@
  * Scenarios isolate tests from each other: `<base>/s/<scenario>` is a bridge URL of its own (its API
  * at `/s/<scenario>/api`) with its own node list, request log and connections. Plain `<base>` is the
  * scenario "default". Control endpoints (JSON):
- *   POST /s/<scenario>/config  {mode?, loadBalancing?, nodes?, streams?, graceMs?, bindDelayMs?, agentNode?}
+ *   POST /s/<scenario>/config  {mode?, loadBalancing?, nodes?, streams?, graceMs?, bindDelayMs?, agentNode?, reports?}
+ *            reports: false stops its `report` events (as a hung agent), true starts them again.
  *            agentNode: the scenario is that node's own agent, and takes that node's credential only.
  *                                 replace the scenario's node list / streams view / owner grace / bind delay
  *   POST /s/<scenario>/event   <BridgeEvent>                      push an event: `node` to the links
@@ -69,6 +70,7 @@ import {
   BridgeRequest,
   errorText,
   issueText,
+  NODE_REPORT_MS,
   NodeInfo,
   StreamInfo,
   secretsEqual,
@@ -96,6 +98,7 @@ const ScenarioConfig = v.object({
   graceMs: v.optional(v.pipe(v.number(), v.minValue(0))),
   bindDelayMs: v.optional(v.pipe(v.number(), v.minValue(0))),
   agentNode: v.optional(v.string()),
+  reports: v.optional(v.boolean()),
 });
 const KillBody = v.object({ refuseMs: v.optional(v.pipe(v.number(), v.minValue(0))) });
 const RefuseBody = v.object({ ms: v.pipe(v.number(), v.minValue(0)) });
@@ -137,8 +140,10 @@ interface Scenario {
   ended: Map<string, Ended>;
   /** What each publish or play id is (for the events /end sends). */
   meta: Map<string, { kind: 'publish' | 'play'; stream: string }>;
-  /** Links that asked `nodes`: the only ones `node` events go to. */
+  /** Links that asked `nodes`: the only ones `node` events and reports go to. */
   nodeWatchers: Set<WebSocket>;
+  /** It sends a `report` to them every NODE_REPORT_MS (false: silent, as a hung agent). */
+  reports: boolean;
   graceMs: number;
   bindDelayMs: number;
   /** Upgrades are refused (the socket destroyed, as a port nobody listens on) until then (epoch ms). */
@@ -177,6 +182,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
         ended: new Map(),
         meta: new Map(),
         nodeWatchers: new Set(),
+        reports: true,
         graceMs: BRIDGE_OWNER_GRACE_MS,
         bindDelayMs: 0,
         refuseUntil: 0,
@@ -189,6 +195,15 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
     return s;
   };
   const wss = new WebSocketServer({ noServer: true });
+  // Membership and load, as an agent reports them.
+  const reporting = setInterval(() => {
+    for (const s of scenarios.values()) {
+      if (!s.reports) continue;
+      const text = JSON.stringify({ event: 'report', mode: s.mode, loadBalancing: s.loadBalancing, nodes: s.nodes });
+      for (const ws of s.nodeWatchers) if (ws.readyState === ws.OPEN) ws.send(text);
+    }
+  }, NODE_REPORT_MS);
+  reporting.unref();
 
   const route = (rawUrl: string | undefined): { name: string; rest: string } => {
     const path = new URL(rawUrl ?? '/', 'http://stand-in').pathname;
@@ -236,6 +251,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
             if (cfg.output.streams !== undefined) s.streams = [...cfg.output.streams];
             if (cfg.output.graceMs !== undefined) s.graceMs = cfg.output.graceMs;
             if (cfg.output.bindDelayMs !== undefined) s.bindDelayMs = cfg.output.bindDelayMs;
+            if (cfg.output.reports !== undefined) s.reports = cfg.output.reports;
             const node = cfg.output.agentNode;
             if (node === undefined) return json(200, { ok: true });
             void agentSecret(opts.secret, node).then((c) => {
@@ -484,6 +500,7 @@ export async function startStandIn(opts: { secret: string; port?: number; host?:
     port: address.port,
     url: (name) => `${baseUrl}/s/${encodeURIComponent(name)}`,
     close: async () => {
+      clearInterval(reporting);
       for (const s of scenarios.values()) {
         for (const timer of s.orphans.values()) clearTimeout(timer);
         for (const ws of s.sockets) ws.terminate();
