@@ -10,4 +10,4 @@ export {
 } from './durable-object.ts';
 export { downReason, mergeNodes, mergeStreams, type AgentOutcome } from './merge.ts';
 export { bridgeView, VIEW_WAIT_MS } from './view.ts';
-export { chooseEdge, chooseOrigin, DOWN_REFRESH_MS, freshNodeTable, nodeTable, TABLE_MAX_AGE_MS, TABLE_REFRESH_MS, type EdgeChoice } from './node-table.ts';
+export { chooseEdge, chooseOrigin, DOWN_REFRESH_MS, placeOrigin, type OriginPlace, freshNodeTable, nodeTable, TABLE_MAX_AGE_MS, TABLE_REFRESH_MS, type EdgeChoice } from './node-table.ts';

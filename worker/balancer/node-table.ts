@@ -24,7 +24,7 @@ import { countDoRequest } from '../do-requests.ts';
 import type { AgentMap, Env } from '../env.ts';
 import { createLogger } from '../log.ts';
 import { balancerName, type BridgeView } from './durable-object.ts';
-import { pickEdge, pickOrigin, type BalancingPolicy } from './policy.ts';
+import { pickEdge, pickOrigin, pinnedOrigin, type BalancingPolicy, type PinResult } from './policy.ts';
 import { bridgeView, VIEW_WAIT_MS } from './view.ts';
 
 /** How often a table in use is read again (in the background: requests keep using the old one meanwhile). */
@@ -145,6 +145,27 @@ export function chooseOrigin(agents: AgentMap, view: BridgeView): EdgeChoice {
   placed.set(picked.node.id, (placed.get(picked.node.id) ?? 0) + 1);
   const node = view.nodes.find((n) => n.id === picked.node.id) ?? picked.node;
   return { ok: true, node, policy: 'LEAST_LOADED_ORIGIN' };
+}
+
+/** Where a publish asked on a node runs: there, on another origin, or nowhere (and why). */
+export type OriginPlace = { ok: true; here: true } | { ok: true; here: false; node: NodeInfo } | { ok: false; code: ErrorCode; reason: string };
+
+/**
+ * The placement rule, for WCS publishes and WHIP alike. A token that names a node publishes there
+ * (an origin that is up: ./policy.ts pinnedOrigin). Otherwise an origin takes its own publishes
+ * while it is up (or when it is the only origin, which then says itself why it cannot); a publish
+ * asked at an edge, or at an origin that is down, goes to the origin chooseOrigin picks.
+ */
+export function placeOrigin(agents: AgentMap, view: BridgeView, here: NodeInfo, pinned: string | undefined): OriginPlace {
+  if (pinned === here.id && here.role === 'origin') return { ok: true, here: true };
+  const nodes = view.bridge === 'up' ? view.nodes : [];
+  if (pinned === undefined && here.role === 'origin') {
+    const now = nodes.find((n) => n.id === here.id);
+    if (now?.up !== false || nodes.filter((n) => n.role === 'origin').length <= 1) return { ok: true, here: true };
+  }
+  const choice: EdgeChoice | PinResult = pinned === undefined ? chooseOrigin(agents, view) : view.bridge === 'up' ? pinnedOrigin(view.nodes, pinned) : { ok: false, code: view.code, reason: view.reason };
+  if (!choice.ok) return { ok: false, code: choice.code, reason: choice.reason };
+  return choice.node.id === here.id ? { ok: true, here: true } : { ok: true, here: false, node: choice.node };
 }
 
 /**

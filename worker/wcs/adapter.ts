@@ -7,7 +7,7 @@
  */
 import { Errors, type ErrorCode, type NodeInfo } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
-import { balancerFor, balancerName, chooseEdge, chooseOrigin, nodeTable, pinnedEdge, pinnedOrigin } from '../balancer/index.ts';
+import { balancerFor, balancerName, chooseEdge, nodeTable, pinnedEdge, placeOrigin } from '../balancer/index.ts';
 import { connectBridge } from '../bridge-client/index.ts';
 import { kickCoordinator } from '../coordinator/index.ts';
 import { countDoRequest } from '../do-requests.ts';
@@ -132,20 +132,12 @@ export function acceptWcsSocket(opts: WcsSocketOptions): Response {
   return new Response(null, { status: 101, webSocket: client });
 }
 
-/**
- * Where a publish asked on this session's node runs: here on an origin that is up (or the only
- * origin, which then says itself why it cannot), else on the origin chooseOrigin places it on.
- */
+/** Where a publish asked on this session's node runs (the placement rule, ../balancer placeOrigin), as the session needs it. */
 async function placePublish(env: Env, config: Config, here: NodeInfo, pinned: string | undefined, opts: Pick<WcsSocketOptions, 'urlContext' | 'waitUntil'>): Promise<PublishPlace> {
-  const view = await nodeTable(env, config.agents, { waitUntil: opts.waitUntil });
-  const nodes = view.bridge === 'up' ? view.nodes : [];
-  if (pinned === here.id && here.role === 'origin') return { ok: true, here: true };
-  const now = nodes.find((n) => n.id === here.id);
-  if (pinned === undefined && here.role === 'origin' && (now?.up !== false || originsOf(nodes).length <= 1)) return { ok: true, here: true };
-  const choice = pinned === undefined ? chooseOrigin(config.agents, view) : view.bridge === 'up' ? pinnedOrigin(view.nodes, pinned) : { ok: false as const, code: view.code, reason: view.reason };
-  if (!choice.ok) return { here: false, ok: false, code: choice.code, reason: choice.reason };
-  if (choice.node.id === here.id) return { ok: true, here: true };
-  const node: NodeInfo = { ...choice.node, load: { ...choice.node.load } };
+  const place = placeOrigin(config.agents, await nodeTable(env, config.agents, { waitUntil: opts.waitUntil }), here, pinned);
+  if (!place.ok) return { here: false, ...place };
+  if (place.here) return place;
+  const node: NodeInfo = { ...place.node, load: { ...place.node.load } };
   return { here: false, ok: true, node, url: signallingUrl(node, opts.urlContext), ...nodeAddress(node.host) };
 }
 

@@ -13,7 +13,7 @@
 import { Hono, type Context } from 'hono';
 import { CdnError, Errors, type Method, type Params, type Result } from '../../protocol/index.ts';
 import { authFor } from '../auth/index.ts';
-import { chooseEdge, chooseOrigin, nodeTable } from '../balancer/index.ts';
+import { chooseEdge, nodeTable, placeOrigin } from '../balancer/index.ts';
 import { connectBridge, type BridgeClient } from '../bridge-client/index.ts';
 import { kickCoordinator } from '../coordinator/index.ts';
 import { readConfig, type Config, type Env } from '../env.ts';
@@ -91,10 +91,7 @@ function depsFor(env: Env, waitUntil: ((p: Promise<unknown>) => void) | undefine
       const choice = chooseEdge(config.agents, await nodeTable(env, config.agents, { waitUntil }));
       return choice.ok ? { ok: true, node: choice.node } : { ok: false, code: choice.code, reason: choice.reason };
     },
-    chooseOrigin: async () => {
-      const choice = chooseOrigin(config.agents, await nodeTable(env, config.agents, { waitUntil }));
-      return choice.ok ? { ok: true, node: choice.node } : { ok: false, code: choice.code, reason: choice.reason };
-    },
+    placeOrigin: async (here, pinned) => placeOrigin(config.agents, await nodeTable(env, config.agents, { waitUntil }), here, pinned),
     claim: async (stream, node, publishId) => {
       const view = await nodeTable(env, config.agents, { waitUntil });
       return claimStream(env, originsOf(view.bridge === 'up' ? view.nodes : []), stream, node, publishId);

@@ -20,7 +20,8 @@
 import * as v from 'valibot';
 import { CdnError, ClientSdp, Errors, issueText, MAX_SDP_LENGTH, MediaId, newMediaId, RETRY_AFTER_SECONDS, type ErrorCode, type Method, type NodeInfo, type Params, type Result } from '../../protocol/index.ts';
 import { check, denialResponse, tokenOf, type Auth, type GateVerdict, type TokenRequest } from '../auth/index.ts';
-import { pinnedEdge, pinnedOrigin } from '../balancer/policy.ts';
+import type { OriginPlace } from '../balancer/node-table.ts';
+import { pinnedEdge } from '../balancer/policy.ts';
 import { checkStreamParam, errorResponse } from '../http.ts';
 import { notANodeMessage, resolveTarget } from '../nodes/index.ts';
 import { iceServerLinks, type IceServer } from './ice-servers.ts';
@@ -53,8 +54,8 @@ export interface WhipDeps {
   bridge<M extends Method>(node: string, method: M, params: Params<M>): Promise<Result<M>>;
   /** The edge a WHEP player on the origin goes to: the same policy and health as /lb. */
   chooseEdge(): Promise<EdgePick>;
-  /** The origin a WHIP publish asked elsewhere (an edge, an origin that is down) is sent to. */
-  chooseOrigin(): Promise<EdgePick>;
+  /** Where a WHIP publish asked on `here` runs (`pinned`: the node its token names): ../balancer placeOrigin. */
+  placeOrigin(here: NodeInfo, pinned: string | undefined): Promise<OriginPlace>;
   /** Takes the name for a publish (several origins: the CDN-wide lock); true when it must be released. */
   claim(stream: string, node: string, publishId: string): Promise<boolean>;
   /** Frees the name (never throws). */
@@ -107,7 +108,7 @@ export async function handleWhipWhep(request: Request, route: Route, deps: WhipD
   }
   const typeProblem = contentTypeProblem(request, SDP_TYPE);
   if (typeProblem !== undefined) return errorResponse(Errors.unsupportedMediaType(typeProblem), { 'Accept-Post': SDP_TYPE });
-  return route.protocol === 'whip' ? whipPost(request, route.stream, node, view.nodes, urls, deps) : whepPost(request, route.stream, node, view, urls, deps);
+  return route.protocol === 'whip' ? whipPost(request, route.stream, node, urls, deps) : whepPost(request, route.stream, node, view, urls, deps);
 }
 
 /** The gate for this request's token: undefined to go on (with the pinned node), or the 401/403. */
@@ -118,20 +119,14 @@ async function admitted(request: Request, deps: WhipDeps, want: TokenRequest): P
 
 // ---------------------------------------------------------------- POST
 
-async function whipPost(request: Request, stream: string, node: NodeInfo, nodes: readonly NodeInfo[], urls: UrlMaker, deps: WhipDeps): Promise<Response> {
+async function whipPost(request: Request, stream: string, node: NodeInfo, urls: UrlMaker, deps: WhipDeps): Promise<Response> {
   // A client without the right to publish learns nothing of where it would go.
   const allowed = await admitted(request, deps, { action: 'publish', stream });
   if (allowed instanceof Response) return allowed;
-  // Placed on an origin when asked at an edge, or at an origin that is down (with another to take
-  // it); a token that names a node publishes there (an origin, up).
-  const origins = nodes.filter((n) => n.role === 'origin');
-  const pinned = allowed.pinnedNode;
-  if (pinned !== undefined ? pinned !== node.id : node.role !== 'origin' || (!node.up && origins.length > 1)) {
-    const pick = pinned !== undefined ? pinnedOrigin(nodes, pinned) : await deps.chooseOrigin();
-    if (!pick.ok && pick.code === 'PERMISSION_DENIED') return denialResponse({ code: 'PERMISSION_DENIED', reason: pick.reason });
-    if (!pick.ok) throw new CdnError(pick.code === 'TIMEOUT' ? 'UNAVAILABLE' : pick.code, `WHIP is served by an origin, and none can take "${stream}": ${pick.reason}`);
-    if (pick.node.id !== node.id) return redirect(urls.endpoint('whip', pick.node, stream), `publish "${stream}" on origin ${pick.node.id}`);
-  }
+  const place = await deps.placeOrigin(node, allowed.pinnedNode);
+  if (!place.ok && place.code === 'PERMISSION_DENIED') return denialResponse({ code: 'PERMISSION_DENIED', reason: place.reason });
+  if (!place.ok) throw new CdnError(place.code === 'TIMEOUT' ? 'UNAVAILABLE' : place.code, `WHIP is served by an origin, and none can take "${stream}": ${place.reason}`);
+  if (!place.here) return redirect(urls.endpoint('whip', place.node, stream), `publish "${stream}" on origin ${place.node.id}`);
   const verdict = await admitted(request, deps, { action: 'publish', stream, node: node.id });
   if (verdict instanceof Response) return verdict;
   const offer = await readOffer(request);

@@ -380,6 +380,27 @@ describe('tokens (FANOUT_TOKEN_KEYS set)', () => {
   const KEY = 'k'.repeat(40);
   const exp = (): number => Math.floor(Date.now() / 1000) + 600;
 
+  it('with two origins: one that is down sends it (307) to the other; a publish token naming an origin sends it there, one naming an edge is a 403', async () => {
+    const s = new Scenario('whip-two-origins');
+    await s.configure({ nodes: [node('origin', 'origin', { up: false }), node('origin-2', 'origin'), node('edge-1', 'edge')] });
+    const down = await callWorker(`${ORIGIN}/whip/cam1`, sdpPost(), s.env());
+    expect(down.status).toBe(307);
+    expect(down.headers.get('location')).toBe('http://origin-2.localhost:8787/whip/cam1');
+
+    const p = new Scenario('whip-token-origin');
+    await p.configure({ nodes: [node('origin', 'origin'), node('origin-2', 'origin'), node('edge-1', 'edge')] });
+    const env = p.env({ FANOUT_TOKEN_KEYS: KEY });
+    const toOrigin2 = await signToken(KEY, { v: 1, act: 'publish', prefix: '', node: 'origin-2', exp: exp() });
+    const pinned = await callWorker(`${ORIGIN}/whip/cam1`, sdpPost(OFFER, { Authorization: `Bearer ${toOrigin2}` }), env);
+    expect(pinned.status).toBe(307);
+    expect(pinned.headers.get('location')).toBe('http://origin-2.localhost:8787/whip/cam1');
+    const toEdge = await signToken(KEY, { v: 1, act: 'publish', prefix: '', node: 'edge-1', exp: exp() });
+    const refused = await callWorker(`${EDGE1}/whip/cam1`, sdpPost(OFFER, { Authorization: `Bearer ${toEdge}` }), env);
+    expect(refused.status).toBe(403);
+    expect((await errorOf(refused)).message).toContain('the token is for node edge-1, which is not an origin');
+    expect(await p.requests('publish')).toEqual([]);
+  });
+
   it('a WHIP POST without a token is 401; with a publish token for the stream it is 201', async () => {
     const s = new Scenario('whip-token');
     const env = s.env({ FANOUT_TOKEN_KEYS: KEY });
