@@ -61,7 +61,7 @@ const FANOUT_CONFIGS = [
 
 const FULL: Plan = {
   budgetMs: 600_000,
-  ttff: { sequentialTrials: 20, burstRounds: 3, burstSize: 8, gapMs: 1200, trialTimeoutMs: 10_000 },
+  ttff: { sequentialTrials: 20, burstRounds: 3, burstSize: 8, oneEdgeSizes: [8, 24], oneEdgeRounds: 2, gapMs: 1200, trialTimeoutMs: 10_000 },
   publishTrials: 5,
   hopMs: 10_000,
   signalling: { concurrency: 4, blockMs: 6000, blocks: 2 },
@@ -71,7 +71,7 @@ const FULL: Plan = {
 
 const QUICK: Plan = {
   budgetMs: 120_000,
-  ttff: { sequentialTrials: 4, burstRounds: 1, burstSize: 8, gapMs: 1100, trialTimeoutMs: 8000 },
+  ttff: { sequentialTrials: 4, burstRounds: 1, burstSize: 8, oneEdgeSizes: [8, 24], oneEdgeRounds: 1, gapMs: 1100, trialTimeoutMs: 8000 },
   publishTrials: 1,
   hopMs: 3000,
   signalling: { concurrency: 4, blockMs: 2500, blocks: 1 },
@@ -224,8 +224,9 @@ async function main(): Promise<number> {
               const pub = await pubPage.publish({ urlServer: originWs, stream, timeoutMs: 20_000 });
               if (!pub.ok) throw new Error(`the publisher did not start: ${pub.error ?? ''}\n${browser.log(pubPage)}`);
               const edgeFeeds = await feedsOn(edges, janusUrls, janusApiSecret, stream);
+              const edgeUrls = Object.fromEntries(topology.nodes.filter((n) => n.role === 'edge').map((n) => [n.id, `ws://${n.host}/`]));
               results.ttff = await measureTtff(
-                { browser, originUrl: originWs, stream, apiSecret: janusApiSecret, edgeJanus: janusUrls, edgeFeeds, deadline, log },
+                { browser, originUrl: originWs, stream, apiSecret: janusApiSecret, edgeJanus: janusUrls, edgeUrls, edgeFeeds, deadline, log },
                 plan.ttff,
               );
               results.playPath = await playPath(results, janusUrls[edges[0] ?? ''] ?? '', janusApiSecret);

@@ -8,6 +8,10 @@
  * keyframe-request limit (one per second per remote publisher), so every viewer's keyframe request
  * is honoured; and bursts of 8 viewers asking at once, where only the first request of the burst
  * gets a keyframe at once and the rest wait for the next one.
+ *
+ * Then bursts on ONE edge (8 and 24 viewers: Fanout's players connect to that edge itself, plain
+ * Janus's subscribe there), counting the viewers whose first frame came more than KEYFRAME_WAIT_MS
+ * after their offer: those that waited for a keyframe (Janus grants one request a second).
  */
 import type { BenchBrowser, BenchPage } from '../browser.ts';
 import type { JanusPlayArgs, PlayResult } from '../page/bench-page.ts';
@@ -43,9 +47,21 @@ export interface TtffComparison {
   ratioP95: number;
 }
 
+/** Offer to first frame longer than this: the viewer waited for a keyframe, not for its handshake. */
+export const KEYFRAME_WAIT_MS = 900;
+
+export interface OneEdgeBurst extends TtffComparison {
+  size: number;
+  rounds: number;
+  edge: string;
+  /** Viewers whose first frame came more than KEYFRAME_WAIT_MS after their offer, of all that played. */
+  keyframeWaits: { fanout: number; janus: number };
+}
+
 export interface TtffResult {
   sequential: TtffComparison & { trials: number; gapMs: number };
   burst: TtffComparison & { size: number; rounds: number; gapMs: number };
+  oneEdge?: OneEdgeBurst[];
 }
 
 export interface TtffSetup {
@@ -56,6 +72,8 @@ export interface TtffSetup {
   apiSecret: string;
   /** Janus API URL of each edge. */
   edgeJanus: Record<string, string>;
+  /** ws:// URL of each edge's WCS API (the one-edge bursts play there). */
+  edgeUrls: Record<string, string>;
   /** The stream's room and the remote publisher's id on each edge. */
   edgeFeeds: Record<string, { room: number; feed: number }>;
   deadline: Deadline;
@@ -66,6 +84,9 @@ export interface TtffPlan {
   sequentialTrials: number;
   burstRounds: number;
   burstSize: number;
+  /** Sizes of the bursts on one edge, and how many of each per path. */
+  oneEdgeSizes: readonly number[];
+  oneEdgeRounds: number;
   /** Pause after each trial (ms): longer than the 1/s keyframe-request limit. */
   gapMs: number;
   trialTimeoutMs: number;
@@ -181,6 +202,34 @@ export async function measureTtff(s: TtffSetup, plan: TtffPlan): Promise<TtffRes
   }
   const burst = { ...compare(burstF, burstJ), size: plan.burstSize, rounds, gapMs: burstGap };
   s.log(`  ttff ${plan.burstSize} at once: fanout p50 ${round(burst.fanout.summary.p50)} ms, janus p50 ${round(burst.janus.summary.p50)} ms (n=${burstF.length})`);
+
+  // Bursts on one edge: every viewer of both paths on the same node.
+  const oneEdge: OneEdgeBurst[] = [];
+  const edge = edges[0] ?? '';
+  const edgeUrl = s.edgeUrls[edge];
+  for (const size of edgeUrl === undefined ? [] : plan.oneEdgeSizes) {
+    const f: PlayResult[] = [];
+    const j: PlayResult[] = [];
+    let done = 0;
+    for (let r = 0; r < plan.oneEdgeRounds; r++) {
+      if (!s.deadline.allows(45_000)) {
+        s.log(`  ttff: stopping the one-edge bursts of ${size} at ${r} of ${plan.oneEdgeRounds} (time budget)`);
+        break;
+      }
+      for (const which of r % 2 === 0 ? ['fanout', 'janus'] : ['janus', 'fanout']) {
+        if (which === 'fanout') f.push(...(await page.fanoutPlayMany({ urlServer: edgeUrl ?? '', stream: s.stream, timeoutMs: plan.trialTimeoutMs + 5000 }, size)));
+        else j.push(...(await page.janusPlayMany(Array.from({ length: size }, () => ({ ...janusArgs(edge), timeoutMs: plan.trialTimeoutMs + 5000 })))));
+        await page.closeAll();
+        await sleep(burstGap);
+      }
+      done++;
+    }
+    const c = compare(f, j);
+    const waits = (side: TtffSide): number => side.trials.filter((t) => t.marks['video'] !== undefined && t.ms - (t.marks['video'] ?? 0) > KEYFRAME_WAIT_MS).length;
+    const one: OneEdgeBurst = { ...c, size, rounds: done, edge, keyframeWaits: { fanout: waits(c.fanout), janus: waits(c.janus) } };
+    oneEdge.push(one);
+    s.log(`  ttff ${size} at once on ${edge}: fanout p50/p95 ${round(c.fanout.summary.p50)}/${round(c.fanout.summary.p95)} ms, janus ${round(c.janus.summary.p50)}/${round(c.janus.summary.p95)} ms; waited for a keyframe: fanout ${one.keyframeWaits.fanout} of ${c.fanout.trials.length}, janus ${one.keyframeWaits.janus} of ${c.janus.trials.length}`);
+  }
   await page.page.close().catch(() => undefined);
-  return { sequential, burst };
+  return { sequential, burst, oneEdge };
 }

@@ -3,7 +3,7 @@
  * results in, text out. Missing numbers print as "–" and failed phases say why.
  */
 import type { Summary } from '../lib/stats.ts';
-import type { TtffComparison } from '../phases/ttff.ts';
+import { KEYFRAME_WAIT_MS, type TtffComparison } from '../phases/ttff.ts';
 import type { BenchResults } from './results.ts';
 
 const DASH = '–';
@@ -65,6 +65,9 @@ export function summarySection(r: BenchResults): string {
   if (t !== undefined) {
     rows.push(['Time to first frame, one viewer at a time (p50 / p95 ms)', pair(t.sequential.fanout.summary), pair(t.sequential.janus.summary), `${ratio(t.sequential.ratioP50)} / ${ratio(t.sequential.ratioP95)}`]);
     rows.push([`Time to first frame, ${t.burst.size} viewers at once (p50 / p95 ms)`, pair(t.burst.fanout.summary), pair(t.burst.janus.summary), `${ratio(t.burst.ratioP50)} / ${ratio(t.burst.ratioP95)}`]);
+    for (const b of t.oneEdge ?? []) {
+      rows.push([`Time to first frame, ${b.size} at once on one edge (p50 / p95 ms; viewers that waited for a keyframe)`, `${pair(b.fanout.summary)}; ${b.keyframeWaits.fanout} of ${b.fanout.trials.length}`, `${pair(b.janus.summary)}; ${b.keyframeWaits.janus} of ${b.janus.trials.length}`, `${ratio(b.ratioP50)} / ${ratio(b.ratioP95)}`]);
+    }
   }
   if (p !== undefined) rows.push(['Publish requested → first frame on an edge (p50 / p95 ms)', pair(p.summary.firstFrameMs), DASH, DASH]);
   if (r.hop !== undefined) rows.push(['Origin → edge hop, added per packet (p50 / p99 ms)', `${fmt(r.hop.summary.p50)} / ${fmt(r.hop.summary.p99)}`, DASH, DASH]);
@@ -95,7 +98,7 @@ export function ttffSection(r: BenchResults): string {
     [label, 'Fanout (SDK → origin → redirect → edge)', String(c.fanout.summary.n), ms(c.fanout.summary.p50), ms(c.fanout.summary.p95), ms(c.fanout.summary.min), ms(c.fanout.summary.max), pair(c.fanout.offerToFrame), String(c.fanout.failures.length), `${ratio(c.ratioP50)} / ${ratio(c.ratioP95)}`],
     [label, 'Plain Janus (raw WebSocket → same edge)', String(c.janus.summary.n), ms(c.janus.summary.p50), ms(c.janus.summary.p95), ms(c.janus.summary.min), ms(c.janus.summary.max), pair(c.janus.offerToFrame), String(c.janus.failures.length), ''],
   ];
-  const rows = [...row('one at a time', t.sequential), ...row(`${t.burst.size} at once`, t.burst)];
+  const rows = [...row('one at a time', t.sequential), ...row(`${t.burst.size} at once`, t.burst), ...(t.oneEdge ?? []).flatMap((b) => row(`${b.size} at once on ${b.edge}`, b))];
   const marks = (label: string, m: Record<string, number>): string =>
     `${label}: ${Object.entries(m)
       .sort((a, b) => a[1] - b[1])
@@ -104,7 +107,7 @@ export function ttffSection(r: BenchResults): string {
   return [
     table(['Viewers', 'Path', 'N', 'p50 ms', 'p95 ms', 'min', 'max', 'offer → frame p50 / p95', 'failed', 'Fanout / Janus (p50 / p95)'], rows),
     '',
-    `One at a time: ${plural(t.sequential.trials, 'trial')} per path, interleaved, ${t.sequential.gapMs} ms apart. ${t.burst.size} at once: ${plural(t.burst.rounds, 'burst')} per path, interleaved, ${t.burst.gapMs} ms apart.`,
+    `One at a time: ${plural(t.sequential.trials, 'trial')} per path, interleaved, ${t.sequential.gapMs} ms apart. ${t.burst.size} at once: ${plural(t.burst.rounds, 'burst')} per path, interleaved, ${t.burst.gapMs} ms apart.${(t.oneEdge ?? []).map((b) => ` ${b.size} at once on ${b.edge}: ${plural(b.rounds, 'burst')} per path (Fanout's players connect to the edge itself); ${b.keyframeWaits.fanout} of ${b.fanout.trials.length} Fanout and ${b.keyframeWaits.janus} of ${b.janus.trials.length} plain Janus viewers waited for a keyframe (offer to frame over ${KEYFRAME_WAIT_MS} ms).`).join('')}`,
     '',
     'Median milestones (ms after asking):',
     '',
@@ -251,6 +254,7 @@ export function consoleTable(r: BenchResults): string {
   if (t !== undefined) {
     rows.push(['TTFF one at a time p50/p95 ms', pair(t.sequential.fanout.summary), pair(t.sequential.janus.summary), `${ratio(t.sequential.ratioP50)} / ${ratio(t.sequential.ratioP95)}`]);
     rows.push([`TTFF ${t.burst.size} at once p50/p95 ms`, pair(t.burst.fanout.summary), pair(t.burst.janus.summary), `${ratio(t.burst.ratioP50)} / ${ratio(t.burst.ratioP95)}`]);
+    for (const b of t.oneEdge ?? []) rows.push([`TTFF ${b.size} on one edge p50/p95 ms`, pair(b.fanout.summary), pair(b.janus.summary), `${ratio(b.ratioP50)} / ${ratio(b.ratioP95)}`]);
   }
   const p = r.publishToPlayable;
   if (p !== undefined) {
